@@ -1,0 +1,48 @@
+# Thin wrapper around CMake.  `make run` and `make test` install what they
+# need (Debian packages, pinned npm test tools) first; both are idempotent.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+
+.PHONY: all build deps test-deps run test unit asan fuzz bench clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	scripts/run.sh $(BUILD)/mcpgate
+
+# The whole suite, then the unit tests again under ASan and UBSan.
+test: build test-deps
+	cd $(BUILD) && ctest --output-on-failure -j2
+	$(MAKE) asan
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMCPGATE_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j2
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DMCPGATE_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j$(JOBS)
+
+bench: build test-deps
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,71 @@
+#include "core/secret.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/b64.h"
+
+void
+secret_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		explicit_bzero(p, n);
+}
+
+int
+secret_eq(const void *a, const void *b, size_t n)
+{
+	return (CRYPTO_memcmp(a, b, n) == 0);
+}
+
+int
+secret_streq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char da[32], db[32];
+	unsigned int dl;
+	int eq;
+
+	/* Compare fixed-length digests so that no prefix of either leaks. */
+	EVP_Digest(a, la, da, &dl, EVP_sha256(), NULL);
+	EVP_Digest(b, lb, db, &dl, EVP_sha256(), NULL);
+	eq = CRYPTO_memcmp(da, db, sizeof(da)) == 0 && la == lb;
+	secret_wipe(da, sizeof(da));
+	secret_wipe(db, sizeof(db));
+	return (eq);
+}
+
+int
+secret_random(void *p, size_t n)
+{
+	if (n > (size_t)0x7fffffff || RAND_bytes(p, (int)n) != 1) {
+		secret_wipe(p, n);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+secret_token(char out[SECRET_TOKEN_LEN + 1])
+{
+	unsigned char raw[SECRET_TOKEN_BYTES];
+
+	if (secret_random(raw, sizeof(raw)))
+		return (-1);
+	b64url_encode(raw, sizeof(raw), out);
+	secret_wipe(raw, sizeof(raw));
+	return (0);
+}
+
+void
+secret_digest(const void *p, size_t n, char out[SECRET_DIGEST_LEN + 1])
+{
+	unsigned char d[32];
+	unsigned int dl;
+
+	EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
+	b64url_encode(d, sizeof(d), out);
+}

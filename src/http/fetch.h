@@ -1,0 +1,43 @@
+/*
+ * http/fetch: outbound GET requests for documents the server must read from
+ * elsewhere (Client ID Metadata Documents, remote JWKS), on libcurl.
+ *
+ * Safe by default: https only, no redirects followed, a size cap, a total
+ * timeout, and no connection to loopback, private (RFC 1918, RFC 4193),
+ * link-local, unspecified or multicast addresses, checked on the address
+ * actually connected to (so DNS cannot point us inside), unless
+ * ${allow_private} is set (tests).
+ */
+#ifndef MCPGATE_HTTP_FETCH_H
+#define MCPGATE_HTTP_FETCH_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+struct fetch_opts {
+	size_t max_bytes;   /* response body cap; 0: 5 KiB */
+	long timeout_ms;    /* total; 0: 5000 */
+	int allow_http;	    /* also allow http:// URLs */
+	int allow_private;  /* allow non-public addresses */
+	const char *accept; /* Accept header, or NULL for application/json */
+};
+
+enum fetch_err {
+	FETCH_OK = 0,
+	FETCH_BAD_URL,	   /* not an allowed absolute URL */
+	FETCH_BLOCKED,	   /* resolved only to forbidden addresses */
+	FETCH_TOO_BIG,	   /* body over max_bytes */
+	FETCH_TIMEOUT,
+	FETCH_NETWORK,	   /* DNS, connect, TLS failure */
+	FETCH_STATUS,	   /* not 200 (redirects are not followed) */
+};
+
+/* fetch_get(url, opts, body): GET ${url}; on FETCH_OK the body is appended
+ * to ${body}.  ${status} receives the HTTP status when there was one. */
+enum fetch_err fetch_get(const char *url, const struct fetch_opts *opts, struct buf *body, long *status);
+
+/* fetch_strerror(e): a short text for ${e}. */
+const char *fetch_strerror(enum fetch_err e);
+
+#endif

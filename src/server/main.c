@@ -1,0 +1,8 @@
+#include <stdio.h>
+
+int
+main(void)
+{
+	fprintf(stderr, "mcpgate: not yet\n");
+	return (1);
+}

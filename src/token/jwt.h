@@ -1,0 +1,54 @@
+/*
+ * token/jwt: compact JWS (RFC 7515) access tokens per RFC 9068, over cjose.
+ *
+ * cjose is wrapped, not trusted: before cjose sees a token, jwt_verify()
+ *   - caps the length (JWT_MAX_LEN) and requires exactly three segments of
+ *     base64url characters;
+ *   - decodes the header itself and requires "alg" to equal the pinned
+ *     algorithm (never "none", never HS*: the key type decides nothing),
+ *     "typ" to be "at+jwt" or "application/at+jwt" (case-insensitive), a
+ *     "kid" naming a known key, and no "crit";
+ *   - for ES256 requires the signature segment to be exactly 86 base64url
+ *     characters (64 bytes, canonical): Debian's cjose 0.6.2 accepts a
+ *     signature with a character appended, which would make tokens malleable
+ *     and defeat revocation by token digest.
+ * Only after the signature verifies are the claims parsed and returned.
+ * jwt_check_claims() then checks iss, aud, exp, nbf and iat.
+ */
+#ifndef MCPGATE_TOKEN_JWT_H
+#define MCPGATE_TOKEN_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjose/cjose.h>
+#include <jansson.h>
+
+#define JWT_MAX_LEN 8192
+#define JWT_ES256_SIG_LEN 86
+
+/* jwt_key_lookup_fn(arg, kid): the public key for ${kid}, or NULL.  The key
+ * must stay valid until jwt_verify() returns. */
+typedef cjose_jwk_t *(*jwt_key_lookup_fn)(void *arg, const char *kid);
+
+/* jwt_sign(key, kid, claims, out): sign ${claims} with the EC P-256 private
+ * ${key} under header {"alg":"ES256","typ":"at+jwt","kid":${kid}}; stores a
+ * malloc'd compact serialization in ${out}.  Returns 0 or -1. */
+int jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out);
+
+/* jwt_verify(tok, len, alg, lookup, arg, claims, why): verify the token as
+ * above with ${alg} pinned ("ES256").  On success stores the claims (new
+ * reference) in ${claims} and returns 0; on failure returns -1 and points
+ * ${why} at a static description fit for logs and error bodies (it never
+ * contains token material). */
+int jwt_verify(const char *tok, size_t len, const char *alg, jwt_key_lookup_fn lookup, void *arg,
+    json_t **claims, const char **why);
+
+/* jwt_check_claims(claims, iss, aud, now, skew, why): require "iss" equal to
+ * ${iss}, "aud" equal to (or, as an array, containing) ${aud}, numeric "exp"
+ * after ${now} - ${skew}, "nbf" (if present) and "iat" not after ${now} +
+ * ${skew}, and string "sub", "client_id" and "jti".  0 or -1 with ${why}. */
+int jwt_check_claims(json_t *claims, const char *iss, const char *aud, int64_t now, int64_t skew,
+    const char **why);
+
+#endif
