@@ -457,6 +457,122 @@ test_refresh_rotate_race(void **state)
 	}
 }
 
+/* Many threads consume one code: one gets it, the others see a replay. */
+struct consumer {
+	struct store *s;
+	pthread_barrier_t *bar;
+	const char *digest;
+	int rc, replayed;
+};
+
+static void *
+consume_racer(void *arg)
+{
+	struct consumer *c = arg;
+	struct store_code out;
+
+	pthread_barrier_wait(c->bar);
+	c->rc = c->s->ops->code_consume(c->s, c->digest, NOW, &out, &c->replayed);
+	if (c->rc == 0)
+		store_code_clear(&out);
+	return (NULL);
+}
+
+static void
+test_code_consume_race(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_code c = {.client_id = "web", .sub = "sub-a", .auth_time = NOW,
+	    .expires_at = NOW + 60};
+	struct consumer cs[NTHREADS];
+	pthread_t t[NTHREADS];
+	pthread_barrier_t bar;
+	char d[32];
+	int round, i, wins;
+
+	for (round = 0; round < 100; round++) {
+		snprintf(d, sizeof(d), "code-%d", round);
+		c.digest = d;
+		assert_int_equal(s->ops->code_add(s, &c), 0);
+		assert_int_equal(pthread_barrier_init(&bar, NULL, NTHREADS), 0);
+		for (i = 0; i < NTHREADS; i++) {
+			cs[i] = (struct consumer){s, &bar, d, -2, -2};
+			assert_int_equal(pthread_create(&t[i], NULL, consume_racer, &cs[i]), 0);
+		}
+		wins = 0;
+		for (i = 0; i < NTHREADS; i++) {
+			pthread_join(t[i], NULL);
+			if (cs[i].rc == 0) {
+				wins++;
+				assert_int_equal(cs[i].replayed, 0);
+			} else {
+				assert_int_equal(cs[i].rc, STORE_NOTFOUND);
+				assert_int_equal(cs[i].replayed, 1);
+			}
+		}
+		pthread_barrier_destroy(&bar);
+		assert_int_equal(wins, 1);
+	}
+}
+
+/* More threads than pooled connections: they wait their turn. */
+struct reader {
+	struct store *s;
+	int bad;
+};
+
+static void *
+read_loop(void *arg)
+{
+	struct reader *r = arg;
+	struct store_client out;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (r->s->ops->client_get(r->s, "web", &out) != 0) {
+			r->bad++;
+			continue;
+		}
+		if (strcmp(out.client_id, "web") != 0)
+			r->bad++;
+		store_client_clear(&out);
+		if (r->s->ops->jti_denied(r->s, "j") != 1)
+			r->bad++;
+		if (i % 20 == 0 && r->s->ops->client_mark_used(r->s, "web", NOW + i) != 0)
+			r->bad++;
+	}
+	return (NULL);
+}
+
+static void
+test_many_threads(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_client c = {.client_id = "web", .auth_method = "none", .created_at = NOW};
+	struct reader r[2 * NTHREADS];
+	pthread_t t[2 * NTHREADS];
+	char longjti[STORE_ID_MAX + 2];
+	int i;
+
+	assert_int_equal(s->ops->client_add(s, &c), 0);
+	assert_int_equal(s->ops->jti_deny(s, "j", NOW + 100, NOW), 0);
+	for (i = 0; i < 2 * NTHREADS; i++) {
+		r[i] = (struct reader){s, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, read_loop, &r[i]), 0);
+	}
+	for (i = 0; i < 2 * NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].bad, 0);
+	}
+
+	/* jti_denied fails (rather than answering "not denied") on bad input. */
+	memset(longjti, 'j', sizeof(longjti) - 1);
+	longjti[sizeof(longjti) - 1] = '\0';
+	assert_int_equal(s->ops->jti_denied(s, longjti), -1);
+}
+
 /* Families. */
 
 struct jtis {
@@ -1073,6 +1189,8 @@ main(void)
 	    T(test_codes),
 	    T(test_refresh_rotate),
 	    T(test_refresh_rotate_race),
+	    T(test_code_consume_race),
+	    T(test_many_threads),
 	    T(test_family_revoke),
 	    T(test_family_revoke_by_code),
 	    T(test_jti_deny),
