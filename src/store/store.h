@@ -128,11 +128,18 @@ struct store_key {
 	int64_t publish_until; /* 0: published while not retired */
 };
 
-/* An access token recorded for later revocation (user-delegated only). */
+/* An access token recorded for later revocation (user-delegated only).
+ * code_digest, client_id and sub describe the family (they may be NULL when
+ * an earlier refresh_add or access_add of the family gave them): they let
+ * family_revoke_by_code and consent_revoke reach a family that has no
+ * refresh token. */
 struct store_access {
 	char *jti;
 	char *family_id;
 	int64_t expires_at;
+	char *code_digest; /* of the code the family came from, or NULL */
+	char *client_id;
+	char *sub;
 };
 
 struct store_ops {
@@ -188,8 +195,9 @@ struct store_ops {
 
 	/* Access tokens: recorded ones (for family revocation) and the denylist. */
 	int (*access_add)(struct store *s, const struct store_access *a);
-	/* jti_deny: deny ${jti} until ${expires_at}. */
-	int (*jti_deny)(struct store *s, const char *jti, int64_t expires_at);
+	/* jti_deny: deny ${jti} until ${expires_at}; ${now} is recorded as the
+	 * time of the denial (see jti_denied_since). */
+	int (*jti_deny)(struct store *s, const char *jti, int64_t expires_at, int64_t now);
 	/* jti_denied: 1 if denied, 0 if not, -1 on failure. */
 	int (*jti_denied)(struct store *s, const char *jti);
 	/* jti_denied_since: calls ${cb} for each jti denied at or after ${since}. */
