@@ -410,8 +410,10 @@ test_other_process_rotates(void **state)
 	/* Reloads for unknown kids are limited to one per second: a forged
 	 * kid at t + 1 uses that second's reload, so a real new key made
 	 * right after is found only at t + 2. */
-	forged = strdup("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Im5vLXN1Y2gta2V5In0"
-			".e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+	assert_int_not_equal(asprintf(&forged, "%s.e30.%s",
+	    "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Im5vLXN1Y2gta2V5In0", /* kid "no-such-key" */
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), -1);
+	assert_int_equal(strlen(strrchr(forged, '.') + 1), JWT_ES256_SIG_LEN);
 	assert_false(verifies(a, forged, t + 1));
 	free(forged);
 	assert_int_equal(keyring_rotate(b, t + 1, 600, k3), 0);
