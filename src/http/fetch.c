@@ -223,7 +223,8 @@ fetch_get(const char *url, const struct fetch_opts *opts, struct buf *body, long
 	if (e == FETCH_OK && buf_add(body, buf_cstr(&ctx.body), ctx.body.len))
 		e = FETCH_TOO_BIG;
 	if (e != FETCH_OK && e != FETCH_STATUS)
-		log_info("fetch: GET failed: %s (%s)", fetch_strerror(e), curl_easy_strerror(cc));
+		log_info("fetch: GET failed: %s%s%s%s", fetch_strerror(e), cc ? " (" : "",
+		    cc ? curl_easy_strerror(cc) : "", cc ? ")" : "");
 out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
