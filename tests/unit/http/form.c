@@ -186,7 +186,7 @@ test_encode(void **state)
 	};
 	struct buf b;
 	struct form f;
-	char name[16];
+	char name[32];
 	size_t i;
 
 	(void)state;
