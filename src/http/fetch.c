@@ -47,7 +47,7 @@ struct fetch_ctx {
 };
 
 static int
-v4_forbidden(const uint8_t a[4])
+v4_forbidden(const uint8_t *a)
 {
 	return (a[0] == 0 ||				/* 0.0.0.0/8 */
 	    a[0] == 10 ||				/* 10/8 */
@@ -71,8 +71,11 @@ addr_forbidden(const struct sockaddr *sa)
 	const uint8_t *a;
 
 	if (sa->sa_family == AF_INET) {
+		uint8_t v4[4];
+
 		s4 = (const struct sockaddr_in *)(const void *)sa;
-		return (v4_forbidden((const uint8_t *)&s4->sin_addr.s_addr));
+		memcpy(v4, &s4->sin_addr.s_addr, sizeof(v4));
+		return (v4_forbidden(v4));
 	}
 	if (sa->sa_family != AF_INET6)
 		return (1);

@@ -101,6 +101,8 @@ issue_family_tokens(struct oauth *o, const struct store_client *c, const char *s
 	a.jti = jti;
 	a.family_id = (char *)family;
 	a.code_digest = (char *)code_digest;
+	a.client_id = c->client_id;
+	a.sub = (char *)sub;
 	a.expires_at = now + o->cfg->tokens.access_ttl;
 	if (o->st->ops->access_add(o->st, &a))
 		goto fail;
@@ -285,6 +287,8 @@ grant_refresh(struct oauth *o, const struct store_client *c, const struct form *
 	a.jti = jti;
 	a.family_id = r.family_id;
 	a.code_digest = r.code_digest;
+	a.client_id = c->client_id;
+	a.sub = r.sub;
 	a.expires_at = now + o->cfg->tokens.access_ttl;
 	if (o->st->ops->access_add(o->st, &a)) {
 		oauth_error(resp, 503, "temporarily_unavailable", "try again later");

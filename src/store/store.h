@@ -160,6 +160,8 @@ struct store_ops {
 	int (*user_add)(struct store *s, const struct store_user *u);
 	int (*user_get)(struct store *s, const char *username, struct store_user *out);
 	int (*user_get_by_sub)(struct store *s, const char *sub, struct store_user *out);
+	/* user_set_password: replace the argon2id hash of ${username}. */
+	int (*user_set_password)(struct store *s, const char *username, const char *password_hash);
 	int (*user_del)(struct store *s, const char *username);
 	/* user_list: calls ${cb} once per user in username order. */
 	int (*user_list)(struct store *s, void (*cb)(void *arg, const struct store_user *u), void *arg);
@@ -179,12 +181,15 @@ struct store_ops {
 	/* Authorization codes. */
 	int (*code_add)(struct store *s, const struct store_code *c);
 	/* code_consume: atomically mark the code with ${digest} used if it is
-	 * unused and not expired at ${now}, and return it in ${out}.  Returns
-	 * STORE_NOTFOUND if it does not exist, is expired, or was used;
-	 * ${replayed} is set to 1 in the last case so that the caller can
-	 * revoke what the first use issued. */
-	int (*code_consume)(struct store *s, const char *digest, int64_t now, struct store_code *out,
-	    int *replayed);
+	 * unused, not expired at ${now}, and bound to ${client_id}, the PKCE
+	 * ${challenge} (computed by the caller from the presented verifier) and
+	 * ${redirect_uri}; return it in ${out}.  Because the bindings are part
+	 * of the compare-and-swap, a caller who cannot show them neither uses
+	 * nor burns the code.  Returns STORE_NOTFOUND otherwise; ${replayed} is
+	 * set to 1 when the code exists with those bindings but was already
+	 * used, so that the caller can revoke what the first use issued. */
+	int (*code_consume)(struct store *s, const char *digest, int64_t now, const char *client_id,
+	    const char *challenge, const char *redirect_uri, struct store_code *out, int *replayed);
 
 	/* Refresh tokens. */
 	int (*refresh_add)(struct store *s, const struct store_refresh *r);

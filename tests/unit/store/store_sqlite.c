@@ -275,7 +275,18 @@ test_codes(void **state)
 	assert_int_equal(s->ops->code_add(s, &c), 0);
 	assert_int_equal(s->ops->code_add(s, &c), STORE_CONFLICT);
 
-	assert_int_equal(s->ops->code_consume(s, d1, NOW, &out, &replayed), 0);
+	/* Wrong bindings: neither used nor burned, and not a replay. */
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "other", "chal", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "wrong", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb2", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb", &out, &replayed), 0);
 	assert_int_equal(replayed, 0);
 	assert_string_equal(out.digest, d1);
 	assert_string_equal(out.client_id, "web");
@@ -289,20 +300,26 @@ test_codes(void **state)
 	store_code_clear(&out);
 
 	/* Second use: a replay. */
-	assert_int_equal(s->ops->code_consume(s, d1, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 1);
 	assert_null(out.digest);
+
+	/* A used code presented with wrong bindings is not reported as a
+	 * replay: whoever sent it cannot have been its holder. */
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "wrong", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
 
 	/* Expired (at exactly expires_at) and never used: not a replay. */
 	c.digest = d2;
 	c.expires_at = NOW;
 	assert_int_equal(s->ops->code_add(s, &c), 0);
-	assert_int_equal(s->ops->code_consume(s, d2, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d2, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
 
 	/* Absent. */
 	replayed = -1;
-	assert_int_equal(s->ops->code_consume(s, d3, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d3, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
 }
 
@@ -472,7 +489,8 @@ consume_racer(void *arg)
 	struct store_code out;
 
 	pthread_barrier_wait(c->bar);
-	c->rc = c->s->ops->code_consume(c->s, c->digest, NOW, &out, &c->replayed);
+	c->rc = c->s->ops->code_consume(c->s, c->digest, NOW, "web", "chal", "https://app/cb", &out,
+	    &c->replayed);
 	if (c->rc == 0)
 		store_code_clear(&out);
 	return (NULL);
@@ -483,8 +501,8 @@ test_code_consume_race(void **state)
 {
 	struct fix *f = *state;
 	struct store *s = f->s;
-	struct store_code c = {.client_id = "web", .sub = "sub-a", .auth_time = NOW,
-	    .expires_at = NOW + 60};
+	struct store_code c = {.client_id = "web", .sub = "sub-a", .redirect_uri = "https://app/cb",
+	    .code_challenge = "chal", .auth_time = NOW, .expires_at = NOW + 60};
 	struct consumer cs[NTHREADS];
 	pthread_t t[NTHREADS];
 	pthread_barrier_t bar;
@@ -1019,7 +1037,8 @@ test_purge(void **state)
 {
 	struct fix *f = *state;
 	struct store *s = f->s;
-	struct store_code c = {.client_id = "web", .sub = "sub-a", .auth_time = NOW};
+	struct store_code c = {.client_id = "web", .sub = "sub-a", .redirect_uri = "https://app/cb",
+	    .code_challenge = "chal", .auth_time = NOW};
 	struct store_session se = {"s-old", "sub-a", NOW, NOW + 10};
 	struct store_session sn = {"s-new", "sub-a", NOW, NOW + 1000};
 	struct store_authreq ao = mkauthreq("a-old", NOW + 10), an = mkauthreq("a-new", NOW + 1000);
@@ -1063,9 +1082,9 @@ test_purge(void **state)
 	assert_int_equal(s->ops->purge(s, NOW + 100), 0);
 
 	/* A purged used code no longer reports a replay. */
-	assert_int_equal(s->ops->code_consume(s, "c-old", NOW, &cout, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, "c-old", NOW, "web", "chal", "https://app/cb", &cout, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
-	assert_int_equal(s->ops->code_consume(s, "c-new", NOW + 100, &cout, &replayed), 0);
+	assert_int_equal(s->ops->code_consume(s, "c-new", NOW + 100, "web", "chal", "https://app/cb", &cout, &replayed), 0);
 	store_code_clear(&cout);
 	assert_int_equal(s->ops->session_get(s, "s-old", 0, &sout), STORE_NOTFOUND);
 	assert_int_equal(s->ops->session_get(s, "s-new", 0, &sout), 0);
