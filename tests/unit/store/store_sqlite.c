@@ -1143,6 +1143,29 @@ test_reopen(void **state)
 	store_user_clear(&out);
 }
 
+/* Two handles on one file, as the server and the admin tool have. */
+static void
+test_two_handles(void **state)
+{
+	struct fix *f = *state;
+	struct store *a = f->s, *b;
+	struct store_refresh r0 = mkrefresh("r0", "fam"), r1 = mkrefresh("r1", "fam");
+	struct store_refresh r2 = mkrefresh("r2", "fam"), out;
+	struct store_key k = {"k1", "ES256", "{}", "sealed", NOW, 0, 0};
+	int n = 0;
+
+	assert_non_null(b = store_open(f->path));
+	assert_int_equal(a->ops->refresh_add(a, &r0), 0);
+	assert_int_equal(b->ops->refresh_get(b, "r0", &out), 0);
+	store_refresh_clear(&out);
+	assert_int_equal(b->ops->refresh_rotate(b, "r0", NOW, &r1), 0);
+	assert_int_equal(a->ops->refresh_rotate(a, "r0", NOW, &r2), STORE_NOTFOUND);
+	assert_int_equal(b->ops->key_add(b, &k), 0);
+	assert_int_equal(a->ops->key_list(a, count_key, &n), 0);
+	assert_int_equal(n, 1);
+	store_free(b);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -1166,6 +1189,18 @@ test_open_errors(void **state)
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+	assert_null(store_open(p));
+
+	/* Not a database at all. */
+	snprintf(p, sizeof(p), "%s/garbage.db", f->dir);
+	{
+		FILE *fp = fopen(p, "w");
+
+		assert_non_null(fp);
+		for (int i = 0; i < 512; i++)
+			fputs("not a database file ", fp);
+		fclose(fp);
+	}
 	assert_null(store_open(p));
 }
 
@@ -1221,6 +1256,7 @@ main(void)
 	    T(test_keys),
 	    T(test_purge),
 	    T(test_reopen),
+	    T(test_two_handles),
 	    T(test_open_errors),
 	    cmocka_unit_test(test_clear_null),
 	};
