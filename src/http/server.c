@@ -137,8 +137,9 @@ header_text_ok(const char *s, int is_name)
  * Returns 0, or -1 if the table is full or ${name} / ${value} contain CR or
  * LF (or ${name} is not a token).
  */
-int
-http_resp_header(struct http_resp *resp, const char *name, const char *value)
+/* Append a header without looking for an earlier one. */
+static int
+add_header(struct http_resp *resp, const char *name, const char *value)
 {
 	struct http_resp_header *h;
 
@@ -163,6 +164,8 @@ set_header(struct http_resp *resp, const char *name, const char *value)
 {
 	size_t i, j;
 
+	if (!header_text_ok(name, 1) || !header_text_ok(value, 0))
+		return (-1);
 	for (i = j = 0; i < resp->nheaders; i++) {
 		if (strcasecmp(resp->headers[i].name, name) == 0) {
 			free(resp->headers[i].name);
@@ -173,7 +176,16 @@ set_header(struct http_resp *resp, const char *name, const char *value)
 		resp->headers[j++] = resp->headers[i];
 	}
 	resp->nheaders = j;
-	return (http_resp_header(resp, name, value));
+	return (add_header(resp, name, value));
+}
+
+int
+http_resp_header(struct http_resp *resp, const char *name, const char *value)
+{
+	/* Set-Cookie is the one header that is sent once per value. */
+	if (strcasecmp(name, "Set-Cookie") == 0)
+		return (add_header(resp, name, value));
+	return (set_header(resp, name, value));
 }
 
 /* The last-resort answer when building a response failed. */

@@ -455,9 +455,21 @@ test_resp_helpers(void **state)
 	(void)state;
 	memset(&resp, 0, sizeof(resp));
 	buf_init(&resp.body, HTTP_RESP_BODY_MAX);
-	for (i = 0; i < HTTP_RESP_HEADERS_MAX; i++)
-		assert_int_equal(http_resp_header(&resp, "X-N", "v"), 0);
-	assert_int_equal(http_resp_header(&resp, "X-N", "v"), -1);
+	/* The same name replaces; Set-Cookie accumulates; the table is bounded. */
+	assert_int_equal(http_resp_header(&resp, "X-Same", "1"), 0);
+	assert_int_equal(http_resp_header(&resp, "x-same", "2"), 0);
+	assert_int_equal(resp.nheaders, 1);
+	assert_string_equal(resp.headers[0].value, "2");
+	assert_int_equal(http_resp_header(&resp, "Set-Cookie", "a=1"), 0);
+	assert_int_equal(http_resp_header(&resp, "Set-Cookie", "b=2"), 0);
+	assert_int_equal(resp.nheaders, 3);
+	for (i = resp.nheaders; i < HTTP_RESP_HEADERS_MAX; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "X-N%zu", i);
+		assert_int_equal(http_resp_header(&resp, name, "v"), 0);
+	}
+	assert_int_equal(http_resp_header(&resp, "X-Full", "v"), -1);
+	assert_int_equal(http_resp_header(&resp, "X-Bad", "a\r\nInjected: 1"), -1);
 	for (i = 0; i < resp.nheaders; i++) {
 		free(resp.headers[i].name);
 		free(resp.headers[i].value);
