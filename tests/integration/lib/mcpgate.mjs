@@ -109,6 +109,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 	});
 }
 
+// Registers a child process started elsewhere so that it is killed, at the
+// latest, when the test process exits.
+export function track(child) {
+	live.add(child);
+	child.once('exit', () => live.delete(child));
+	return child;
+}
+
 // Runs `cmd args` to completion with `stdin` as its input.  Resolves
 // {code, signal, stdout, stderr, json}; json is stdout parsed when it is
 // JSON, else undefined.  Killed after `timeout` ms.
