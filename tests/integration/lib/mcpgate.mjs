@@ -325,7 +325,9 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 	try {
 		server.metadata = await waitReady();
 	} catch (err) {
-		await stop();
+		// The error carries the server's output; nothing else is
+		// worth keeping.
+		await server.cleanup();
 		throw err;
 	}
 	return server;
@@ -668,9 +670,12 @@ export async function authorizeInteractively({ authorizeUrl, username = 'demo', 
 			steps.push(res);
 			continue;
 		}
-		if (res.status !== 200)
-			throw interactionError('unexpected answer during authorization', res);
 		const forms = parseForms(res.text);
+		if (res.status !== 200) {
+			if (loggedIn && findLoginForm(forms))
+				throw interactionError('login was not accepted', res);
+			throw interactionError('unexpected answer during authorization', res);
+		}
 		const consent = findConsentForm(forms);
 		const login = findLoginForm(forms);
 		if (login) {
