@@ -113,9 +113,14 @@ test('login and consent in chromium end at the client with a code that redeems',
 		const login = page.locator('form[action="/login"]');
 		await login.locator('input[name="username"]').fill(server.username);
 		await login.locator('input[name="password"]').fill(server.password);
+		// Submit as a person would: the form's submit button, else
+		// the form itself (two text fields do not submit on Enter
+		// without a button).
+		const submit = login.locator('button:not([type]), button[type="submit"], input[type="submit"]');
 		await Promise.all([
 			page.waitForURL((u) => u.href !== url),
-			login.locator('input[name="password"]').press('Enter'),
+			await submit.count() > 0 ? submit.first().click() :
+			    login.evaluate((f) => f.requestSubmit()),
 		]);
 
 		// Consent page.
