@@ -112,7 +112,12 @@ test('deepMerge merges objects, replaces arrays and deletes on null', () => {
 		resources: ['http://127.0.0.1:1234/other'],
 		cimd: null,
 	});
-	assert.deepEqual(m.registration, { policy: 'token', initial_access_token: 't' });
+	assert.deepEqual(m.registration, {
+		policy: 'token',
+		initial_access_token: 't',
+		loopback_only: false,
+		allow_confidential: true,
+	});
 	assert.deepEqual(m.resources, ['http://127.0.0.1:1234/other']);
 	assert.equal('cimd' in m, false);
 	assert.deepEqual(m.listen, { address: '127.0.0.1', port: 1234 });

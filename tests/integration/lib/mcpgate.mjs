@@ -174,7 +174,7 @@ export function defaultConfig({ port, dataDir, password }) {
 		issuer,
 		data_dir: dataDir,
 		demo_user: { username: 'demo', password },
-		registration: { policy: 'open' },
+		registration: { policy: 'open', loopback_only: false, allow_confidential: true },
 		cimd: { allow_private: true, allow_http: true },
 		resources: [`${issuer}/mcp`],
 	};
