@@ -50,6 +50,8 @@ struct reqstate {
 
 /* --- MHD glue --------------------------------------------------------- */
 
+static void mhd_logger(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
