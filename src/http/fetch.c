@@ -47,7 +47,7 @@ struct fetch_ctx {
 };
 
 static int
-v4_forbidden(const uint8_t a[4])
+v4_forbidden(const uint8_t *a)
 {
 	return (a[0] == 0 ||				/* 0.0.0.0/8 */
 	    a[0] == 10 ||				/* 10/8 */
