@@ -16,8 +16,6 @@ log_set_level(enum log_level lvl)
 
 /* Format the whole line first and write it with one call, so lines from
  * different threads never interleave. */
-static void emit(enum log_level, int, const char *, va_list) __attribute__((format(printf, 3, 0)));
-
 static void
 emit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
