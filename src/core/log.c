@@ -16,7 +16,7 @@ log_set_level(enum log_level lvl)
 
 /* Format the whole line first and write it with one call, so lines from
  * different threads never interleave. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 emit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"debug", "info", "warn", "error"};

@@ -15,6 +15,8 @@
 
 #include "core/buf.h"
 
+#define FETCH_URL_MAX 2048
+
 struct fetch_opts {
 	size_t max_bytes;   /* response body cap; 0: 5 KiB */
 	long timeout_ms;    /* total; 0: 5000 */
@@ -33,8 +35,17 @@ enum fetch_err {
 	FETCH_STATUS,	   /* not 200 (redirects are not followed) */
 };
 
-/* fetch_get(url, opts, body): GET ${url}; on FETCH_OK the body is appended
- * to ${body}.  ${status} receives the HTTP status when there was one. */
+/* fetch_global_init(): initialise libcurl once for the process.  Call it
+ * from main() before any thread starts; fetch_get() also calls it (through
+ * pthread_once) if it was not called. */
+void fetch_global_init(void);
+
+/* fetch_get(url, opts, body, status): GET ${url} (at most FETCH_URL_MAX
+ * characters); on FETCH_OK the body is appended to ${body} (FETCH_TOO_BIG
+ * if it does not fit there either), otherwise ${body} is unchanged.
+ * ${status} (may be NULL) receives the HTTP status when there was one, else
+ * 0.  ${opts} may be NULL for the defaults.  Proxies from the environment are
+ * ignored. */
 enum fetch_err fetch_get(const char *url, const struct fetch_opts *opts, struct buf *body, long *status);
 
 /* fetch_strerror(e): a short text for ${e}. */

@@ -66,9 +66,11 @@ int http_req_header_count(const struct http_req *req, const char *name);
  * ${outcap} - 1. */
 int http_req_cookie(const struct http_req *req, const char *name, char *out, size_t outcap);
 
-/* http_resp_header(resp, name, value): add a response header (copied).
- * Returns 0, or -1 if HTTP_RESP_HEADERS_MAX headers are already set or the
- * name or value contains CR or LF. */
+/* http_resp_header(resp, name, value): set a response header (copied),
+ * replacing any earlier value of ${name} (case-insensitive), except for
+ * Set-Cookie, which is added once per call.  Returns 0, or -1 if
+ * HTTP_RESP_HEADERS_MAX headers are already set or the name or value
+ * contains CR, LF or other control characters. */
 int http_resp_header(struct http_resp *resp, const char *name, const char *value);
 
 /* http_resp_json(resp, status, j): set ${status} and a JSON body from ${j},

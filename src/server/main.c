@@ -1,8 +1,45 @@
+/*
+ * mcpgate: the program.  `mcpgate serve` runs the authorization server;
+ * `mcpgate admin ...` manages its store.
+ */
 #include <stdio.h>
+#include <string.h>
+
+#include "server/admin.h"
+#include "server/serve.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: mcpgate serve [--config FILE]\n"
+		   "       mcpgate admin [--config FILE] user add|list|del ...\n"
+		   "       mcpgate admin [--config FILE] client add|list|del ...\n"
+		   "       mcpgate admin [--config FILE] keys list|rotate\n"
+		   "       mcpgate admin [--config FILE] grants list|revoke ...\n"
+		   "       mcpgate version\n"
+		   "Without --config, the store is under $MCPGATE_DATA (default ./var).\n");
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	fprintf(stderr, "mcpgate: not yet\n");
-	return (1);
+	if (argc < 2) {
+		usage(stderr);
+		return (2);
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return (serve_main(argc - 1, argv + 1));
+	if (strcmp(argv[1], "admin") == 0)
+		return (admin_main(argc - 1, argv + 1));
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("mcpgate 0.1.0\n");
+		return (0);
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return (0);
+	}
+	fprintf(stderr, "mcpgate: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return (2);
 }

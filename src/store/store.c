@@ -119,6 +119,11 @@ zfree(char **p)
 	*p = NULL;
 }
 
+/*
+ * store_*_clear(x):
+ * Release the strings of ${x}, a struct returned by the store, and leave it
+ * zeroed.  A zeroed struct may be cleared again.
+ */
 void
 store_user_clear(struct store_user *u)
 {

@@ -22,8 +22,14 @@
  * (already logged).  Strings in returned structs are malloc'd copies owned
  * by the struct and released by its _clear() function.
  *
+ * Strings longer than STORE_ID_MAX (identifiers, digests) or STORE_TEXT_MAX
+ * (everything else) are refused with -1 and a warning naming the field.
+ * List callbacks run while the backend holds one of its connections; they
+ * may call the store again (another connection is used) but should be quick.
+ *
  * Plain SQL (no backend-specific types or upserts beyond what PostgreSQL
- * shares) keeps a second backend a matter of translation.
+ * shares) keeps a second backend a matter of translation.  See
+ * docs/internals/store.md.
  */
 #ifndef MCPGATE_STORE_STORE_H
 #define MCPGATE_STORE_STORE_H
@@ -147,10 +153,15 @@ struct store_ops {
 	int (*open)(struct store *s, const char *path);
 	void (*close)(struct store *s);
 
-	/* Users. */
+	/* Users.  Here and below: every _add returns STORE_CONFLICT on a
+	 * duplicate key; every _get returns STORE_NOTFOUND with ${out} zeroed if
+	 * the row is absent; every _del returns STORE_NOTFOUND if nothing was
+	 * deleted. */
 	int (*user_add)(struct store *s, const struct store_user *u);
 	int (*user_get)(struct store *s, const char *username, struct store_user *out);
 	int (*user_get_by_sub)(struct store *s, const char *sub, struct store_user *out);
+	/* user_set_password: replace the argon2id hash of ${username}. */
+	int (*user_set_password)(struct store *s, const char *username, const char *password_hash);
 	int (*user_del)(struct store *s, const char *username);
 	/* user_list: calls ${cb} once per user in username order. */
 	int (*user_list)(struct store *s, void (*cb)(void *arg, const struct store_user *u), void *arg);
@@ -160,7 +171,8 @@ struct store_ops {
 	int (*client_get)(struct store *s, const char *client_id, struct store_client *out);
 	int (*client_del)(struct store *s, const char *client_id);
 	int (*client_list)(struct store *s, void (*cb)(void *arg, const struct store_client *c), void *arg);
-	/* client_mark_used: set first_token_at = ${now} if it is still 0. */
+	/* client_mark_used: set first_token_at = ${now} if it is still 0.
+	 * STORE_NOTFOUND only if there is no such client. */
 	int (*client_mark_used)(struct store *s, const char *client_id, int64_t now);
 	/* client_reap: delete dynamic clients with first_token_at = 0 created
 	 * before ${before}; stores the number deleted in ${n}. */
@@ -169,12 +181,15 @@ struct store_ops {
 	/* Authorization codes. */
 	int (*code_add)(struct store *s, const struct store_code *c);
 	/* code_consume: atomically mark the code with ${digest} used if it is
-	 * unused and not expired at ${now}, and return it in ${out}.  Returns
-	 * STORE_NOTFOUND if it does not exist, is expired, or was used;
-	 * ${replayed} is set to 1 in the last case so that the caller can
-	 * revoke what the first use issued. */
-	int (*code_consume)(struct store *s, const char *digest, int64_t now, struct store_code *out,
-	    int *replayed);
+	 * unused, not expired at ${now}, and bound to ${client_id}, the PKCE
+	 * ${challenge} (computed by the caller from the presented verifier) and
+	 * ${redirect_uri}; return it in ${out}.  Because the bindings are part
+	 * of the compare-and-swap, a caller who cannot show them neither uses
+	 * nor burns the code.  Returns STORE_NOTFOUND otherwise; ${replayed} is
+	 * set to 1 when the code exists with those bindings but was already
+	 * used, so that the caller can revoke what the first use issued. */
+	int (*code_consume)(struct store *s, const char *digest, int64_t now, const char *client_id,
+	    const char *challenge, const char *redirect_uri, struct store_code *out, int *replayed);
 
 	/* Refresh tokens. */
 	int (*refresh_add)(struct store *s, const struct store_refresh *r);
@@ -188,12 +203,17 @@ struct store_ops {
 	int (*refresh_rotate)(struct store *s, const char *old_digest, int64_t now,
 	    const struct store_refresh *next);
 	/* family_revoke: revoke every refresh token of ${family_id} and deny
-	 * every access token recorded under it. */
+	 * every unexpired access token recorded under it (denied at ${now}); a
+	 * refresh or access token added to the family later is born revoked or
+	 * denied.  STORE_NOTFOUND if the family is unknown (or purged). */
 	int (*family_revoke)(struct store *s, const char *family_id, int64_t now);
-	/* family_revoke_by_code: the same for the family created from a code. */
+	/* family_revoke_by_code: the same for the family created from a code
+	 * (the code_digest given to refresh_add or access_add). */
 	int (*family_revoke_by_code)(struct store *s, const char *code_digest, int64_t now);
 
-	/* Access tokens: recorded ones (for family revocation) and the denylist. */
+	/* Access tokens: recorded ones (for family revocation) and the denylist.
+	 * access_add: record ${a} under its family, creating the family if
+	 * absent; STORE_CONFLICT if the jti is already recorded. */
 	int (*access_add)(struct store *s, const struct store_access *a);
 	/* jti_deny: deny ${jti} until ${expires_at}; ${now} is recorded as the
 	 * time of the denial (see jti_denied_since). */
@@ -204,14 +224,17 @@ struct store_ops {
 	int (*jti_denied_since)(struct store *s, int64_t since,
 	    void (*cb)(void *arg, const char *jti, int64_t expires_at), void *arg);
 
-	/* Consents. */
+	/* Consents: one per (sub, client_id, resource); a NULL resource is
+	 * stored and matched as "" and read back as NULL.  consent_put inserts or replaces scope and
+	 * granted_at. */
 	int (*consent_put)(struct store *s, const struct store_consent *c);
 	int (*consent_get)(struct store *s, const char *sub, const char *client_id, const char *resource,
 	    struct store_consent *out);
 	int (*consent_list)(struct store *s, const char *sub, void (*cb)(void *arg, const struct store_consent *c),
 	    void *arg);
-	/* consent_revoke: delete the consent and revoke every family of
-	 * (${sub}, ${client_id}). */
+	/* consent_revoke: delete the consents (every resource) and revoke every
+	 * family of (${sub}, ${client_id}) as family_revoke does.
+	 * STORE_NOTFOUND if there was neither a consent nor a family. */
 	int (*consent_revoke)(struct store *s, const char *sub, const char *client_id, int64_t now);
 	/* refresh_list_active: calls ${cb} for each live (unrotated, unrevoked,
 	 * unexpired) refresh token of ${sub}. */
@@ -235,10 +258,14 @@ struct store_ops {
 	int (*key_add)(struct store *s, const struct store_key *k);
 	/* key_list: every key, newest first. */
 	int (*key_list)(struct store *s, void (*cb)(void *arg, const struct store_key *k), void *arg);
-	/* key_retire: set retired_at and publish_until on ${kid}. */
+	/* key_retire: set retired_at and publish_until on ${kid}; STORE_NOTFOUND
+	 * if there is no such key. */
 	int (*key_retire)(struct store *s, const char *kid, int64_t retired_at, int64_t publish_until);
 
-	/* purge: delete rows whose every expiry passed before ${now}. */
+	/* purge: delete rows whose every expiry passed before ${now}: codes,
+	 * sessions, pending requests, denylist entries, refresh tokens past
+	 * their absolute expiry, recorded access tokens, families left with no
+	 * token, and retired keys whose publish_until passed. */
 	int (*purge)(struct store *s, int64_t now);
 
 	size_t state_size; /* bytes of backend state in struct store */

@@ -202,6 +202,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(USER_GET, "SELECT " USER_COLS " FROM users WHERE username = :username")                  \
 	X(USER_GET_SUB, "SELECT " USER_COLS " FROM users WHERE sub = :sub")                        \
 	X(USER_DEL, "DELETE FROM users WHERE username = :username")                                \
+	X(USER_SET_PASSWORD, "UPDATE users SET password_hash = :password_hash "                    \
+			     "WHERE username = :username")                                         \
 	X(USER_LIST, "SELECT " USER_COLS " FROM users ORDER BY username")                          \
 	X(CLIENT_ADD, "INSERT INTO clients (" CLIENT_COLS ") VALUES (:client_id, :secret_digest, " \
 		      ":name, :redirect_uris, :grant_types, :scope, :auth_method, :metadata, "     \
@@ -217,8 +219,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(CODE_ADD, "INSERT INTO codes (" CODE_COLS ") VALUES (:digest, :client_id, :sub, "        \
 		    ":redirect_uri, :code_challenge, :resource, :scope, :auth_time, :expires_at)") \
 	X(CODE_CONSUME, "UPDATE codes SET used = 1 WHERE digest = :digest AND used = 0 "           \
-			"AND expires_at > :now RETURNING " CODE_COLS)                              \
-	X(CODE_USED, "SELECT used FROM codes WHERE digest = :digest")                              \
+			"AND expires_at > :now AND client_id = :client_id "                        \
+			"AND code_challenge = :code_challenge AND redirect_uri = :redirect_uri "   \
+			"RETURNING " CODE_COLS)                                                    \
+	X(CODE_USED, "SELECT used FROM codes WHERE digest = :digest AND client_id = :client_id "   \
+		     "AND code_challenge = :code_challenge AND redirect_uri = :redirect_uri")      \
 	X(FAMILY_PUT, "INSERT INTO families (family_id, code_digest, client_id, sub, created_at) " \
 		      "VALUES (:family_id, :code_digest, :client_id, :sub, :created_at) "          \
 		      "ON CONFLICT (family_id) DO UPDATE SET "                                     \
@@ -926,6 +931,16 @@ change_one(struct store *s, enum query q, const char *key)
 }
 
 static int
+user_set_password(struct store *s, const char *username, const char *password_hash)
+{
+	int rc, n = 0;
+
+	if ((rc = exec1(s, Q_USER_SET_PASSWORD, ARGS(A_TXT(password_hash), A_ID(username)), &n)) != 0)
+		return (rc);
+	return (n > 0 ? 0 : STORE_NOTFOUND);
+}
+
+static int
 user_del(struct store *s, const char *username)
 {
 	return (change_one(s, Q_USER_DEL, username));
@@ -1090,8 +1105,8 @@ code_add(struct store *s, const struct store_code *c)
 }
 
 static int
-code_consume(struct store *s, const char *digest, int64_t now, struct store_code *out,
-    int *replayed)
+code_consume(struct store *s, const char *digest, int64_t now, const char *client_id,
+    const char *challenge, const char *redirect_uri, struct store_code *out, int *replayed)
 {
 	struct conn *c;
 	int64_t used = 0;
@@ -1102,11 +1117,16 @@ code_consume(struct store *s, const char *digest, int64_t now, struct store_code
 	if ((c = acquire(s)) == NULL)
 		return (-1);
 	/* The compare-and-swap: only one caller sees the row come back. */
-	rc = c_one(c, Q_CODE_CONSUME, ARGS(A_ID(digest), A_INT(now)), row_code, out);
+	rc = c_one(c, Q_CODE_CONSUME,
+	    ARGS(A_ID(digest), A_INT(now), A_ID(client_id), A_ID(challenge), A_TXT(redirect_uri)), row_code,
+	    out);
 	if (rc == STORE_NOTFOUND) {
 		/* Lost, expired, or replayed?  A used code stays used, so this
 		 * second read cannot turn a replay into something else. */
-		if (c_one(c, Q_CODE_USED, ARGS(A_ID(digest)), row_int, &used) == 0 && used)
+		if (c_one(c, Q_CODE_USED,
+			ARGS(A_ID(digest), A_ID(client_id), A_ID(challenge), A_TXT(redirect_uri)), row_int,
+			&used) == 0 &&
+		    used)
 			*replayed = 1;
 	}
 	release(s, c);
@@ -1698,6 +1718,7 @@ const struct store_ops store_sqlite_ops = {
 	.user_get = user_get,
 	.user_get_by_sub = user_get_by_sub,
 	.user_del = user_del,
+	.user_set_password = user_set_password,
 	.user_list = user_list,
 	.client_add = client_add,
 	.client_get = client_get,

@@ -275,7 +275,18 @@ test_codes(void **state)
 	assert_int_equal(s->ops->code_add(s, &c), 0);
 	assert_int_equal(s->ops->code_add(s, &c), STORE_CONFLICT);
 
-	assert_int_equal(s->ops->code_consume(s, d1, NOW, &out, &replayed), 0);
+	/* Wrong bindings: neither used nor burned, and not a replay. */
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "other", "chal", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "wrong", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb2", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
+
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb", &out, &replayed), 0);
 	assert_int_equal(replayed, 0);
 	assert_string_equal(out.digest, d1);
 	assert_string_equal(out.client_id, "web");
@@ -289,20 +300,26 @@ test_codes(void **state)
 	store_code_clear(&out);
 
 	/* Second use: a replay. */
-	assert_int_equal(s->ops->code_consume(s, d1, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 1);
 	assert_null(out.digest);
+
+	/* A used code presented with wrong bindings is not reported as a
+	 * replay: whoever sent it cannot have been its holder. */
+	assert_int_equal(s->ops->code_consume(s, d1, NOW, "web", "wrong", "https://app/cb", &out, &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 0);
 
 	/* Expired (at exactly expires_at) and never used: not a replay. */
 	c.digest = d2;
 	c.expires_at = NOW;
 	assert_int_equal(s->ops->code_add(s, &c), 0);
-	assert_int_equal(s->ops->code_consume(s, d2, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d2, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
 
 	/* Absent. */
 	replayed = -1;
-	assert_int_equal(s->ops->code_consume(s, d3, NOW, &out, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, d3, NOW, "web", "chal", "https://app/cb", &out, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
 }
 
@@ -455,6 +472,123 @@ test_refresh_rotate_race(void **state)
 		assert_int_equal(fails, NTHREADS - 1);
 		assert_int_equal(exist, 1);
 	}
+}
+
+/* Many threads consume one code: one gets it, the others see a replay. */
+struct consumer {
+	struct store *s;
+	pthread_barrier_t *bar;
+	const char *digest;
+	int rc, replayed;
+};
+
+static void *
+consume_racer(void *arg)
+{
+	struct consumer *c = arg;
+	struct store_code out;
+
+	pthread_barrier_wait(c->bar);
+	c->rc = c->s->ops->code_consume(c->s, c->digest, NOW, "web", "chal", "https://app/cb", &out,
+	    &c->replayed);
+	if (c->rc == 0)
+		store_code_clear(&out);
+	return (NULL);
+}
+
+static void
+test_code_consume_race(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_code c = {.client_id = "web", .sub = "sub-a", .redirect_uri = "https://app/cb",
+	    .code_challenge = "chal", .auth_time = NOW, .expires_at = NOW + 60};
+	struct consumer cs[NTHREADS];
+	pthread_t t[NTHREADS];
+	pthread_barrier_t bar;
+	char d[32];
+	int round, i, wins;
+
+	for (round = 0; round < 100; round++) {
+		snprintf(d, sizeof(d), "code-%d", round);
+		c.digest = d;
+		assert_int_equal(s->ops->code_add(s, &c), 0);
+		assert_int_equal(pthread_barrier_init(&bar, NULL, NTHREADS), 0);
+		for (i = 0; i < NTHREADS; i++) {
+			cs[i] = (struct consumer){s, &bar, d, -2, -2};
+			assert_int_equal(pthread_create(&t[i], NULL, consume_racer, &cs[i]), 0);
+		}
+		wins = 0;
+		for (i = 0; i < NTHREADS; i++) {
+			pthread_join(t[i], NULL);
+			if (cs[i].rc == 0) {
+				wins++;
+				assert_int_equal(cs[i].replayed, 0);
+			} else {
+				assert_int_equal(cs[i].rc, STORE_NOTFOUND);
+				assert_int_equal(cs[i].replayed, 1);
+			}
+		}
+		pthread_barrier_destroy(&bar);
+		assert_int_equal(wins, 1);
+	}
+}
+
+/* More threads than pooled connections: they wait their turn. */
+struct reader {
+	struct store *s;
+	int bad;
+};
+
+static void *
+read_loop(void *arg)
+{
+	struct reader *r = arg;
+	struct store_client out;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (r->s->ops->client_get(r->s, "web", &out) != 0) {
+			r->bad++;
+			continue;
+		}
+		if (strcmp(out.client_id, "web") != 0)
+			r->bad++;
+		store_client_clear(&out);
+		if (r->s->ops->jti_denied(r->s, "j") != 1)
+			r->bad++;
+		if (i % 20 == 0 && r->s->ops->client_mark_used(r->s, "web", NOW + i) != 0)
+			r->bad++;
+	}
+	return (NULL);
+}
+
+static void
+test_many_threads(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_client c = {.client_id = "web", .auth_method = "none", .created_at = NOW};
+	struct reader r[2 * NTHREADS];
+	pthread_t t[2 * NTHREADS];
+	char longjti[STORE_ID_MAX + 2];
+	int i;
+
+	assert_int_equal(s->ops->client_add(s, &c), 0);
+	assert_int_equal(s->ops->jti_deny(s, "j", NOW + 100, NOW), 0);
+	for (i = 0; i < 2 * NTHREADS; i++) {
+		r[i] = (struct reader){s, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, read_loop, &r[i]), 0);
+	}
+	for (i = 0; i < 2 * NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].bad, 0);
+	}
+
+	/* jti_denied fails (rather than answering "not denied") on bad input. */
+	memset(longjti, 'j', sizeof(longjti) - 1);
+	longjti[sizeof(longjti) - 1] = '\0';
+	assert_int_equal(s->ops->jti_denied(s, longjti), -1);
 }
 
 /* Families. */
@@ -903,7 +1037,8 @@ test_purge(void **state)
 {
 	struct fix *f = *state;
 	struct store *s = f->s;
-	struct store_code c = {.client_id = "web", .sub = "sub-a", .auth_time = NOW};
+	struct store_code c = {.client_id = "web", .sub = "sub-a", .redirect_uri = "https://app/cb",
+	    .code_challenge = "chal", .auth_time = NOW};
 	struct store_session se = {"s-old", "sub-a", NOW, NOW + 10};
 	struct store_session sn = {"s-new", "sub-a", NOW, NOW + 1000};
 	struct store_authreq ao = mkauthreq("a-old", NOW + 10), an = mkauthreq("a-new", NOW + 1000);
@@ -947,9 +1082,9 @@ test_purge(void **state)
 	assert_int_equal(s->ops->purge(s, NOW + 100), 0);
 
 	/* A purged used code no longer reports a replay. */
-	assert_int_equal(s->ops->code_consume(s, "c-old", NOW, &cout, &replayed), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, "c-old", NOW, "web", "chal", "https://app/cb", &cout, &replayed), STORE_NOTFOUND);
 	assert_int_equal(replayed, 0);
-	assert_int_equal(s->ops->code_consume(s, "c-new", NOW + 100, &cout, &replayed), 0);
+	assert_int_equal(s->ops->code_consume(s, "c-new", NOW + 100, "web", "chal", "https://app/cb", &cout, &replayed), 0);
 	store_code_clear(&cout);
 	assert_int_equal(s->ops->session_get(s, "s-old", 0, &sout), STORE_NOTFOUND);
 	assert_int_equal(s->ops->session_get(s, "s-new", 0, &sout), 0);
@@ -1008,6 +1143,29 @@ test_reopen(void **state)
 	store_user_clear(&out);
 }
 
+/* Two handles on one file, as the server and the admin tool have. */
+static void
+test_two_handles(void **state)
+{
+	struct fix *f = *state;
+	struct store *a = f->s, *b;
+	struct store_refresh r0 = mkrefresh("r0", "fam"), r1 = mkrefresh("r1", "fam");
+	struct store_refresh r2 = mkrefresh("r2", "fam"), out;
+	struct store_key k = {"k1", "ES256", "{}", "sealed", NOW, 0, 0};
+	int n = 0;
+
+	assert_non_null(b = store_open(f->path));
+	assert_int_equal(a->ops->refresh_add(a, &r0), 0);
+	assert_int_equal(b->ops->refresh_get(b, "r0", &out), 0);
+	store_refresh_clear(&out);
+	assert_int_equal(b->ops->refresh_rotate(b, "r0", NOW, &r1), 0);
+	assert_int_equal(a->ops->refresh_rotate(a, "r0", NOW, &r2), STORE_NOTFOUND);
+	assert_int_equal(b->ops->key_add(b, &k), 0);
+	assert_int_equal(a->ops->key_list(a, count_key, &n), 0);
+	assert_int_equal(n, 1);
+	store_free(b);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -1031,6 +1189,18 @@ test_open_errors(void **state)
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+	assert_null(store_open(p));
+
+	/* Not a database at all. */
+	snprintf(p, sizeof(p), "%s/garbage.db", f->dir);
+	{
+		FILE *fp = fopen(p, "w");
+
+		assert_non_null(fp);
+		for (int i = 0; i < 512; i++)
+			fputs("not a database file ", fp);
+		fclose(fp);
+	}
 	assert_null(store_open(p));
 }
 
@@ -1073,6 +1243,8 @@ main(void)
 	    T(test_codes),
 	    T(test_refresh_rotate),
 	    T(test_refresh_rotate_race),
+	    T(test_code_consume_race),
+	    T(test_many_threads),
 	    T(test_family_revoke),
 	    T(test_family_revoke_by_code),
 	    T(test_jti_deny),
@@ -1084,6 +1256,7 @@ main(void)
 	    T(test_keys),
 	    T(test_purge),
 	    T(test_reopen),
+	    T(test_two_handles),
 	    T(test_open_errors),
 	    cmocka_unit_test(test_clear_null),
 	};

@@ -1,0 +1,101 @@
+/*
+ * oauth/internal: what the endpoint files share.  Not used outside src/oauth.
+ */
+#ifndef MCPGATE_OAUTH_INTERNAL_H
+#define MCPGATE_OAUTH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "http/form.h"
+#include "http/server.h"
+#include "oauth/oauth.h"
+#include "oauth/scope.h"
+#include "server/config.h"
+#include "store/store.h"
+
+struct throttle;
+struct cimd;
+
+struct oauth {
+	const struct config *cfg;
+	struct store *st;
+	struct keyring *kr;
+	struct throttle *thr;
+	struct cimd *cimd;
+	struct scope_set all_scopes; /* every configured scope */
+	char dummy_hash[256];	     /* argon2id of a random password, for unknown users */
+};
+
+/* oauth_error(resp, status, error, description): an RFC 6749 section 5.2
+ * error body.  ${description} must never contain request secrets. */
+void oauth_error(struct http_resp *resp, int status, const char *error, const char *description);
+
+/* oauth_method_not_allowed(resp, allow): 405 with Allow. */
+void oauth_method_not_allowed(struct http_resp *resp, const char *allow);
+
+/* oauth_read_form(req, resp, f): parse a POST form body, answering 400 on
+ * a wrong Content-Type, malformed text or a repeated parameter.  Returns 0,
+ * or -1 when ${resp} has been filled.  ${f} must be form_clear()ed. */
+int oauth_read_form(const struct http_req *req, struct http_resp *resp, struct form *f);
+
+/* Client lookup and authentication (client.c). */
+
+/* client_find(o, client_id, out): a registered client, or a client
+ * described by its metadata document when ${client_id} is a URL (cimd.c).
+ * Returns 0, STORE_NOTFOUND, or -1. */
+int client_find(struct oauth *o, const char *client_id, struct store_client *out);
+
+/* client_auth(o, req, f, resp, out): authenticate the client of a
+ * token, revocation or introspection request: HTTP Basic, client_secret in
+ * the body, or none for a public client (client_id in the body).  On failure
+ * fills ${resp} (401 invalid_client, or 400 invalid_request for several
+ * methods at once) and returns -1. */
+int client_auth(struct oauth *o, const struct http_req *req, const struct form *f,
+    struct http_resp *resp, struct store_client *out);
+
+/* client_allows_grant(c, grant): 1 if ${c} registered grant ${grant}. */
+int client_allows_grant(const struct store_client *c, const char *grant);
+
+/* client_scopes(o, c, out): the scopes ${c} may be given: its
+ * registered scope cut to the configured scopes. */
+void client_scopes(struct oauth *o, const struct store_client *c, struct scope_set *out);
+
+/* cimd.c */
+struct cimd *cimd_new(const struct config *cfg);
+void cimd_free(struct cimd *c);
+/* cimd_is_url(c, client_id): 1 if ${client_id} should be resolved as a
+ * metadata document URL. */
+int cimd_is_url(const struct cimd *c, const char *client_id);
+/* cimd_resolve(c, o, client_id, out): fetch (or take from the cache) and
+ * validate the document; fill ${out} as a public client.  0, STORE_NOTFOUND
+ * (fetch failed or document invalid: logged), or -1. */
+int cimd_resolve(struct cimd *c, const char *client_id, const struct scope_set *all, struct store_client *out);
+
+/* throttle.c: failed-login limiter per key (account, address). */
+struct throttle *throttle_new(unsigned max_failures, int64_t window);
+void throttle_free(struct throttle *t);
+/* throttle_blocked(t, key, now): 1 if ${key} had max_failures failures
+ * within the window ending at ${now}. */
+int throttle_blocked(struct throttle *t, const char *key, int64_t now);
+void throttle_fail(struct throttle *t, const char *key, int64_t now);
+void throttle_reset(struct throttle *t, const char *key);
+
+/* token.c: mint an access token. */
+int token_mint_access(struct oauth *o, const char *sub, const char *client_id, const char *scope,
+    const char *resource, int64_t now, char **jwt, char jti[64]);
+
+/* Endpoint handlers. */
+void metadata_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+void metadata_jwks(void *arg, const struct http_req *req, struct http_resp *resp);
+void authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+void authorize_login(void *arg, const struct http_req *req, struct http_resp *resp);
+void authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp);
+void token_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+void revoke_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+void introspect_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+void register_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+
+#endif

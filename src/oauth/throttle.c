@@ -1,0 +1,136 @@
+/*
+ * Failed-login throttle: at most max_failures failures per key (an account
+ * name, or a client address) in a sliding window.  In memory, in a fixed
+ * table: an attacker who floods it with keys only evicts the oldest entries,
+ * never grows memory.  A multi-node deployment throttles per node.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "oauth/internal.h"
+
+#define SLOTS 4096
+#define WAYS 8 /* entries probed per key */
+
+struct entry {
+	unsigned char key[16]; /* truncated SHA-256 of the key */
+	int64_t first;	       /* start of the window */
+	unsigned count;
+	int used;
+};
+
+struct throttle {
+	pthread_mutex_t mu;
+	unsigned max;
+	int64_t window;
+	struct entry e[SLOTS];
+};
+
+struct throttle *
+throttle_new(unsigned max_failures, int64_t window)
+{
+	struct throttle *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	pthread_mutex_init(&t->mu, NULL);
+	t->max = max_failures;
+	t->window = window;
+	return (t);
+}
+
+void
+throttle_free(struct throttle *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+static void
+hash(const char *key, unsigned char out[16], size_t *slot)
+{
+	unsigned char d[32];
+	unsigned int dl;
+
+	EVP_Digest(key, strlen(key), d, &dl, EVP_sha256(), NULL);
+	memcpy(out, d, 16);
+	*slot = ((size_t)d[16] << 8 | d[17]) % SLOTS;
+}
+
+/* Find the entry of ${key}, or NULL; with ${create}, take a free or expired
+ * slot, or the one with the oldest window. */
+static struct entry *
+find(struct throttle *t, const char *key, int64_t now, int create)
+{
+	unsigned char k[16];
+	struct entry *e, *free_slot = NULL, *oldest = NULL;
+	size_t s, i;
+
+	hash(key, k, &s);
+	for (i = 0; i < WAYS; i++) {
+		e = &t->e[(s + i) % SLOTS];
+		if (e->used && memcmp(e->key, k, 16) == 0) {
+			if (now - e->first >= t->window) {
+				e->first = now;
+				e->count = 0;
+			}
+			return (e);
+		}
+		if (!e->used || now - e->first >= t->window) {
+			if (free_slot == NULL)
+				free_slot = e;
+		} else if (oldest == NULL || e->first < oldest->first) {
+			oldest = e;
+		}
+	}
+	if (!create)
+		return (NULL);
+	e = free_slot != NULL ? free_slot : oldest;
+	memcpy(e->key, k, 16);
+	e->first = now;
+	e->count = 0;
+	e->used = 1;
+	return (e);
+}
+
+int
+throttle_blocked(struct throttle *t, const char *key, int64_t now)
+{
+	struct entry *e;
+	int blocked;
+
+	pthread_mutex_lock(&t->mu);
+	e = find(t, key, now, 0);
+	blocked = e != NULL && e->count >= t->max;
+	pthread_mutex_unlock(&t->mu);
+	return (blocked);
+}
+
+void
+throttle_fail(struct throttle *t, const char *key, int64_t now)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&t->mu);
+	e = find(t, key, now, 1);
+	if (e->count < UINT32_MAX)
+		e->count++;
+	pthread_mutex_unlock(&t->mu);
+}
+
+void
+throttle_reset(struct throttle *t, const char *key)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&t->mu);
+	if ((e = find(t, key, INT64_MIN / 2, 0)) != NULL)
+		e->used = 0;
+	pthread_mutex_unlock(&t->mu);
+}

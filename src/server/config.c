@@ -1,0 +1,521 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/secret.h"
+
+static const struct {
+	const char *name, *description;
+} default_scopes[] = {
+	{"mcp:read", "Read data through MCP tools, resources and prompts"},
+	{"mcp:write", "Make changes through MCP tools"},
+	{"mcp:github", "Use the GitHub tools"},
+	{"mcp:jira", "Use the Jira tools"},
+};
+
+static void
+problem(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mcpgate: %s: ", path ? path : "configuration");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "mcpgate: out of memory\n");
+		exit(1);
+	}
+	return (d);
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s ? xstrdup(s) : NULL;
+}
+
+static char *
+xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fprintf(stderr, "mcpgate: out of memory\n");
+		exit(1);
+	}
+	va_end(ap);
+	return (s);
+}
+
+/* Check that every key of ${o} is in the NULL-terminated list ${keys}. */
+static int
+only_keys(const char *path, const char *where, json_t *o, const char *const *keys)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(o)) {
+		problem(path, "\"%s\" must be an object", where);
+		return (-1);
+	}
+	json_object_foreach(o, k, v) {
+		for (i = 0; keys[i] != NULL; i++)
+			if (strcmp(k, keys[i]) == 0)
+				break;
+		if (keys[i] == NULL) {
+			problem(path, "unknown key \"%s\" in %s", k, where);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+get_str(const char *path, json_t *o, const char *key, char **dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 4096) {
+		problem(path, "\"%s\" must be a non-empty string", key);
+		return (-1);
+	}
+	set_str(dst, json_string_value(v));
+	return (0);
+}
+
+static int
+get_int(const char *path, json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		problem(path, "\"%s\" must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
+		return (-1);
+	}
+	*dst = json_integer_value(v);
+	return (0);
+}
+
+static int
+get_bool(const char *path, json_t *o, const char *key, int *dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return (0);
+	if (!json_is_boolean(v)) {
+		problem(path, "\"%s\" must be true or false", key);
+		return (-1);
+	}
+	*dst = json_is_true(v);
+	return (0);
+}
+
+/* A host is loopback when it is 127.0.0.0/8, ::1 or localhost. */
+static int
+host_is_loopback(const char *h)
+{
+	return (strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "[::1]") == 0 ||
+	    strcmp(h, "localhost") == 0);
+}
+
+/* An issuer is an https URL (or http on loopback) with no query, fragment
+ * or trailing slash (RFC 8414 section 2). */
+static int
+check_issuer(const char *path, const char *iss)
+{
+	const char *host, *end;
+	char h[256];
+	size_t n;
+
+	if (strncmp(iss, "https://", 8) == 0)
+		host = iss + 8;
+	else if (strncmp(iss, "http://", 7) == 0)
+		host = iss + 7;
+	else
+		goto bad;
+	if (strpbrk(iss, "?#") != NULL || iss[strlen(iss) - 1] == '/')
+		goto bad;
+	end = host + strcspn(host, "/");
+	n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(h))
+		goto bad;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	/* Strip a port: the last ':' after any ']' */
+	if (h[0] == '[') {
+		char *rb = strchr(h, ']');
+		if (rb == NULL)
+			goto bad;
+		rb[1] = '\0';
+	} else if (strchr(h, ':') != NULL) {
+		*strchr(h, ':') = '\0';
+	}
+	if (iss[4] == ':' && !host_is_loopback(h)) {
+		problem(path, "issuer must use https unless its host is loopback: %s", iss);
+		return (-1);
+	}
+	return (0);
+bad:
+	problem(path, "issuer must be an absolute https URL without query, fragment or trailing slash: %s",
+	    iss);
+	return (-1);
+}
+
+static int
+load_file(struct config *cfg, const char *path)
+{
+	static const char *const top[] = {"listen", "tls", "issuer", "data_dir", "store", "master_key_file",
+	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log",
+	    "$comment", NULL};
+	static const char *const k_listen[] = {"address", "port", "threads", "body_max", "timeout",
+	    "behind_tls_proxy", NULL};
+	static const char *const k_tls[] = {"cert", "key", NULL};
+	static const char *const k_demo[] = {"username", "password", NULL};
+	static const char *const k_reg[] = {"policy", "initial_access_token", "reap_after",
+	    "allow_confidential", "loopback_only", NULL};
+	static const char *const k_cimd[] = {"enabled", "allow_private", "allow_http", "cache_ttl", NULL};
+	static const char *const k_tok[] = {"access_ttl", "code_ttl", "refresh_ttl", "refresh_idle_ttl",
+	    "session_ttl", NULL};
+	static const char *const k_login[] = {"max_failures", "window", NULL};
+	static const char *const k_log[] = {"level", NULL};
+	json_error_t jerr;
+	json_t *root, *o, *v;
+	int64_t n;
+	size_t i;
+	char *s = NULL;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		problem(path, "line %d: %s", jerr.line, jerr.text);
+		return (-1);
+	}
+	if (only_keys(path, "the top level", root, top))
+		goto err;
+
+	if ((o = json_object_get(root, "listen")) != NULL) {
+		if (only_keys(path, "\"listen\"", o, k_listen) || get_str(path, o, "address", &cfg->listen_addr))
+			goto err;
+		n = cfg->port;
+		if (get_int(path, o, "port", 0, 65535, &n))
+			goto err;
+		cfg->port = (uint16_t)n;
+		n = cfg->threads;
+		if (get_int(path, o, "threads", 0, 256, &n))
+			goto err;
+		cfg->threads = (unsigned)n;
+		n = (int64_t)cfg->body_max;
+		if (get_int(path, o, "body_max", 1024, 16 * 1024 * 1024, &n))
+			goto err;
+		cfg->body_max = (size_t)n;
+		n = cfg->timeout_s;
+		if (get_int(path, o, "timeout", 1, 3600, &n))
+			goto err;
+		cfg->timeout_s = (unsigned)n;
+		if (get_bool(path, o, "behind_tls_proxy", &cfg->behind_tls_proxy))
+			goto err;
+	}
+	if ((o = json_object_get(root, "tls")) != NULL) {
+		if (only_keys(path, "\"tls\"", o, k_tls) || get_str(path, o, "cert", &cfg->tls_cert) ||
+		    get_str(path, o, "key", &cfg->tls_key))
+			goto err;
+		if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+			problem(path, "\"tls\" needs both \"cert\" and \"key\"");
+			goto err;
+		}
+	}
+	if (get_str(path, root, "issuer", &cfg->issuer) || get_str(path, root, "data_dir", &cfg->data_dir) ||
+	    get_str(path, root, "store", &cfg->store_url) ||
+	    get_str(path, root, "master_key_file", &cfg->master_key_file))
+		goto err;
+
+	if ((o = json_object_get(root, "scopes")) != NULL) {
+		/* ["mcp:read", ...] or {"mcp:read": "description", ...} */
+		for (i = 0; i < cfg->nscopes; i++) {
+			free(cfg->scopes[i].name);
+			free(cfg->scopes[i].description);
+		}
+		cfg->nscopes = 0;
+		if (json_is_array(o)) {
+			json_array_foreach(o, i, v) {
+				if (!json_is_string(v) || cfg->nscopes == CONFIG_LIST_MAX)
+					goto bad_scopes;
+				cfg->scopes[cfg->nscopes].name = xstrdup(json_string_value(v));
+				cfg->scopes[cfg->nscopes].description = xstrdup(json_string_value(v));
+				cfg->nscopes++;
+			}
+		} else if (json_is_object(o)) {
+			const char *k;
+			json_object_foreach(o, k, v) {
+				if (!json_is_string(v) || cfg->nscopes == CONFIG_LIST_MAX)
+					goto bad_scopes;
+				cfg->scopes[cfg->nscopes].name = xstrdup(k);
+				cfg->scopes[cfg->nscopes].description = xstrdup(json_string_value(v));
+				cfg->nscopes++;
+			}
+		} else {
+			goto bad_scopes;
+		}
+		for (i = 0; i < cfg->nscopes; i++) {
+			const char *p;
+			for (p = cfg->scopes[i].name; *p; p++)
+				/* RFC 6749 section 3.3 scope-token characters */
+				if (*p < 0x21 || *p == 0x22 || *p == 0x5c || *p > 0x7e)
+					goto bad_scopes;
+			if (cfg->scopes[i].name[0] == '\0')
+				goto bad_scopes;
+		}
+	}
+	if ((o = json_object_get(root, "resources")) != NULL) {
+		if (!json_is_array(o) || json_array_size(o) == 0 || json_array_size(o) > CONFIG_LIST_MAX) {
+			problem(path, "\"resources\" must be a non-empty array of URLs");
+			goto err;
+		}
+		json_array_foreach(o, i, v) {
+			if (!json_is_string(v) || strpbrk(json_string_value(v), "#") != NULL ||
+			    (strncmp(json_string_value(v), "https://", 8) != 0 &&
+				strncmp(json_string_value(v), "http://", 7) != 0)) {
+				problem(path, "\"resources\" entries must be absolute URLs without fragment");
+				goto err;
+			}
+			cfg->resources[cfg->nresources++] = xstrdup(json_string_value(v));
+		}
+	}
+	if ((o = json_object_get(root, "demo_user")) != NULL) {
+		if (only_keys(path, "\"demo_user\"", o, k_demo) ||
+		    get_str(path, o, "username", &cfg->demo_username) ||
+		    get_str(path, o, "password", &cfg->demo_password))
+			goto err;
+		if (cfg->demo_username == NULL)
+			set_str(&cfg->demo_username, "demo");
+	}
+	if ((o = json_object_get(root, "registration")) != NULL) {
+		if (only_keys(path, "\"registration\"", o, k_reg) || get_str(path, o, "policy", &s))
+			goto err;
+		if (s != NULL) {
+			if (strcmp(s, "open") == 0)
+				cfg->registration.policy = REG_OPEN;
+			else if (strcmp(s, "token") == 0)
+				cfg->registration.policy = REG_TOKEN;
+			else if (strcmp(s, "closed") == 0)
+				cfg->registration.policy = REG_CLOSED;
+			else {
+				problem(path, "\"registration.policy\" must be open, token or closed");
+				goto err;
+			}
+		}
+		if (get_str(path, o, "initial_access_token", &cfg->registration.initial_access_token) ||
+		    get_int(path, o, "reap_after", 0, INT32_MAX, &cfg->registration.reap_after) ||
+		    get_bool(path, o, "allow_confidential", &cfg->registration.allow_confidential) ||
+		    get_bool(path, o, "loopback_only", &cfg->registration.loopback_only))
+			goto err;
+		if (cfg->registration.policy == REG_TOKEN &&
+		    (cfg->registration.initial_access_token == NULL ||
+			strlen(cfg->registration.initial_access_token) < 16)) {
+			problem(path, "registration policy \"token\" needs an initial_access_token of 16 "
+				      "characters or more");
+			goto err;
+		}
+	}
+	if ((o = json_object_get(root, "cimd")) != NULL) {
+		if (only_keys(path, "\"cimd\"", o, k_cimd) || get_bool(path, o, "enabled", &cfg->cimd.enabled) ||
+		    get_bool(path, o, "allow_private", &cfg->cimd.allow_private) ||
+		    get_bool(path, o, "allow_http", &cfg->cimd.allow_http) ||
+		    get_int(path, o, "cache_ttl", 0, 86400, &cfg->cimd.cache_ttl))
+			goto err;
+	}
+	if ((o = json_object_get(root, "tokens")) != NULL) {
+		if (only_keys(path, "\"tokens\"", o, k_tok) ||
+		    get_int(path, o, "access_ttl", 10, 86400, &cfg->tokens.access_ttl) ||
+		    get_int(path, o, "code_ttl", 1, 600, &cfg->tokens.code_ttl) ||
+		    get_int(path, o, "refresh_ttl", 60, 366 * 86400, &cfg->tokens.refresh_ttl) ||
+		    get_int(path, o, "refresh_idle_ttl", 60, 366 * 86400, &cfg->tokens.refresh_idle_ttl) ||
+		    get_int(path, o, "session_ttl", 60, 30 * 86400, &cfg->tokens.session_ttl))
+			goto err;
+	}
+	if ((o = json_object_get(root, "login")) != NULL) {
+		n = cfg->login.max_failures;
+		if (only_keys(path, "\"login\"", o, k_login) || get_int(path, o, "max_failures", 1, 1000, &n) ||
+		    get_int(path, o, "window", 1, 86400, &cfg->login.window))
+			goto err;
+		cfg->login.max_failures = (unsigned)n;
+	}
+	if ((o = json_object_get(root, "log")) != NULL) {
+		free(s);
+		s = NULL;
+		if (only_keys(path, "\"log\"", o, k_log) || get_str(path, o, "level", &s))
+			goto err;
+		cfg->log_debug = s != NULL && strcmp(s, "debug") == 0;
+	}
+	free(s);
+	json_decref(root);
+	return (0);
+
+bad_scopes:
+	problem(path, "\"scopes\" must be a list of scope names or an object of name: description");
+err:
+	free(s);
+	json_decref(root);
+	return (-1);
+}
+
+int
+config_load(struct config *cfg, const char *path)
+{
+	const char *env;
+	size_t i;
+	char *end;
+	long port;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen_addr = xstrdup("127.0.0.1");
+	cfg->port = 8080;
+	if ((env = getenv("MCPGATE_PORT")) != NULL && *env) {
+		errno = 0;
+		port = strtol(env, &end, 10);
+		if (errno || *end || port < 0 || port > 65535) {
+			problem(NULL, "MCPGATE_PORT must be a port number");
+			return (-1);
+		}
+		cfg->port = (uint16_t)port;
+	}
+	cfg->registration.policy = REG_OPEN;
+	cfg->registration.reap_after = 86400;
+	cfg->registration.allow_confidential = 0;
+	cfg->registration.loopback_only = 1;
+	cfg->cimd.enabled = 1;
+	cfg->cimd.cache_ttl = 300;
+	cfg->tokens.access_ttl = 600;
+	cfg->tokens.code_ttl = 60;
+	cfg->tokens.refresh_ttl = 30 * 86400;
+	cfg->tokens.refresh_idle_ttl = 7 * 86400;
+	cfg->tokens.session_ttl = 8 * 3600;
+	cfg->login.max_failures = 5;
+	cfg->login.window = 300;
+	for (i = 0; i < sizeof(default_scopes) / sizeof(default_scopes[0]); i++) {
+		cfg->scopes[i].name = xstrdup(default_scopes[i].name);
+		cfg->scopes[i].description = xstrdup(default_scopes[i].description);
+	}
+	cfg->nscopes = i;
+	if (path == NULL) {
+		cfg->demo_username = xstrdup("demo");
+	} else if (load_file(cfg, path)) {
+		config_clear(cfg);
+		return (-1);
+	}
+	/* Environment defaults for what the file left unset. */
+	if (cfg->data_dir == NULL)
+		cfg->data_dir = xstrdup((env = getenv("MCPGATE_DATA")) && *env ? env : "./var");
+	if (cfg->demo_username != NULL && cfg->demo_password == NULL &&
+	    (env = getenv("MCPGATE_DEMO_PASSWORD")) != NULL && *env)
+		cfg->demo_password = xstrdup(env);
+	if (cfg->issuer == NULL) {
+		const char *h = cfg->listen_addr;
+		int v6 = strchr(h, ':') != NULL;
+
+		if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+			h = v6 ? "::1" : "127.0.0.1";
+		cfg->issuer = xasprintf("%s://%s%s%s:%u", cfg->tls_cert ? "https" : "http", v6 ? "[" : "", h,
+		    v6 ? "]" : "", cfg->port);
+	}
+	if (check_issuer(path, cfg->issuer))
+		goto err;
+	if (cfg->store_url == NULL)
+		cfg->store_url = xasprintf("sqlite:%s/mcpgate.db", cfg->data_dir);
+	if (cfg->master_key_file == NULL)
+		cfg->master_key_file = xasprintf("%s/master.key", cfg->data_dir);
+	if (cfg->nresources == 0)
+		cfg->resources[cfg->nresources++] = xasprintf("%s/mcp", cfg->issuer);
+	return (0);
+err:
+	config_clear(cfg);
+	return (-1);
+}
+
+void
+config_clear(struct config *cfg)
+{
+	size_t i;
+
+	free(cfg->listen_addr);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->issuer);
+	free(cfg->data_dir);
+	free(cfg->store_url);
+	free(cfg->master_key_file);
+	for (i = 0; i < cfg->nscopes; i++) {
+		free(cfg->scopes[i].name);
+		free(cfg->scopes[i].description);
+	}
+	for (i = 0; i < cfg->nresources; i++)
+		free(cfg->resources[i]);
+	free(cfg->demo_username);
+	if (cfg->demo_password != NULL) {
+		secret_wipe(cfg->demo_password, strlen(cfg->demo_password));
+		free(cfg->demo_password);
+	}
+	if (cfg->registration.initial_access_token != NULL) {
+		secret_wipe(cfg->registration.initial_access_token, strlen(cfg->registration.initial_access_token));
+		free(cfg->registration.initial_access_token);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+config_has_scope(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nscopes; i++)
+		if (strcmp(cfg->scopes[i].name, name) == 0)
+			return (1);
+	return (0);
+}
+
+const char *
+config_scope_description(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nscopes; i++)
+		if (strcmp(cfg->scopes[i].name, name) == 0)
+			return (cfg->scopes[i].description);
+	return (name);
+}
+
+int
+config_has_resource(const struct config *cfg, const char *uri)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nresources; i++)
+		if (strcmp(cfg->resources[i], uri) == 0)
+			return (1);
+	return (0);
+}

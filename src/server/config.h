@@ -1,0 +1,99 @@
+/*
+ * server/config: the configuration of `mcpgate serve` and `mcpgate admin`.
+ *
+ * One JSON file (see examples/mcpgate.json for every key, annotated); every
+ * value has a safe default, and unknown keys are an error so that a typo
+ * never silently weakens a setting.  Without a file the defaults describe the
+ * embedded local setup of `make run`: SQLite under $MCPGATE_DATA (./var),
+ * HTTP on 127.0.0.1:$MCPGATE_PORT (8080), issuer http://127.0.0.1:PORT and one
+ * MCP resource at ISSUER/mcp.
+ */
+#ifndef MCPGATE_SERVER_CONFIG_H
+#define MCPGATE_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_LIST_MAX 64
+
+enum reg_policy { REG_OPEN, REG_TOKEN, REG_CLOSED };
+
+struct config_scope {
+	char *name;
+	char *description; /* plain words for the consent page */
+};
+
+struct config {
+	/* listen */
+	char *listen_addr;
+	uint16_t port;
+	int behind_tls_proxy; /* a TLS-terminating proxy is in front */
+	char *tls_cert;
+	char *tls_key;
+	unsigned threads;
+	size_t body_max;
+	unsigned timeout_s;
+
+	char *issuer;	   /* exact issuer identifier, no trailing slash */
+	char *data_dir;
+	char *store_url;   /* default sqlite:DATA_DIR/mcpgate.db */
+	char *master_key_file; /* default DATA_DIR/master.key */
+
+	struct config_scope scopes[CONFIG_LIST_MAX];
+	size_t nscopes;
+	char *resources[CONFIG_LIST_MAX]; /* canonical URIs of protected resources */
+	size_t nresources;
+
+	char *demo_username; /* NULL: no demo user */
+	char *demo_password; /* NULL: generated on first start */
+
+	struct {
+		enum reg_policy policy;
+		char *initial_access_token; /* for REG_TOKEN */
+		int64_t reap_after;	    /* seconds; 0 = never */
+		int allow_confidential;	    /* dynamic clients may ask for a secret */
+		int loopback_only;	    /* dynamic clients may register only loopback redirects */
+	} registration;
+
+	struct {
+		int enabled;
+		int allow_private; /* tests only */
+		int allow_http;	   /* tests only */
+		int64_t cache_ttl;
+	} cimd;
+
+	struct {
+		int64_t access_ttl;
+		int64_t code_ttl;
+		int64_t refresh_ttl;
+		int64_t refresh_idle_ttl;
+		int64_t session_ttl;
+	} tokens;
+
+	struct {
+		unsigned max_failures; /* per account and per address in a window */
+		int64_t window;
+	} login;
+
+	int log_debug;
+};
+
+/* config_load(cfg, path): fill ${cfg} with defaults, then the file at ${path}
+ * (NULL: none; defaults and environment only).  Returns 0, or -1 with the
+ * problem printed on standard error.  Release with config_clear(). */
+int config_load(struct config *cfg, const char *path);
+
+/* config_clear(cfg): free everything; wipes the secrets it holds. */
+void config_clear(struct config *cfg);
+
+/* config_has_scope(cfg, name): 1 if ${name} is a configured scope. */
+int config_has_scope(const struct config *cfg, const char *name);
+
+/* config_scope_description(cfg, name): its description, or ${name}. */
+const char *config_scope_description(const struct config *cfg, const char *name);
+
+/* config_has_resource(cfg, uri): 1 if ${uri} is a configured resource. */
+int config_has_resource(const struct config *cfg, const char *uri);
+
+#endif

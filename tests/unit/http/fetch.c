@@ -1,0 +1,298 @@
+/* Tests for src/http/fetch.c, against a local http_server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "http/fetch.h"
+#include "http/server.h"
+
+#define DOC "{\"client_id\":\"https://app.example/meta\"}"
+
+static void
+h_doc(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	const char *accept = http_req_header(req, "Accept");
+
+	(void)arg;
+	http_resp_text(resp, 200, "application/json", DOC);
+	http_resp_header(resp, "X-Accept", accept ? accept : "");
+}
+
+static void
+h_big(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	char big[10001];
+
+	(void)arg;
+	(void)req;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	http_resp_text(resp, 200, "application/json", big);
+}
+
+static void
+h_redirect(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	(void)arg;
+	(void)req;
+	http_resp_redirect(resp, 302, "/doc");
+}
+
+static void
+h_missing(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	(void)arg;
+	(void)req;
+	http_resp_text(resp, 404, "text/plain", "no");
+}
+
+static void
+h_slow(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	struct timespec ts = {1, 200000000};
+
+	(void)arg;
+	(void)req;
+	nanosleep(&ts, NULL);
+	http_resp_text(resp, 200, "application/json", DOC);
+}
+
+static const struct http_route routes[] = {
+	{"/doc", 0, h_doc, NULL},
+	{"/big", 0, h_big, NULL},
+	{"/redirect", 0, h_redirect, NULL},
+	{"/missing", 0, h_missing, NULL},
+	{"/slow", 0, h_slow, NULL},
+};
+
+static uint16_t srv_port;
+
+static int
+setup(void **state)
+{
+	struct http_config cfg;
+	struct http_server *srv;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bind_addr = "127.0.0.1";
+	cfg.threads = 2;
+	cfg.timeout_s = 5;
+	if ((srv = http_server_new(&cfg, routes, sizeof(routes) / sizeof(routes[0]))) == NULL)
+		return (-1);
+	srv_port = http_server_port(srv);
+	*state = srv;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	http_server_free(*state);
+	return (0);
+}
+
+static enum fetch_err
+get(const char *path, const struct fetch_opts *o, struct buf *body, long *status)
+{
+	char url[256];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)srv_port, path);
+	return (fetch_get(url, o, body, status));
+}
+
+static void
+test_ok(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1};
+	struct buf b;
+	long status = -1;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(get("/doc", &o, &b, &status), FETCH_OK);
+	assert_int_equal(status, 200);
+	assert_string_equal(buf_cstr(&b), DOC);
+	fetch_global_init();	/* harmless after the implicit one */
+
+	/* The body is appended. */
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_OK);
+	assert_string_equal(buf_cstr(&b), DOC DOC);
+	buf_clear(&b);
+
+	/* Exactly max_bytes is fine. */
+	o.max_bytes = strlen(DOC);
+	buf_init(&b, 1 << 16);
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_OK);
+	buf_clear(&b);
+}
+
+static void
+test_blocked(void **state)
+{
+	static const char *urls[] = {
+		"http://10.1.2.3:1/", "http://172.16.0.1:1/", "http://192.168.1.1:1/",
+		"http://100.64.0.1:1/", "http://169.254.169.254/latest", "http://0.0.0.0:1/",
+		"http://224.0.0.1:1/", "http://255.255.255.255:1/", "http://[::1]:1/",
+		"http://[::]:1/", "http://[fc00::1]:1/", "http://[fd12:3456::1]:1/",
+		"http://[fe80::1]:1/", "http://[ff02::1]:1/", "http://[::ffff:127.0.0.1]:1/",
+		"http://[::ffff:10.0.0.1]:1/", "http://[64:ff9b::7f00:1]:1/", "http://127.1.2.3:1/",
+	};
+	struct fetch_opts o = {.allow_http = 1, .timeout_ms = 1000};
+	struct buf b;
+	size_t i;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_BLOCKED);
+	assert_int_equal(b.len, 0);
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		print_message("%s\n", urls[i]);
+		assert_int_equal(fetch_get(urls[i], &o, &b, NULL), FETCH_BLOCKED);
+	}
+	assert_int_equal(b.len, 0);
+
+	/* A public address is not blocked (whatever else happens to it here). */
+	o.timeout_ms = 300;
+	assert_int_not_equal(fetch_get("http://192.0.2.1:9/", &o, &b, NULL), FETCH_BLOCKED);
+	assert_int_not_equal(fetch_get("http://[2001:db8::1]:9/", &o, &b, NULL), FETCH_BLOCKED);
+	buf_clear(&b);
+}
+
+static void
+test_bad_url(void **state)
+{
+	static const char *urls[] = {
+		"ftp://example.com/x", "file:///etc/passwd", "gopher://x/", "not a url", "",
+		"https://", "/relative/path", "dict://127.0.0.1:1/",
+	};
+	struct fetch_opts o = {.allow_private = 1};
+	struct buf b;
+	char *longurl;
+	size_t i;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	/* http:// without allow_http. */
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_BAD_URL);
+	assert_int_equal(get("/doc", NULL, &b, NULL), FETCH_BAD_URL);
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		print_message("%s\n", urls[i]);
+		assert_int_equal(fetch_get(urls[i], &o, &b, NULL), FETCH_BAD_URL);
+	}
+	longurl = malloc(FETCH_URL_MAX + 2);
+	assert_non_null(longurl);
+	memset(longurl, 'a', FETCH_URL_MAX + 1);
+	memcpy(longurl, "https://x.example/", 18);
+	longurl[FETCH_URL_MAX + 1] = '\0';
+	assert_int_equal(fetch_get(longurl, &o, &b, NULL), FETCH_BAD_URL);
+	free(longurl);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
+static void
+test_too_big(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	/* Default cap is 5 KiB; the document is 10000 bytes. */
+	assert_int_equal(get("/big", &o, &b, NULL), FETCH_TOO_BIG);
+	o.max_bytes = 100;
+	assert_int_equal(get("/big", &o, &b, NULL), FETCH_TOO_BIG);
+	o.max_bytes = strlen(DOC) - 1;
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_TOO_BIG);
+	assert_int_equal(b.len, 0);
+	o.max_bytes = 20000;
+	assert_int_equal(get("/big", &o, &b, NULL), FETCH_OK);
+	assert_int_equal(b.len, 10000);
+	buf_clear(&b);
+
+	/* The caller's buffer is full: also too big, and left unchanged. */
+	buf_init(&b, 10);
+	assert_int_equal(get("/doc", &o, &b, NULL), FETCH_TOO_BIG);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
+static void
+test_status(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1};
+	struct buf b;
+	long status = 0;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(get("/redirect", &o, &b, &status), FETCH_STATUS);
+	assert_int_equal(status, 302);
+	assert_int_equal(get("/missing", &o, &b, &status), FETCH_STATUS);
+	assert_int_equal(status, 404);
+	assert_int_equal(get("/nothing-here", &o, &b, &status), FETCH_STATUS);
+	assert_int_equal(status, 404);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
+static void
+test_timeout(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1, .timeout_ms = 300};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(get("/slow", &o, &b, NULL), FETCH_TIMEOUT);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
+static void
+test_accept(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1, .accept = "bad\r\nX: y"};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_not_equal(get("/doc", &o, &b, NULL), FETCH_OK);
+	buf_clear(&b);
+}
+
+static void
+test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(fetch_strerror(FETCH_OK), "ok");
+	assert_non_null(fetch_strerror(FETCH_STATUS));
+	assert_non_null(fetch_strerror((enum fetch_err)99));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ok),
+		cmocka_unit_test(test_blocked),
+		cmocka_unit_test(test_bad_url),
+		cmocka_unit_test(test_too_big),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_accept),
+		cmocka_unit_test(test_strerror),
+	};
+
+	/* fetch_get() must work without fetch_global_init() (test_ok calls
+	 * it only after the first fetch). */
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}
