@@ -11,6 +11,14 @@
 /* Longest kid we accept in a header (the store's limit on identifiers). */
 #define JWT_KID_MAX 256
 
+/* The order n of the P-256 group, and n / 2 rounded down, big-endian. */
+static const unsigned char p256_n[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
 /* Header members that would make the token name its own key or change how
  * it is processed.  We never fetch or embed keys, and understand no
  * critical extension. */
@@ -65,18 +73,45 @@ is_p256(const cjose_jwk_t *key)
 	return (cjose_jwk_EC_get_curve(key, &err) == CJOSE_JWK_EC_P_256);
 }
 
+/* high_s(sig): 1 if the s half of the raw ES256 signature ${sig} (r | s,
+ * 32 bytes each, big-endian) is above n / 2.  For an ECDSA signature (r, s),
+ * (r, n - s) verifies too; accepting only the low one gives every token a
+ * single valid signature for a given r. */
+static int
+high_s(const unsigned char sig[64])
+{
+	return (memcmp(sig + 32, p256_half_n, 32) > 0);
+}
+
+/* to_low_s(sig): replace s by n - s in ${sig} (s is in [1, n - 1]). */
+static void
+to_low_s(unsigned char sig[64])
+{
+	unsigned borrow = 0, d;
+	int i;
+
+	for (i = 31; i >= 0; i--) {
+		d = (unsigned)p256_n[i] - sig[32 + i] - borrow;
+		sig[32 + i] = (unsigned char)d;
+		borrow = (d >> 8) & 1;
+	}
+}
+
 /* jwt_sign(key, kid, claims, out): sign ${claims} with the EC P-256 private
  * ${key} under header {"alg":"ES256","typ":"at+jwt","kid":${kid}}; stores a
  * malloc'd compact serialization in ${out}.  Returns 0 or -1.  A token longer
- * than JWT_MAX_LEN is refused, since jwt_verify() would refuse it too. */
+ * than JWT_MAX_LEN is refused, since jwt_verify() would refuse it too.  The
+ * signature is normalized to low s, the only form jwt_verify() accepts. */
 int
 jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out)
 {
 	cjose_err err;
 	cjose_jws_t *jws;
 	json_t *hdr;
-	const char *ser;
-	char *payload;
+	const char *ser, *dot;
+	char *payload, *tok;
+	unsigned char sig[64];
+	size_t n, slen;
 
 	if (!is_p256(key) || kid == NULL || *kid == '\0' || strlen(kid) > JWT_KID_MAX ||
 	    !json_is_object(claims))
@@ -89,8 +124,16 @@ jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out)
 		goto err2;
 	if (!cjose_jws_export(jws, &ser, &err) || strlen(ser) > JWT_MAX_LEN)
 		goto err3;
-	if ((*out = strdup(ser)) == NULL)
+	if ((dot = strrchr(ser, '.')) == NULL || (slen = strlen(dot + 1)) != JWT_ES256_SIG_LEN ||
+	    b64url_decode(dot + 1, slen, sig, sizeof(sig), &n) || n != sizeof(sig))
 		goto err3;
+	if ((tok = strdup(ser)) == NULL)
+		goto err3;
+	if (high_s(sig)) {
+		to_low_s(sig);
+		b64url_encode(sig, sizeof(sig), tok + (dot + 1 - ser));
+	}
+	*out = tok;
 	cjose_jws_release(jws);
 	free(payload);
 	json_decref(hdr);
@@ -168,6 +211,9 @@ check_header(json_t *hdr, const char *alg, jwt_key_lookup_fn lookup, void *arg, 
  * static description fit for logs and error bodies (it never contains token
  * material).
  *
+ * The signature must be the single canonical spelling: 86 characters that
+ * decode to 64 bytes with no spare bits set, and s not above n / 2.
+ *
  * Order matters: every syntactic check and the header policy run here
  * before cjose parses anything, the signature is checked by cjose with the
  * key we chose, and the claims are parsed only once it holds. */
@@ -221,6 +267,11 @@ jwt_verify(const char *tok, size_t len, const char *alg, jwt_key_lookup_fn looku
 	seg = dot2 + 1;
 	if (slen != JWT_ES256_SIG_LEN || b64url_decode(seg, slen, sig, sizeof(sig), &n) || n != 64) {
 		*why = "bad signature encoding";
+		goto err0;
+	}
+	/* And the low-s one of its two valid forms (see high_s()). */
+	if (high_s(sig)) {
+		*why = "non-canonical signature";
 		goto err0;
 	}
 

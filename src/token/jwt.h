@@ -11,7 +11,8 @@
  *   - for ES256 requires the signature segment to be exactly 86 base64url
  *     characters (64 bytes, canonical): Debian's cjose 0.6.2 accepts a
  *     signature with a character appended, which would make tokens malleable
- *     and defeat revocation by token digest.
+ *     and defeat revocation by token digest; for the same reason only the
+ *     low-s form of the ECDSA signature is accepted (jwt_sign() makes it).
  * Only after the signature verifies are the claims parsed and returned.
  * jwt_check_claims() then checks iss, aud, exp, nbf and iat.
  */
