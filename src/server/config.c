@@ -19,6 +19,8 @@ static const struct {
 	{"mcp:jira", "Use the Jira tools"},
 };
 
+static void problem(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 problem(const char *path, const char *fmt, ...)
 {

@@ -19,7 +19,7 @@ static const char pub_jwk[] = "{\"kty\":\"EC\",\"crv\":\"P-256\","
 			      "\"x\":\"aM5sqdjzoNYO-Jc_wIL99ty7vOMLQul5Y2DtKXWNrME\","
 			      "\"y\":\"5qLYqsN6sxHRQzUbsYGT6dCyLc1u-o7as-c69PaJ0eI\"}";
 
-/* The seeds tests/fuzz/corpus/jwt/valid-{1,2,3}.jwt. */
+/* The seeds tests/fuzz/corpus/fuzz_jwt/valid-{1,2,3}.jwt. */
 static const char *const signed_by_us[] = {
 	    "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImZ1enota2V5In0.eyJpc3Mi"
 	    "OiJodHRwczovL2FzLmV4YW1wbGUiLCJhdWQiOiJodHRwczovL21jcC5leGFtcGxlL21jcCIs"
