@@ -82,6 +82,9 @@ only_keys(const char *path, const char *where, json_t *o, const char *const *key
 		return (-1);
 	}
 	json_object_foreach(o, k, v) {
+		/* "$comment" keys annotate the file and are ignored. */
+		if (strncmp(k, "$comment", 8) == 0)
+			continue;
 		for (i = 0; keys[i] != NULL; i++)
 			if (strcmp(k, keys[i]) == 0)
 				break;
@@ -193,8 +196,7 @@ static int
 load_file(struct config *cfg, const char *path)
 {
 	static const char *const top[] = {"listen", "tls", "issuer", "data_dir", "store", "master_key_file",
-	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log",
-	    "$comment", NULL};
+	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log", NULL};
 	static const char *const k_listen[] = {"address", "port", "threads", "body_max", "timeout",
 	    "behind_tls_proxy", NULL};
 	static const char *const k_tls[] = {"cert", "key", NULL};
@@ -274,6 +276,8 @@ load_file(struct config *cfg, const char *path)
 		} else if (json_is_object(o)) {
 			const char *k;
 			json_object_foreach(o, k, v) {
+				if (strncmp(k, "$comment", 8) == 0)
+					continue;
 				if (!json_is_string(v) || cfg->nscopes == CONFIG_LIST_MAX)
 					goto bad_scopes;
 				cfg->scopes[cfg->nscopes].name = xstrdup(k);
