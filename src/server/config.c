@@ -406,7 +406,7 @@ config_load(struct config *cfg, const char *path)
 		port = strtol(env, &end, 10);
 		if (errno || *end || port < 0 || port > 65535) {
 			problem(NULL, "MCPGATE_PORT must be a port number");
-			return (-1);
+			goto err;
 		}
 		cfg->port = (uint16_t)port;
 	}
