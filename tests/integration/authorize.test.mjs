@@ -354,6 +354,39 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		assert.equal(raw.split('&').filter((x) => x.startsWith('state=')).length, 1);
 	});
 
+	test('a redirect URI with a query keeps it, for errors and for codes', async () => {
+		const redirect = 'https://app.example.com/cb?tenant=a%26b&x=1';
+		const c = await register(server, { redirect_uris: [redirect] });
+		const res = await getAuthorize(server, params(c, { response_type: 'token', state: WEIRD_STATE }));
+		assert.equal(res.status, 302);
+		const u = new URL(res.location);
+		assert.equal(u.origin + u.pathname, 'https://app.example.com/cb');
+		assert.deepEqual([...u.searchParams.keys()].sort(),
+		    ['error', 'error_description', 'iss', 'state', 'tenant', 'x']);
+		assert.equal(u.searchParams.get('tenant'), 'a&b');
+		assert.equal(u.searchParams.get('x'), '1');
+		assert.equal(u.searchParams.get('error'), 'unsupported_response_type');
+		assert.equal(u.searchParams.get('state'), WEIRD_STATE);
+		assert.ok(res.location.startsWith(`${redirect}&`), res.location);
+
+		const jar = new CookieJar();
+		const form = consentForm(await toConsent(server, params(c, { state: 'q' }), jar));
+		const ok = await request(`${server.url}/consent`, {
+			method: 'POST', form: { ...form.fields, decision: 'allow' }, jar,
+		});
+		assert.equal(ok.status, 303);
+		assert.ok(ok.location.startsWith(`${redirect}&code=`), ok.location);
+		const v = new URL(ok.location);
+		assert.equal(v.searchParams.get('tenant'), 'a&b');
+		assert.equal(v.searchParams.get('state'), 'q');
+		assert.equal(v.searchParams.get('iss'), server.issuer);
+	});
+
+	test('an overlong state is not echoed', async () => {
+		const res = await getAuthorize(server, params(client, { state: 's'.repeat(5000) }));
+		assertRedirectError(server, res, LOOPBACK, 'invalid_request', undefined);
+	});
+
 	test('login and consent pages: headers, 303s, scopes in words, redirect host, a code', async () => {
 		// A client of its own: consent given in other tests must not count.
 		const client = await register(server, { scope: 'mcp:read mcp:write' });
