@@ -656,6 +656,35 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		assertRedirectCode(server, res, LOOPBACK, 'csrf', 303);
 	});
 
+	test('the login and consent pages refuse malformed or unknown request handles with a page', async () => {
+		const jar = new CookieJar();
+		loginForm(await getAuthorize(server, params(client), jar));	// a browser cookie
+		// A well-formed but unknown handle: /consent without a session
+		// sends the browser to sign in first, where it is refused.
+		const unknown = 'A'.repeat(43);
+		const r1 = await request(`${server.url}/consent?req=${unknown}`, { jar });
+		assert.equal(r1.status, 303);
+		assert.equal(r1.location, `${server.url}/login?req=${unknown}`);
+		const r2 = await request(r1.location, { jar });
+		assertErrorPage(r2, /expired or was already used/);
+		assertErrorPage(await request(`${server.url}/login?req=${unknown}`), null, 403);
+
+		const handles = ['', 'short', 'A'.repeat(44), `${'A'.repeat(41)}\r\n`,
+			`${'A'.repeat(41)}\r\nSet-Cookie: x=1`, `${'A'.repeat(40)}<x>`, `${'A'.repeat(42)}#`,
+			`${'A'.repeat(42)}&`, `${'A'.repeat(42)}\u00e9`, `${'A'.repeat(42)}\0`];
+		for (const h of handles) {
+			for (const page of ['/login', '/consent']) {
+				for (const j of [jar, undefined]) {
+					const res = await request(`${server.url}${page}?${query([['req', h]])}`, { jar: j });
+					const what = `${page} ${JSON.stringify(h)} ${j ? 'with' : 'without'} cookies`;
+					assert.ok(res.status === 400 || res.status === 403, `${what}: ${res.status} ${res.text}`);
+					assert.equal(res.location, undefined, `${what}: redirected to ${res.location}`);
+					assertPageHeaders(res);
+				}
+			}
+		}
+	});
+
 	test('form posts with another content type are refused', async () => {
 		const jar = new CookieJar();
 		const login = loginForm(await getAuthorize(server, params(client), jar));
