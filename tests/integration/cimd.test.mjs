@@ -214,6 +214,16 @@ describe('client ID metadata documents', { timeout: 60000 }, () => {
 		assertLoginPage(await authorize(server, url, { redirect_uri: 'http://127.0.0.1:4321/callback' }));
 	});
 
+	test('a document server that never answers gets an error page, not a hang', async (t) => {
+		const stuck = await startHttpServer(() => {}, { t });	// reads the request, never answers
+		const res = await authorize(server, `${stuck.url}/slow.json`);	// request() gives up after 10 s
+		assertErrorPage(res, /not registered/);
+		assert.deepEqual(stuck.requests, ['/slow.json']);
+		// The failure is remembered for a while: no second fetch.
+		assertErrorPage(await authorize(server, `${stuck.url}/slow.json`), /not registered/);
+		assert.deepEqual(stuck.requests, ['/slow.json']);
+	});
+
 	test('a good document is cached: the client works while its server is down', async (t) => {
 		const own = await docServer({
 			'/cached.json': (url) => ({ body: doc(url, { client_name: 'Cached Client' }) }),
