@@ -541,6 +541,17 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		assert.equal(res3.status, 303);
 		const next = await request(res3.location, { jar: jar3 });
 		assertRedirectCode(server, next, LOOPBACK, 'nb', 302);
+
+		// Another user of the same client is asked.
+		const add = await server.admin(['user', 'add', 'carol'], 'carol-password-1\n');
+		assert.equal(add.code, 0, add.stderr);
+		const jar4 = new CookieJar();
+		const page4 = await getAuthorize(server, params(c, { scope: 'mcp:read' }), jar4);
+		const res4 = await postLogin(server, loginForm(page4), jar4, 'carol', 'carol-password-1');
+		assert.equal(res4.status, 303);
+		const consent4 = await request(res4.location, { jar: jar4 });
+		consentForm(consent4);
+		assert.match(consent4.text, /Signed in as <strong>carol<\/strong>/);
 	});
 
 	test('the authorization request may be a POST form', async () => {
@@ -694,6 +705,32 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		assertErrorPage(res);
 		assert.equal(jar.get('mcpgate_sid'), undefined);
 	});
+});
+
+test('with an https issuer the cookies are Secure', { timeout: 30000 }, async (t) => {
+	// The server listens on plain http here; only the issuer says https
+	// (as behind a TLS-terminating proxy).
+	const server = await startServer({ t, config: { issuer: 'https://auth.example.com',
+		listen: { behind_tls_proxy: true } } });
+	const reg = await request(`${server.url}/register`, { method: 'POST', json: {
+		client_name: 'secure', redirect_uris: [LOOPBACK], token_endpoint_auth_method: 'none' } });
+	assert.equal(reg.status, 201, reg.text);
+	const jar = new CookieJar();
+	const page = await request(`${server.url}/authorize?${query(Object.entries(params(reg.json, {
+		resource: undefined })))}`, { jar });
+	const login = loginForm(page);
+	const b = page.headers['set-cookie'].find((c) => c.startsWith('mcpgate_b='));
+	assert.match(b, /;\s*Secure/i);
+	// (The test's cookie jar, unlike a browser, sends Secure cookies over http.)
+	const res = await postLogin(server, login, jar, server.username, server.password);
+	assert.equal(res.status, 303, res.text);
+	const sid = res.headers['set-cookie'].find((c) => c.startsWith('mcpgate_sid='));
+	assert.match(sid, /;\s*Secure/i);
+	assert.match(sid, /;\s*HttpOnly/i);
+	// And the redirects name that issuer.
+	const bad = await request(`${server.url}/authorize?${query(Object.entries(params(reg.json, {
+		resource: undefined, response_type: 'token', state: 's' })))}`);
+	assert.equal(new URL(bad.location).searchParams.get('iss'), 'https://auth.example.com');
 });
 
 // ---------------------------------------------------------------------------
