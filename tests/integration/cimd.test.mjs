@@ -110,6 +110,12 @@ describe('client ID metadata documents', { timeout: 60000 }, () => {
 			'/not-json.json': () => ({ body: 'client_id=nope' }),
 			'/array.json': (url) => ({ body: [JSON.stringify([doc(url)])] }),
 			'/error.json': (url) => ({ status: 500, body: doc(url) }),
+			// Documents that vouch for client_ids the server must not
+			// accept as document URLs at all.
+			'/userinfo.json': (url) => ({ body: doc(url.replace('http://', 'http://good.example@')) }),
+			'/fragment.json': (url) => ({ body: doc(`${url}#frag`) }),
+			'/dots.json': (url) => ({ body: doc(url.replace('/dots.json', '/x/../dots.json')) }),
+			'/dot.json': (url) => ({ body: doc(url.replace('/dot.json', '/./dot.json')) }),
 		});
 	});
 	after(async () => {
@@ -204,6 +210,30 @@ describe('client ID metadata documents', { timeout: 60000 }, () => {
 		}
 		// The redirect was not followed.
 		assert.equal(docs.requests.filter((p) => p === '/good.json').length, 1);
+	});
+
+	test('client_id URLs with userinfo, a fragment or dot segments are not fetched', async () => {
+		const ids = [
+			`http://good.example@127.0.0.1:${docs.port}/userinfo.json`,
+			`http://good.example:pw@127.0.0.1:${docs.port}/userinfo.json`,
+			`${docs.url}/fragment.json#frag`,
+			`${docs.url}/fragment.json#`,
+			`${docs.url}/x/../dots.json`,
+			`${docs.url}/./dot.json`,
+			`${docs.url}/x/..`,
+		];
+		for (const id of ids) {
+			const res = await authorize(server, id);
+			try {
+				assertErrorPage(res, /not registered/);
+				assert.equal(res.text.includes('good.example'), false);
+			} catch (err) {
+				err.message = `${id}: ${err.message}`;
+				throw err;
+			}
+		}
+		for (const p of ['/userinfo.json', '/fragment.json', '/dots.json', '/dot.json', '/x/..', '/'])
+			assert.equal(docs.requests.includes(p), false, `${p} was fetched`);
 	});
 
 	test('a redirect_uri not in the document gets an error page', async () => {
