@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
 	CookieJar, authorizeInteractively, authorizeUrl, clientAuth, decodeJwt, htmlUnescape,
-	parseForms, pkce, randomToken, registerClient, request, requestFrom, startServer,
+	parseForms, pkce, randomToken, registerClient, request, requestFrom, sleep, startServer,
 } from './lib/mcpgate.mjs';
 
 const SCOPES = {
@@ -830,4 +830,24 @@ describe('resource default and login throttling', { timeout: 120000 }, () => {
 			assert.equal((await attempt(`127.0.1.${i + 20}`, 'bob', 'nope')).error, 'invalid');
 		assertSignedIn(await attempt('127.0.1.30', 'bob', 'bob-password-1'));
 	});
+});
+
+test('the throttle lasts login.window seconds', { timeout: 30000 }, async (t) => {
+	const server = await startServer({ t, config: { login: { max_failures: 2, window: 1 } } });
+	const client = await register(server, {});
+	async function attempt(password) {
+		const jar = new CookieJar();
+		const login = loginForm(await getAuthorize(server, params(client, { resource: undefined }), jar));
+		const res = await postLogin(server, login, jar, server.username, password);
+		assert.equal(res.status, 303);
+		return new URL(res.location);
+	}
+	assert.equal((await attempt('wrong-1')).searchParams.get('error'), 'invalid');
+	assert.equal((await attempt('wrong-2')).searchParams.get('error'), 'invalid');
+	assert.equal((await attempt(server.password)).searchParams.get('error'), 'throttled');
+	// The clock has a one-second grain: a window of 1 s is over within 2 s.
+	await sleep(2100);
+	const ok = await attempt(server.password);
+	assert.equal(ok.pathname, '/consent');
+	assert.equal(ok.searchParams.get('error'), null);
 });
