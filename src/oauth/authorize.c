@@ -69,6 +69,16 @@ set_cookie(struct oauth *o, struct http_resp *resp, const char *name, const char
 	buf_clear(&b);
 }
 
+/* ${h} looks like a handle we made: SECRET_TOKEN_LEN base64url characters.
+ * Handles go back into Location headers, so nothing else may pass. */
+static int
+handle_ok(const char *h)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	return (h != NULL && strlen(h) == SECRET_TOKEN_LEN && strspn(h, alphabet) == SECRET_TOKEN_LEN);
+}
+
 /* Read a cookie that should hold one of our tokens. */
 static int
 get_token_cookie(const struct http_req *req, const char *name, char out[SECRET_TOKEN_LEN + 1])
@@ -444,7 +454,7 @@ load_request(struct oauth *o, const struct http_req *req, const struct form *f, 
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	if (h == NULL || strlen(h) != SECRET_TOKEN_LEN) {
+	if (!handle_ok(h)) {
 		pages_error(resp, 400, "Invalid request", "This page was opened without a sign-in request.");
 		return (-1);
 	}
@@ -642,7 +652,7 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	if (session_user(o, req, &se) != 0) {
 		const char *h = form_get(&f, "req");
-		if (h != NULL && strlen(h) == SECRET_TOKEN_LEN && !is_post)
+		if (handle_ok(h) && !is_post)
 			see_other(resp, "/login", h, NULL);
 		else
 			pages_error(resp, 403, "Not signed in", "Your session has ended. Start again.");
