@@ -309,10 +309,17 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.equal(one.code, 0);
 		assert.ok(one.json.some((x) => x.client_id === client.client_id));
 
+		// After a rotation, still one live refresh token.
+		const r = assertTokenOk(await refresh(server, f.client, t.refresh_token));
+		const list2 = await server.admin(['grants', 'list', server.username]);
+		const g2 = list2.json.find((x) => x.client_id === client.client_id);
+		assert.equal(g2.live_refresh_tokens.length, 1);
+
 		const rv = await server.admin(['grants', 'revoke', server.username, client.client_id]);
 		assert.equal(rv.code, 0, rv.stderr);
-		assertOAuthError(await refresh(server, f.client, t.refresh_token), 400, 'invalid_grant');
+		assertOAuthError(await refresh(server, f.client, r.refresh_token), 400, 'invalid_grant');
 		assert.equal((await introspectJson(server, svc, t.access_token)).active, false);
+		assert.equal((await introspectJson(server, svc, r.access_token)).active, false);
 		assert.ok(!(await server.admin(['grants', 'list'])).json.some((x) => x.client_id === client.client_id));
 		assert.notEqual((await server.admin(['grants', 'revoke', 'nobody', client.client_id])).code, 0);
 
@@ -327,8 +334,12 @@ describe('operations', { timeout: 60000 }, () => {
 		const f = await codeFlow(server, { scope: 'mcp:read', jar });
 		const t = assertTokenOk(f.token);
 		const cc = assertTokenOk(await tokenRequest(server, svc, { grant_type: 'client_credentials' }));
+		const gone = assertTokenOk(await tokenRequest(server, svc, { grant_type: 'client_credentials' }));
+		assert.equal((await revoke(server, svc, gone.access_token)).status, 200);
 		const kids = (await request(server.metadata.jwks_uri)).json.keys.map((k) => k.kid).sort();
 		await server.restart();
+		assert.equal((await introspectJson(server, svc, gone.access_token)).active, false,
+		    'a revoked access token stays revoked');
 		assert.deepEqual((await request(server.metadata.jwks_uri)).json.keys.map((k) => k.kid).sort(), kids);
 		assert.equal((await introspectJson(server, svc, t.access_token)).active, true);
 		assert.equal((await introspectJson(server, svc, cc.access_token)).active, true);

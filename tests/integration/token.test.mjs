@@ -3,6 +3,7 @@
 // and resource), client_credentials, and the endpoint's error answers.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -129,6 +130,20 @@ describe('token endpoint', { timeout: 60000 }, () => {
 			assert.equal((await introspectJson(server, svc, first.refresh_token)).active, false);
 			assertOAuthError(await refresh(server, client, first.refresh_token), 400, 'invalid_grant',
 			    'refresh token of a replayed code');
+		});
+
+		test('concurrent exchanges of one code: exactly one succeeds', async () => {
+			const client = await publicClient(server);
+			for (let round = 0; round < 5; round++) {
+				const { code, pkce: p } = await getCode(server, client, { jar });
+				const n = 2 + round;
+				const rs = await Promise.all(Array.from({ length: n },
+				    () => exchange(server, client, code, p.verifier)));
+				const ok = rs.filter((r) => r.status === 200);
+				assert.equal(ok.length, 1, rs.map((r) => `${r.status} ${r.text}`).join(' | '));
+				for (const r of rs.filter((x) => x.status !== 200))
+					assertOAuthError(r, 400, 'invalid_grant', `round ${round}`);
+			}
 		});
 
 		test('a wrong code_verifier fails and neither burns the code nor revokes anything', async () => {
@@ -408,6 +423,45 @@ describe('token endpoint', { timeout: 60000 }, () => {
 				    headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }), 400,
 				    'invalid_request', body);
 			}
+		});
+
+		test('malformed or oversized Basic credentials are 4xx OAuth errors', async () => {
+			const b64 = (s) => Buffer.from(s).toString('base64');
+			for (const [hdr, status, error] of [
+				['Basic', 401, 'invalid_client'],
+				['Basic !!!!', 401, 'invalid_client'],
+				[`Basic ${b64('no-colon')}`, 401, 'invalid_client'],
+				[`Basic ${b64(`:${svc.client_secret}`)}`, 401, 'invalid_client'],
+				[`Basic ${b64(`${svc.client_id}:%zz`)}`, 401, 'invalid_client'],
+				[`Basic ${b64(`${svc.client_id}:a%00b`)}`, 401, 'invalid_client'],
+				[`Basic ${b64(`${svc.client_id}:${'x'.repeat(3000)}`)}`, 401, 'invalid_client'],
+				['Digest username="x"', 400, 'invalid_request'],
+			]) {
+				const r = await post({ headers: { authorization: hdr }, form: { grant_type: 'client_credentials' } });
+				assertOAuthError(r, status, error, hdr.slice(0, 30));
+			}
+			// Lower-case scheme name is the same scheme (RFC 9110 11.1).
+			const lc = `basic ${b64(`${svc.client_id}:${svc.client_secret}`)}`;
+			assertTokenOk(await post({ headers: { authorization: lc }, form: { grant_type: 'client_credentials',
+			    resource: R1 } }));
+		});
+
+		test('two Authorization headers are invalid_request', async () => {
+			const basic = `Basic ${Buffer.from(`${svc.client_id}:${svc.client_secret}`).toString('base64')}`;
+			const body = `grant_type=client_credentials&resource=${encodeURIComponent(R1)}`;
+			const raw = `POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
+			    `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n` +
+			    `Authorization: ${basic}\r\nAuthorization: ${basic}\r\n\r\n${body}`;
+			const text = await new Promise((resolve, reject) => {
+				const sock = net.connect(server.port, '127.0.0.1', () => sock.end(raw));
+				let out = '';
+				sock.setEncoding('utf8').on('data', (d) => { out += d; });
+				sock.setTimeout(5000, () => sock.destroy(new Error('no answer')));
+				sock.on('end', () => resolve(out));
+				sock.on('error', reject);
+			});
+			assert.match(text, /^HTTP\/1\.1 400 /);
+			assert.match(text, /"error":"invalid_request"/);
 		});
 
 		test('GET and other methods are 405 with Allow: POST', async () => {
