@@ -227,7 +227,9 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.doesNotMatch(list.stdout, /argon2|password|hash/i);
 
 		const f = await codeFlow(server, { scope: 'mcp:read', username: name, password: pw });
-		assert.equal(decodeJwt(assertTokenOk(f.token).access_token).payload.sub, u.sub);
+		const ft = assertTokenOk(f.token);
+		assert.equal(decodeJwt(ft.access_token).payload.sub, u.sub);
+		assert.equal((await introspectJson(server, svc, ft.access_token)).active, true);
 
 		assert.notEqual((await server.admin(['user', 'add', `${name}2`], 'short\n')).code, 0, 'short password');
 		assert.notEqual((await server.admin(['user', 'add', `${name}3`], '')).code, 0, 'no password');
@@ -236,6 +238,10 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.equal(del.code, 0, del.stderr);
 		assert.ok(!(await server.admin(['user', 'list'])).json.some((x) => x.username === name));
 		assert.notEqual((await server.admin(['user', 'del', name])).code, 0, 'deleting twice');
+		// The user's grants end with the user.
+		assertOAuthError(await refresh(server, f.client, ft.refresh_token), 400, 'invalid_grant',
+		    'refresh token of a deleted user');
+		assert.equal((await introspectJson(server, svc, ft.access_token)).active, false);
 		// The login form sends the browser back to itself with error=invalid.
 		await assert.rejects(codeFlow(server, { scope: 'mcp:read', username: name, password: pw }),
 		    (err) => err.redirect?.pathname === '/login' && err.redirect.searchParams.get('error') === 'invalid');
@@ -272,6 +278,15 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.equal(list.json.find((x) => x.client_id === pub.json.client_id).confidential, false);
 
 		assertTokenOk(await tokenRequest(server, c, { grant_type: 'client_credentials' }));
+		// A code-flow client with a live grant, deleted: its tokens end too.
+		const web = await adminClient(server, ['--name', 'web2', '--redirect-uri', DEFAULT_REDIRECT_URI]);
+		const wf = await codeFlow(server, { client: web, scope: 'mcp:read', jar });
+		const wt = assertTokenOk(wf.token);
+		assert.equal((await server.admin(['client', 'del', web.client_id])).code, 0);
+		assert.equal((await introspectJson(server, svc, wt.access_token)).active, false);
+		assert.equal((await introspectJson(server, svc, wt.refresh_token)).active, false);
+		assertOAuthError(await refresh(server, web, wt.refresh_token), 401, 'invalid_client');
+
 		const del = await server.admin(['client', 'del', c.client_id]);
 		assert.equal(del.code, 0, del.stderr);
 		assertOAuthError(await tokenRequest(server, c, { grant_type: 'client_credentials' }), 401,
