@@ -31,18 +31,24 @@ is_jwt(const char *t)
 }
 
 /* Verify an access token we issued: signature, issuer, expiry, and that its
- * audience is one of our resources.  Returns the claims or NULL. */
+ * audience is one of our resources.  Returns the claims or NULL.
+ *
+ * The skew allowance is for clocks other than ours: "exp" was set by this
+ * server's clock, so a token is expired as soon as that clock passes it
+ * (RFC 7662: an expired token is not active). */
 static json_t *
 verify_access(struct oauth *o, const char *tok, int64_t now)
 {
 	const char *why, *aud;
-	json_t *claims;
+	json_t *claims, *exp;
 
 	if (keyring_verify(o->kr, tok, strlen(tok), now, &claims, &why) != 0)
 		return (NULL);
 	aud = json_string_value(json_object_get(claims, "aud"));
+	exp = json_object_get(claims, "exp");
 	if (aud == NULL || !config_has_resource(o->cfg, aud) ||
-	    jwt_check_claims(claims, o->cfg->issuer, aud, now, CLOCK_SKEW, &why) != 0) {
+	    jwt_check_claims(claims, o->cfg->issuer, aud, now, CLOCK_SKEW, &why) != 0 ||
+	    !json_is_integer(exp) || json_integer_value(exp) <= now) {
 		json_decref(claims);
 		return (NULL);
 	}
