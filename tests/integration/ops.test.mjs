@@ -278,7 +278,8 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.deepEqual(mine.grant_types, ['client_credentials']);
 		assert.equal(list.json.find((x) => x.client_id === pub.json.client_id).confidential, false);
 
-		assertTokenOk(await tokenRequest(server, c, { grant_type: 'client_credentials' }));
+		const cc = assertTokenOk(await tokenRequest(server, c, { grant_type: 'client_credentials' }));
+		assert.equal((await introspectJson(server, svc, cc.access_token)).active, true);
 		// A code-flow client with a live grant, deleted: its tokens end too.
 		const web = await adminClient(server, ['--name', 'web2', '--redirect-uri', DEFAULT_REDIRECT_URI]);
 		const wf = await codeFlow(server, { client: web, scope: 'mcp:read', jar });
@@ -292,6 +293,8 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.equal(del.code, 0, del.stderr);
 		assertOAuthError(await tokenRequest(server, c, { grant_type: 'client_credentials' }), 401,
 		    'invalid_client', 'deleted client');
+		// Its client-credentials tokens, recorded nowhere, end with it.
+		assert.equal((await introspectJson(server, svc, cc.access_token)).active, false);
 		assert.ok(!(await server.admin(['client', 'list'])).json.some((x) => x.client_id === c.client_id));
 		assert.notEqual((await server.admin(['client', 'del', c.client_id])).code, 0);
 
