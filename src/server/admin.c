@@ -163,7 +163,7 @@ cmd_user(struct store *st, int argc, char **argv)
 		return (0);
 	}
 	if (argc == 3 && strcmp(argv[1], "del") == 0) {
-		rc = st->ops->user_del(st, argv[2]);
+		rc = st->ops->user_del(st, argv[2], clock_now());
 		if (rc == STORE_NOTFOUND)
 			fprintf(stderr, "mcpgate: no user %s\n", argv[2]);
 		return (rc ? 1 : 0);

@@ -162,7 +162,11 @@ struct store_ops {
 	int (*user_get_by_sub)(struct store *s, const char *sub, struct store_user *out);
 	/* user_set_password: replace the argon2id hash of ${username}. */
 	int (*user_set_password)(struct store *s, const char *username, const char *password_hash);
-	int (*user_del)(struct store *s, const char *username);
+	/* user_del: delete ${username} and end everything that acts for it:
+	 * its sessions, remembered consents and unused codes go, and every
+	 * token family of its subject is revoked (as by family_revoke, at
+	 * ${now}), in one transaction. */
+	int (*user_del)(struct store *s, const char *username, int64_t now);
 	/* user_list: calls ${cb} once per user in username order. */
 	int (*user_list)(struct store *s, void (*cb)(void *arg, const struct store_user *u), void *arg);
 

@@ -183,6 +183,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #define SEL_ID "family_id = :family_id"
 #define SEL_CODE "code_digest = :code_digest"
 #define SEL_GRANT "sub = :sub AND client_id = :client_id"
+#define SEL_SUB "sub = :sub"
 #define FAM_REVOKE(sel) "UPDATE families SET revoked_at = :now WHERE revoked_at = 0 AND " sel
 #define FAM_COUNT(sel) "SELECT count(*) FROM families WHERE " sel
 #define FAM_REVOKE_REFRESH(sel)                                                                    \
@@ -202,6 +203,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(USER_GET, "SELECT " USER_COLS " FROM users WHERE username = :username")                  \
 	X(USER_GET_SUB, "SELECT " USER_COLS " FROM users WHERE sub = :sub")                        \
 	X(USER_DEL, "DELETE FROM users WHERE username = :username")                                \
+	X(SESSION_DEL_SUB, "DELETE FROM sessions WHERE sub = :sub")                                \
+	X(CONSENT_DEL_SUB, "DELETE FROM consents WHERE sub = :sub")                                \
+	X(CODE_DEL_SUB, "DELETE FROM codes WHERE sub = :sub")                                      \
 	X(USER_SET_PASSWORD, "UPDATE users SET password_hash = :password_hash "                    \
 			     "WHERE username = :username")                                         \
 	X(USER_LIST, "SELECT " USER_COLS " FROM users ORDER BY username")                          \
@@ -245,15 +249,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(FAM_REVOKE_ID, FAM_REVOKE(SEL_ID))                                                       \
 	X(FAM_REVOKE_CODE, FAM_REVOKE(SEL_CODE))                                                   \
 	X(FAM_REVOKE_GRANT, FAM_REVOKE(SEL_GRANT))                                                 \
+	X(FAM_REVOKE_SUB, FAM_REVOKE(SEL_SUB))                                                     \
 	X(FAM_COUNT_ID, FAM_COUNT(SEL_ID))                                                         \
 	X(FAM_COUNT_CODE, FAM_COUNT(SEL_CODE))                                                     \
 	X(FAM_COUNT_GRANT, FAM_COUNT(SEL_GRANT))                                                   \
+	X(FAM_COUNT_SUB, FAM_COUNT(SEL_SUB))                                                       \
 	X(FAM_REFRESH_ID, FAM_REVOKE_REFRESH(SEL_ID))                                              \
 	X(FAM_REFRESH_CODE, FAM_REVOKE_REFRESH(SEL_CODE))                                          \
 	X(FAM_REFRESH_GRANT, FAM_REVOKE_REFRESH(SEL_GRANT))                                        \
+	X(FAM_REFRESH_SUB, FAM_REVOKE_REFRESH(SEL_SUB))                                            \
 	X(FAM_DENY_ID, FAM_DENY(SEL_ID))                                                           \
 	X(FAM_DENY_CODE, FAM_DENY(SEL_CODE))                                                       \
 	X(FAM_DENY_GRANT, FAM_DENY(SEL_GRANT))                                                     \
+	X(FAM_DENY_SUB, FAM_DENY(SEL_SUB))                                                         \
 	X(ACCESS_ADD, "INSERT INTO access_tokens (jti, family_id, expires_at) "                    \
 		      "VALUES (:jti, :family_id, :expires_at)")                                    \
 	X(ACCESS_LATE_DENY, "INSERT INTO denied_jtis (jti, expires_at, denied_at) "                \
@@ -311,8 +319,9 @@ enum query { QUERIES(AS_ENUM) NQUERIES };
 static const char *const query_sql[NQUERIES] = {QUERIES(AS_SQL)};
 static const char *const query_name[NQUERIES] = {QUERIES(AS_NAME)};
 
-/* How families are named in family_revoke, _by_code and consent_revoke. */
-enum famsel { SEL_BY_ID, SEL_BY_CODE, SEL_BY_GRANT };
+/* How families are named in family_revoke, _by_code, consent_revoke and
+ * user_del. */
+enum famsel { SEL_BY_ID, SEL_BY_CODE, SEL_BY_GRANT, SEL_BY_SUB };
 
 /* One connection and its cached statements; in the idle list when free. */
 struct conn {
@@ -346,6 +355,9 @@ struct arg {
 
 /* A row reader: copy the current row of ${st} into ${out}; 0 or -1. */
 typedef int rowfn(sqlite3_stmt *st, void *out);
+
+static int revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a,
+    size_t na, int64_t *nfam);
 
 /* Log the failure of ${what} on ${db}.  SQLite's messages name tables and
  * columns but never bound values. */
@@ -940,10 +952,45 @@ user_set_password(struct store *s, const char *username, const char *password_ha
 	return (n > 0 ? 0 : STORE_NOTFOUND);
 }
 
+/*
+ * Deleting a user must also take away what still acts for it: a browser
+ * session would otherwise keep getting codes through remembered consents,
+ * and refresh tokens would keep minting access tokens for a subject that no
+ * longer exists (a removed account keeping access for up to refresh_ttl).
+ * All of it goes in the transaction that deletes the user.
+ */
 static int
-user_del(struct store *s, const char *username)
+user_del(struct store *s, const char *username, int64_t now)
 {
-	return (change_one(s, Q_USER_DEL, username));
+	struct store_user u;
+	struct conn *c;
+	int64_t nfam = 0;
+	int rc, n = 0;
+
+	memset(&u, 0, sizeof(u));
+	if ((c = acquire(s)) == NULL)
+		return (-1);
+	if ((rc = begin(c)) != 0)
+		goto out;
+	if ((rc = c_one(c, Q_USER_GET, ARGS(A_ID(username)), row_user, &u)) != 0)
+		goto fail;
+	if ((rc = c_exec(c, Q_USER_DEL, ARGS(A_ID(username)), &n)) != 0 ||
+	    (rc = c_exec(c, Q_SESSION_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = c_exec(c, Q_CONSENT_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = c_exec(c, Q_CODE_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = revoke_families(c, SEL_BY_SUB, now, ARGS(A_ID(u.sub)), &nfam)) != 0) {
+		rc = -1;
+		goto fail;
+	}
+	rc = commit(c);
+	goto out;
+
+fail:
+	rollback(c);
+out:
+	release(s, c);
+	store_user_clear(&u);
+	return (rc);
 }
 
 struct user_cb {
@@ -1264,11 +1311,14 @@ static int
 revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a, size_t na,
     int64_t *nfam)
 {
-	static const enum query qrev[] = {Q_FAM_REVOKE_ID, Q_FAM_REVOKE_CODE, Q_FAM_REVOKE_GRANT};
-	static const enum query qcnt[] = {Q_FAM_COUNT_ID, Q_FAM_COUNT_CODE, Q_FAM_COUNT_GRANT};
+	static const enum query qrev[] = {
+	    Q_FAM_REVOKE_ID, Q_FAM_REVOKE_CODE, Q_FAM_REVOKE_GRANT, Q_FAM_REVOKE_SUB};
+	static const enum query qcnt[] = {
+	    Q_FAM_COUNT_ID, Q_FAM_COUNT_CODE, Q_FAM_COUNT_GRANT, Q_FAM_COUNT_SUB};
 	static const enum query qref[] = {
-	    Q_FAM_REFRESH_ID, Q_FAM_REFRESH_CODE, Q_FAM_REFRESH_GRANT};
-	static const enum query qdeny[] = {Q_FAM_DENY_ID, Q_FAM_DENY_CODE, Q_FAM_DENY_GRANT};
+	    Q_FAM_REFRESH_ID, Q_FAM_REFRESH_CODE, Q_FAM_REFRESH_GRANT, Q_FAM_REFRESH_SUB};
+	static const enum query qdeny[] = {
+	    Q_FAM_DENY_ID, Q_FAM_DENY_CODE, Q_FAM_DENY_GRANT, Q_FAM_DENY_SUB};
 	struct arg all[3];
 	size_t i;
 
