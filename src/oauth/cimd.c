@@ -79,6 +79,16 @@ cimd_is_url(const struct cimd *c, const char *client_id)
 		p = client_id + 7;
 	else
 		return (0);
+	/* Printable ASCII only, as in any URI (RFC 3986).  The host is shown
+	 * on the consent page as the publisher: raw UTF-8 there would let
+	 * "https://g\xd0\xbe\xd0\xbegle.com/c" (Cyrillic o) read as google.com
+	 * while libcurl fetches its punycode twin; a backslash is a path
+	 * separator to browsers but not to libcurl. */
+	for (n = 0; client_id[n] != '\0'; n++) {
+		if ((unsigned char)client_id[n] <= 0x20 || (unsigned char)client_id[n] >= 0x7f ||
+		    client_id[n] == '\\')
+			return (0);
+	}
 	/* A host and a path are required.  No userinfo: the host is shown
 	 * as the publisher on the consent page, and
 	 * "https://good.example@evil.example/c" must not read as good.example.
