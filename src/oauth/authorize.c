@@ -276,7 +276,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	json_t *uris = NULL, *v;
 	size_t i;
 	int64_t now = clock_now();
-	int matched = 0, new_cookie = 0;
+	int matched = 0, new_cookie = 0, rc;
 
 	memset(&c, 0, sizeof(c));
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
@@ -300,7 +300,9 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		pages_error(resp, 400, "Invalid request", "The request names no client (client_id is missing).");
 		goto out;
 	}
-	if (client_find(o, client_id, &c) != 0) {
+	if ((rc = client_find(o, client_id, &c)) != 0) {
+		if (rc < 0)
+			goto unavailable;
 		pages_error(resp, 400, "Unknown application",
 		    "The application that sent you here is not registered with this server.");
 		goto out;
