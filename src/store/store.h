@@ -212,7 +212,9 @@ struct store_ops {
 	 * denied.  STORE_NOTFOUND if the family is unknown (or purged). */
 	int (*family_revoke)(struct store *s, const char *family_id, int64_t now);
 	/* family_revoke_by_code: the same for the family created from a code
-	 * (the code_digest given to refresh_add or access_add). */
+	 * (the code_digest given to refresh_add or access_add).  If there is
+	 * none yet (the code's first exchange is still under way), a family
+	 * later created with that code_digest is born revoked. */
 	int (*family_revoke_by_code)(struct store *s, const char *code_digest, int64_t now);
 
 	/* Access tokens: recorded ones (for family revocation) and the denylist.

@@ -228,8 +228,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
 			"RETURNING " CODE_COLS)                                                    \
 	X(CODE_USED, "SELECT used FROM codes WHERE digest = :digest AND client_id = :client_id "   \
 		     "AND code_challenge = :code_challenge AND redirect_uri = :redirect_uri")      \
-	X(FAMILY_PUT, "INSERT INTO families (family_id, code_digest, client_id, sub, created_at) " \
-		      "VALUES (:family_id, :code_digest, :client_id, :sub, :created_at) "          \
+	X(FAMILY_PUT, "INSERT INTO families (family_id, code_digest, client_id, sub, created_at, " \
+		      "revoked_at) VALUES (:family_id, :code_digest, :client_id, :sub, "           \
+		      ":created_at, (SELECT COALESCE(max(revoked_at), 0) FROM families "           \
+		      "WHERE code_digest = :code_digest AND revoked_at > 0)) "                     \
 		      "ON CONFLICT (family_id) DO UPDATE SET "                                     \
 		      "code_digest = COALESCE(families.code_digest, excluded.code_digest), "       \
 		      "client_id = COALESCE(families.client_id, excluded.client_id), "             \
@@ -246,6 +248,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(REFRESH_ACTIVE, "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE sub = :sub "          \
 			  "AND rotated = 0 AND revoked = 0 AND expires_at > :now "                 \
 			  "AND idle_expires_at > :now ORDER BY created_at, digest")                \
+	X(FAM_TOMBSTONE, "INSERT INTO families (family_id, code_digest, created_at, revoked_at) "   \
+			 "VALUES ('replayed:' || :code_digest, :code_digest, :now, :now) "        \
+			 "ON CONFLICT (family_id) DO NOTHING")                                    \
 	X(FAM_REVOKE_ID, FAM_REVOKE(SEL_ID))                                                       \
 	X(FAM_REVOKE_CODE, FAM_REVOKE(SEL_CODE))                                                   \
 	X(FAM_REVOKE_GRANT, FAM_REVOKE(SEL_GRANT))                                                 \
@@ -1352,7 +1357,16 @@ revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, si
 		return (-1);
 	if ((rc = begin(c)) != 0)
 		goto out;
-	if (revoke_families(c, sel, now, a, na, &nfam)) {
+	/*
+	 * A code replayed while its first exchange is still between
+	 * code_consume and recording its tokens finds no family yet.  Leave a
+	 * revoked family for the code: the first exchange's family inherits
+	 * the revocation when it is created (FAMILY_PUT), so its tokens are
+	 * born revoked instead of escaping.
+	 */
+	if (revoke_families(c, sel, now, a, na, &nfam) ||
+	    (sel == SEL_BY_CODE && nfam == 0 &&
+		c_exec(c, Q_FAM_TOMBSTONE, ARGS(a[0], A_INT(now)), NULL) != 0)) {
 		rollback(c);
 		rc = -1;
 		goto out;

@@ -400,6 +400,46 @@ test_user_del_ends_access(void **state)
 	assert_int_equal(s->ops->refresh_rotate(s, "rb", NOW, &nb), 0);
 }
 
+/* A replay of a code while its first exchange has consumed it but not yet
+ * recorded its tokens: the revocation must still reach those tokens. */
+static void
+test_code_replay_before_family(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_code c = {.digest = "code-r", .client_id = "web", .sub = "sub-a",
+	    .redirect_uri = "https://app/cb", .code_challenge = "chal", .resource = "https://mcp/",
+	    .scope = "read", .auth_time = NOW, .expires_at = NOW + 60};
+	struct store_refresh r = mkrefresh("rr", "fam-r"), next = mkrefresh("rr2", "fam-r");
+	struct store_access a = {"jti-r", "fam-r", NOW + 600, "code-r", "web", "sub-a"};
+	struct store_access other = {"jti-o", "fam-o", NOW + 600, "code-o", "web", "sub-a"};
+	struct store_code out;
+	int replayed;
+
+	r.code_digest = "code-r";
+	assert_int_equal(s->ops->code_add(s, &c), 0);
+	/* The first exchange consumes the code... */
+	assert_int_equal(s->ops->code_consume(s, "code-r", NOW, "web", "chal", "https://app/cb", &out,
+			     &replayed),
+	    0);
+	store_code_clear(&out);
+	/* ...the replay comes in and revokes what it can find (nothing)... */
+	assert_int_equal(s->ops->code_consume(s, "code-r", NOW, "web", "chal", "https://app/cb", &out,
+			     &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 1);
+	assert_int_equal(s->ops->family_revoke_by_code(s, "code-r", NOW), STORE_NOTFOUND);
+	/* ...and the first exchange records its tokens: born revoked. */
+	assert_int_equal(s->ops->access_add(s, &a), 0);
+	assert_int_equal(s->ops->refresh_add(s, &r), 0);
+	assert_int_equal(s->ops->jti_denied(s, "jti-r"), 1);
+	assert_int_equal(s->ops->refresh_rotate(s, "rr", NOW, &next), STORE_NOTFOUND);
+
+	/* Families of other codes are not touched. */
+	assert_int_equal(s->ops->access_add(s, &other), 0);
+	assert_int_equal(s->ops->jti_denied(s, "jti-o"), 0);
+}
+
 static void
 test_refresh_rotate(void **state)
 {
@@ -1297,6 +1337,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_users),
 	    T(test_user_del_ends_access),
+	    T(test_code_replay_before_family),
 	    T(test_clients),
 	    T(test_codes),
 	    T(test_refresh_rotate),
