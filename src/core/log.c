@@ -16,6 +16,18 @@ log_set_level(enum log_level lvl)
 
 static void emit(enum log_level, int, const char *, va_list) __attribute__((format(printf, 3, 0)));
 
+/* Replace, in place, every control byte of ${s} by '?'.  Messages carry
+ * text from requests (user names, client_id URLs): a newline in one must not
+ * start a forged log line, nor an escape sequence reach a terminal. */
+static void
+neutralize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+	}
+}
+
 /* Format the whole line first and write it with one call, so lines from
  * different threads never interleave. */
 static void
@@ -40,6 +52,7 @@ emit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 		n = (int)strlen(line);
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(saved));
 	}
+	neutralize(line);
 	fprintf(stderr, "%s\n", line);
 	errno = saved;
 }

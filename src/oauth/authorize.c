@@ -33,8 +33,16 @@
 #include "oauth/pkce.h"
 #include "oauth/redirect.h"
 
+/* With an https issuer the cookies carry the __Host- prefix: the browser
+ * then accepts them only from this origin (Secure, Path=/, no Domain), so a
+ * sibling subdomain or a plain-http page of this host cannot plant a
+ * browser cookie of its choosing.  With a planted mcpgate_b an attacker
+ * could bind a pending request of his own to the victim's browser and have
+ * the victim's session consent to it (a same-site form post carries the
+ * Lax cookies). */
 #define BROWSER_COOKIE "mcpgate_b"
 #define SESSION_COOKIE "mcpgate_sid"
+#define HOST_PREFIX "__Host-"
 #define AUTHREQ_TTL 900
 #define STATE_MAX 2048
 #define USERNAME_MAX 128
@@ -57,6 +65,24 @@ csrf_token(const char *cookie, const char *handle, char out[SECRET_DIGEST_LEN + 
 	buf_clear(&msg);
 }
 
+static int
+secure_issuer(const struct oauth *o)
+{
+	return (strncmp(o->cfg->issuer, "https:", 6) == 0);
+}
+
+static const char *
+browser_cookie(const struct oauth *o)
+{
+	return (secure_issuer(o) ? HOST_PREFIX BROWSER_COOKIE : BROWSER_COOKIE);
+}
+
+static const char *
+session_cookie(const struct oauth *o)
+{
+	return (secure_issuer(o) ? HOST_PREFIX SESSION_COOKIE : SESSION_COOKIE);
+}
+
 static void
 set_cookie(struct oauth *o, struct http_resp *resp, const char *name, const char *value)
 {
@@ -64,7 +90,7 @@ set_cookie(struct oauth *o, struct http_resp *resp, const char *name, const char
 
 	buf_init(&b, 512);
 	buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", name, value,
-	    strncmp(o->cfg->issuer, "https:", 6) == 0 ? "; Secure" : "");
+	    secure_issuer(o) ? "; Secure" : "");
 	http_resp_header(resp, "Set-Cookie", buf_cstr(&b));
 	buf_clear(&b);
 }
@@ -248,7 +274,7 @@ session_user(struct oauth *o, const struct http_req *req, struct store_session *
 	char sid[SECRET_TOKEN_LEN + 1], digest[SECRET_DIGEST_LEN + 1];
 	int rc;
 
-	if (get_token_cookie(req, SESSION_COOKIE, sid))
+	if (get_token_cookie(req, session_cookie(o), sid))
 		return (-1);
 	secret_digest(sid, strlen(sid), digest);
 	secret_wipe(sid, sizeof(sid));
@@ -272,7 +298,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	json_t *uris = NULL, *v;
 	size_t i;
 	int64_t now = clock_now();
-	int matched = 0, new_cookie = 0;
+	int matched = 0, new_cookie = 0, rc;
 
 	memset(&c, 0, sizeof(c));
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
@@ -296,7 +322,9 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		pages_error(resp, 400, "Invalid request", "The request names no client (client_id is missing).");
 		goto out;
 	}
-	if (client_find(o, client_id, &c) != 0) {
+	if ((rc = client_find(o, client_id, &c)) != 0) {
+		if (rc < 0)
+			goto unavailable;
 		pages_error(resp, 400, "Unknown application",
 		    "The application that sent you here is not registered with this server.");
 		goto out;
@@ -381,7 +409,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 
 	/* Bind the request to this browser. */
-	if (get_token_cookie(req, BROWSER_COOKIE, cookie) != 0) {
+	if (get_token_cookie(req, browser_cookie(o), cookie) != 0) {
 		if (secret_token(cookie))
 			goto unavailable;
 		new_cookie = 1;
@@ -406,7 +434,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	if (o->st->ops->authreq_add(o->st, &a))
 		goto unavailable;
 	if (new_cookie)
-		set_cookie(o, resp, BROWSER_COOKIE, cookie);
+		set_cookie(o, resp, browser_cookie(o), cookie);
 
 	if (session_user(o, req, &se) == 0) {
 		if (consent_covers(o, se.sub, c.client_id, resource, scope)) {
@@ -455,7 +483,7 @@ load_request(struct oauth *o, const struct http_req *req, const struct form *f, 
 		return (-1);
 	}
 	memcpy(handle, h, SECRET_TOKEN_LEN + 1);
-	if (get_token_cookie(req, BROWSER_COOKIE, cookie) != 0) {
+	if (get_token_cookie(req, browser_cookie(o), cookie) != 0) {
 		pages_error(resp, 403, "Cookies needed",
 		    "This browser did not start this sign-in request, or blocks cookies.");
 		return (-1);
@@ -607,7 +635,7 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		pages_error(resp, 503, "Temporarily unavailable", "Please try again in a moment.");
 	} else {
 		log_info("user %s signed in from %s", username, req->remote_addr);
-		set_cookie(o, resp, SESSION_COOKIE, sid);
+		set_cookie(o, resp, session_cookie(o), sid);
 		see_other(resp, "/consent", handle, NULL);
 	}
 	secret_wipe(sid, sizeof(sid));

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -36,17 +37,30 @@ struct cimd {
 	const struct config *cfg;
 	pthread_mutex_t mu;
 	struct cimd_entry e[CIMD_CACHE_MAX];
+	unsigned fetching;	/* fetches in progress */
+	unsigned max_fetching;	/* at most this many at once */
 };
 
 struct cimd *
 cimd_new(const struct config *cfg)
 {
 	struct cimd *c;
+	unsigned threads;
+	long ncpu;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
 	c->cfg = cfg;
 	pthread_mutex_init(&c->mu, NULL);
+	/* A fetch holds its pool thread for up to CIMD_TIMEOUT_MS, and anyone
+	 * can ask for one with a fresh URL: left unbounded, a few requests
+	 * naming documents that never arrive would hold every thread and stop
+	 * the whole server.  Fetches may take at most half of the threads. */
+	if ((threads = cfg->threads) == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	c->max_fetching = threads > 1 ? threads / 2 : 1;
 	return (c);
 }
 
@@ -79,6 +93,16 @@ cimd_is_url(const struct cimd *c, const char *client_id)
 		p = client_id + 7;
 	else
 		return (0);
+	/* Printable ASCII only, as in any URI (RFC 3986).  The host is shown
+	 * on the consent page as the publisher: raw UTF-8 there would let
+	 * "https://g\xd0\xbe\xd0\xbegle.com/c" (Cyrillic o) read as google.com
+	 * while libcurl fetches its punycode twin; a backslash is a path
+	 * separator to browsers but not to libcurl. */
+	for (n = 0; client_id[n] != '\0'; n++) {
+		if ((unsigned char)client_id[n] <= 0x20 || (unsigned char)client_id[n] >= 0x7f ||
+		    client_id[n] == '\\')
+			return (0);
+	}
 	/* A host and a path are required.  No userinfo: the host is shown
 	 * as the publisher on the consent page, and
 	 * "https://good.example@evil.example/c" must not read as good.example.
@@ -184,9 +208,20 @@ cimd_resolve(struct cimd *c, const char *client_id, const struct scope_set *all,
 	int64_t now = clock_now();
 	long status = 0;
 	enum fetch_err fe;
+	int busy;
 
 	memset(out, 0, sizeof(*out));
 	if (!cache_get(c, client_id, now, &doc)) {
+		pthread_mutex_lock(&c->mu);
+		busy = c->fetching >= c->max_fetching;
+		if (!busy)
+			c->fetching++;
+		pthread_mutex_unlock(&c->mu);
+		if (busy) {
+			/* Not cached as a failure: the document may be fine. */
+			log_warn("client metadata document %s: too many fetches in progress", client_id);
+			return (-1);
+		}
 		memset(&opts, 0, sizeof(opts));
 		opts.max_bytes = CIMD_DOC_MAX;
 		opts.timeout_ms = CIMD_TIMEOUT_MS;
@@ -194,6 +229,9 @@ cimd_resolve(struct cimd *c, const char *client_id, const struct scope_set *all,
 		opts.allow_private = c->cfg->cimd.allow_private;
 		buf_init(&body, CIMD_DOC_MAX);
 		fe = fetch_get(client_id, &opts, &body, &status);
+		pthread_mutex_lock(&c->mu);
+		c->fetching--;
+		pthread_mutex_unlock(&c->mu);
 		if (fe != FETCH_OK) {
 			log_warn("client metadata document %s: %s (status %ld)", client_id, fetch_strerror(fe),
 			    status);

@@ -71,7 +71,8 @@ void cimd_free(struct cimd *c);
 int cimd_is_url(const struct cimd *c, const char *client_id);
 /* cimd_resolve(c, o, client_id, out): fetch (or take from the cache) and
  * validate the document; fill ${out} as a public client.  0, STORE_NOTFOUND
- * (fetch failed or document invalid: logged), or -1. */
+ * (fetch failed or document invalid: logged), or -1 (out of memory, or too
+ * many fetches in progress: try again later). */
 int cimd_resolve(struct cimd *c, const char *client_id, const struct scope_set *all, struct store_client *out);
 
 /* throttle.c: failed-login limiter per key (account, address). */

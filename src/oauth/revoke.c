@@ -7,7 +7,8 @@
  * tokens, the answer is the same 200, so that the endpoint tells nothing.
  *
  * Introspection requires client authentication by a confidential client
- * (a resource server): public clients could otherwise probe tokens.
+ * made by the administrator (a resource server): public clients, and
+ * clients anyone could register, could otherwise probe tokens.
  */
 #include <string.h>
 
@@ -159,8 +160,14 @@ introspect_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		goto out;
 	if (client_auth(o, req, &f, resp, &c))
 		goto out;
-	if (c.secret_digest == NULL) {
-		oauth_error(resp, 401, "invalid_client", "introspection requires a confidential client");
+	/* RFC 7662 section 4: callers should be specifically authorized.  A
+	 * registration endpoint that accepts confidential clients would
+	 * otherwise let anyone read the subject and scope of any token and
+	 * probe refresh tokens without tripping reuse detection; resource
+	 * servers are made with `mcpgate admin client add`. */
+	if (c.secret_digest == NULL || c.dynamic) {
+		oauth_error(resp, 401, "invalid_client",
+		    "introspection requires a confidential client made by the administrator");
 		goto out1;
 	}
 	if ((tok = form_get(&f, "token")) == NULL) {

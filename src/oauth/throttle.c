@@ -3,6 +3,11 @@
  * name, or a client address) in a sliding window.  In memory, in a fixed
  * table: an attacker who floods it with keys only evicts the oldest entries,
  * never grows memory.  A multi-node deployment throttles per node.
+ *
+ * Eviction must not be a way around the limit: keys are placed by a hash
+ * keyed with a per-process secret (so nobody can pick names that land next
+ * to a victim account's entry), and an entry that is blocking is evicted
+ * only when every entry it competes with is blocking too.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -10,7 +15,9 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include "core/secret.h"
 #include "oauth/internal.h"
 
 #define SLOTS 4096
@@ -25,6 +32,7 @@ struct entry {
 
 struct throttle {
 	pthread_mutex_t mu;
+	unsigned char hkey[32]; /* keys the slot hash */
 	unsigned max;
 	int64_t window;
 	struct entry e[SLOTS];
@@ -37,6 +45,10 @@ throttle_new(unsigned max_failures, int64_t window)
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);
+	if (secret_random(t->hkey, sizeof(t->hkey))) {
+		free(t);
+		return (NULL);
+	}
 	pthread_mutex_init(&t->mu, NULL);
 	t->max = max_failures;
 	t->window = window;
@@ -49,16 +61,17 @@ throttle_free(struct throttle *t)
 	if (t == NULL)
 		return;
 	pthread_mutex_destroy(&t->mu);
+	secret_wipe(t->hkey, sizeof(t->hkey));
 	free(t);
 }
 
 static void
-hash(const char *key, unsigned char out[16], size_t *slot)
+hash(const struct throttle *t, const char *key, unsigned char out[16], size_t *slot)
 {
 	unsigned char d[32];
-	unsigned int dl;
+	unsigned int dl = sizeof(d);
 
-	EVP_Digest(key, strlen(key), d, &dl, EVP_sha256(), NULL);
+	HMAC(EVP_sha256(), t->hkey, sizeof(t->hkey), (const unsigned char *)key, strlen(key), d, &dl);
 	memcpy(out, d, 16);
 	*slot = ((size_t)d[16] << 8 | d[17]) % SLOTS;
 }
@@ -69,10 +82,10 @@ static struct entry *
 find(struct throttle *t, const char *key, int64_t now, int create)
 {
 	unsigned char k[16];
-	struct entry *e, *free_slot = NULL, *oldest = NULL;
+	struct entry *e, *free_slot = NULL, *oldest = NULL, *oldest_blocking = NULL;
 	size_t s, i;
 
-	hash(key, k, &s);
+	hash(t, key, k, &s);
 	for (i = 0; i < WAYS; i++) {
 		e = &t->e[(s + i) % SLOTS];
 		if (e->used && memcmp(e->key, k, 16) == 0) {
@@ -85,13 +98,16 @@ find(struct throttle *t, const char *key, int64_t now, int create)
 		if (!e->used || now - e->first >= t->window) {
 			if (free_slot == NULL)
 				free_slot = e;
+		} else if (e->count >= t->max) {
+			if (oldest_blocking == NULL || e->first < oldest_blocking->first)
+				oldest_blocking = e;
 		} else if (oldest == NULL || e->first < oldest->first) {
 			oldest = e;
 		}
 	}
 	if (!create)
 		return (NULL);
-	e = free_slot != NULL ? free_slot : oldest;
+	e = free_slot != NULL ? free_slot : oldest != NULL ? oldest : oldest_blocking;
 	memcpy(e->key, k, 16);
 	e->first = now;
 	e->count = 0;

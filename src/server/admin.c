@@ -207,14 +207,7 @@ cmd_user(struct store *st, int argc, char **argv)
 		return (0);
 	}
 	if (argc == 3 && strcmp(argv[1], "del") == 0) {
-		struct store_user u;
-
-		if ((rc = st->ops->user_get(st, argv[2], &u)) == 0) {
-			rc = revoke_grants(st, u.sub, NULL);
-			store_user_clear(&u);
-			if (rc == 0)
-				rc = st->ops->user_del(st, argv[2]);
-		}
+		rc = st->ops->user_del(st, argv[2], clock_now());
 		if (rc == STORE_NOTFOUND)
 			fprintf(stderr, "mcpgate: no user %s\n", argv[2]);
 		else if (rc != 0)

@@ -162,7 +162,11 @@ struct store_ops {
 	int (*user_get_by_sub)(struct store *s, const char *sub, struct store_user *out);
 	/* user_set_password: replace the argon2id hash of ${username}. */
 	int (*user_set_password)(struct store *s, const char *username, const char *password_hash);
-	int (*user_del)(struct store *s, const char *username);
+	/* user_del: delete ${username} and end everything that acts for it:
+	 * its sessions, remembered consents and unused codes go, and every
+	 * token family of its subject is revoked (as by family_revoke, at
+	 * ${now}), in one transaction. */
+	int (*user_del)(struct store *s, const char *username, int64_t now);
 	/* user_list: calls ${cb} once per user in username order. */
 	int (*user_list)(struct store *s, void (*cb)(void *arg, const struct store_user *u), void *arg);
 
@@ -208,7 +212,9 @@ struct store_ops {
 	 * denied.  STORE_NOTFOUND if the family is unknown (or purged). */
 	int (*family_revoke)(struct store *s, const char *family_id, int64_t now);
 	/* family_revoke_by_code: the same for the family created from a code
-	 * (the code_digest given to refresh_add or access_add). */
+	 * (the code_digest given to refresh_add or access_add).  If there is
+	 * none yet (the code's first exchange is still under way), a family
+	 * later created with that code_digest is born revoked. */
 	int (*family_revoke_by_code)(struct store *s, const char *code_digest, int64_t now);
 
 	/* Access tokens: recorded ones (for family revocation) and the denylist.

@@ -183,6 +183,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #define SEL_ID "family_id = :family_id"
 #define SEL_CODE "code_digest = :code_digest"
 #define SEL_GRANT "sub = :sub AND client_id = :client_id"
+#define SEL_SUB "sub = :sub"
 #define FAM_REVOKE(sel) "UPDATE families SET revoked_at = :now WHERE revoked_at = 0 AND " sel
 #define FAM_COUNT(sel) "SELECT count(*) FROM families WHERE " sel
 #define FAM_REVOKE_REFRESH(sel)                                                                    \
@@ -202,6 +203,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(USER_GET, "SELECT " USER_COLS " FROM users WHERE username = :username")                  \
 	X(USER_GET_SUB, "SELECT " USER_COLS " FROM users WHERE sub = :sub")                        \
 	X(USER_DEL, "DELETE FROM users WHERE username = :username")                                \
+	X(SESSION_DEL_SUB, "DELETE FROM sessions WHERE sub = :sub")                                \
+	X(CONSENT_DEL_SUB, "DELETE FROM consents WHERE sub = :sub")                                \
+	X(CODE_DEL_SUB, "DELETE FROM codes WHERE sub = :sub")                                      \
 	X(USER_SET_PASSWORD, "UPDATE users SET password_hash = :password_hash "                    \
 			     "WHERE username = :username")                                         \
 	X(USER_LIST, "SELECT " USER_COLS " FROM users ORDER BY username")                          \
@@ -224,8 +228,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
 			"RETURNING " CODE_COLS)                                                    \
 	X(CODE_USED, "SELECT used FROM codes WHERE digest = :digest AND client_id = :client_id "   \
 		     "AND code_challenge = :code_challenge AND redirect_uri = :redirect_uri")      \
-	X(FAMILY_PUT, "INSERT INTO families (family_id, code_digest, client_id, sub, created_at) " \
-		      "VALUES (:family_id, :code_digest, :client_id, :sub, :created_at) "          \
+	X(FAMILY_PUT, "INSERT INTO families (family_id, code_digest, client_id, sub, created_at, " \
+		      "revoked_at) VALUES (:family_id, :code_digest, :client_id, :sub, "           \
+		      ":created_at, (SELECT COALESCE(max(revoked_at), 0) FROM families "           \
+		      "WHERE code_digest = :code_digest AND revoked_at > 0)) "                     \
 		      "ON CONFLICT (family_id) DO UPDATE SET "                                     \
 		      "code_digest = COALESCE(families.code_digest, excluded.code_digest), "       \
 		      "client_id = COALESCE(families.client_id, excluded.client_id), "             \
@@ -242,18 +248,25 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	X(REFRESH_ACTIVE, "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE sub = :sub "          \
 			  "AND rotated = 0 AND revoked = 0 AND expires_at > :now "                 \
 			  "AND idle_expires_at > :now ORDER BY created_at, digest")                \
+	X(FAM_TOMBSTONE, "INSERT INTO families (family_id, code_digest, created_at, revoked_at) "   \
+			 "VALUES ('replayed:' || :code_digest, :code_digest, :now, :now) "        \
+			 "ON CONFLICT (family_id) DO NOTHING")                                    \
 	X(FAM_REVOKE_ID, FAM_REVOKE(SEL_ID))                                                       \
 	X(FAM_REVOKE_CODE, FAM_REVOKE(SEL_CODE))                                                   \
 	X(FAM_REVOKE_GRANT, FAM_REVOKE(SEL_GRANT))                                                 \
+	X(FAM_REVOKE_SUB, FAM_REVOKE(SEL_SUB))                                                     \
 	X(FAM_COUNT_ID, FAM_COUNT(SEL_ID))                                                         \
 	X(FAM_COUNT_CODE, FAM_COUNT(SEL_CODE))                                                     \
 	X(FAM_COUNT_GRANT, FAM_COUNT(SEL_GRANT))                                                   \
+	X(FAM_COUNT_SUB, FAM_COUNT(SEL_SUB))                                                       \
 	X(FAM_REFRESH_ID, FAM_REVOKE_REFRESH(SEL_ID))                                              \
 	X(FAM_REFRESH_CODE, FAM_REVOKE_REFRESH(SEL_CODE))                                          \
 	X(FAM_REFRESH_GRANT, FAM_REVOKE_REFRESH(SEL_GRANT))                                        \
+	X(FAM_REFRESH_SUB, FAM_REVOKE_REFRESH(SEL_SUB))                                            \
 	X(FAM_DENY_ID, FAM_DENY(SEL_ID))                                                           \
 	X(FAM_DENY_CODE, FAM_DENY(SEL_CODE))                                                       \
 	X(FAM_DENY_GRANT, FAM_DENY(SEL_GRANT))                                                     \
+	X(FAM_DENY_SUB, FAM_DENY(SEL_SUB))                                                         \
 	X(ACCESS_ADD, "INSERT INTO access_tokens (jti, family_id, expires_at) "                    \
 		      "VALUES (:jti, :family_id, :expires_at)")                                    \
 	X(ACCESS_LATE_DENY, "INSERT INTO denied_jtis (jti, expires_at, denied_at) "                \
@@ -311,8 +324,9 @@ enum query { QUERIES(AS_ENUM) NQUERIES };
 static const char *const query_sql[NQUERIES] = {QUERIES(AS_SQL)};
 static const char *const query_name[NQUERIES] = {QUERIES(AS_NAME)};
 
-/* How families are named in family_revoke, _by_code and consent_revoke. */
-enum famsel { SEL_BY_ID, SEL_BY_CODE, SEL_BY_GRANT };
+/* How families are named in family_revoke, _by_code, consent_revoke and
+ * user_del. */
+enum famsel { SEL_BY_ID, SEL_BY_CODE, SEL_BY_GRANT, SEL_BY_SUB };
 
 /* One connection and its cached statements; in the idle list when free. */
 struct conn {
@@ -346,6 +360,9 @@ struct arg {
 
 /* A row reader: copy the current row of ${st} into ${out}; 0 or -1. */
 typedef int rowfn(sqlite3_stmt *st, void *out);
+
+static int revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a,
+    size_t na, int64_t *nfam);
 
 /* Log the failure of ${what} on ${db}.  SQLite's messages name tables and
  * columns but never bound values. */
@@ -940,10 +957,45 @@ user_set_password(struct store *s, const char *username, const char *password_ha
 	return (n > 0 ? 0 : STORE_NOTFOUND);
 }
 
+/*
+ * Deleting a user must also take away what still acts for it: a browser
+ * session would otherwise keep getting codes through remembered consents,
+ * and refresh tokens would keep minting access tokens for a subject that no
+ * longer exists (a removed account keeping access for up to refresh_ttl).
+ * All of it goes in the transaction that deletes the user.
+ */
 static int
-user_del(struct store *s, const char *username)
+user_del(struct store *s, const char *username, int64_t now)
 {
-	return (change_one(s, Q_USER_DEL, username));
+	struct store_user u;
+	struct conn *c;
+	int64_t nfam = 0;
+	int rc, n = 0;
+
+	memset(&u, 0, sizeof(u));
+	if ((c = acquire(s)) == NULL)
+		return (-1);
+	if ((rc = begin(c)) != 0)
+		goto out;
+	if ((rc = c_one(c, Q_USER_GET, ARGS(A_ID(username)), row_user, &u)) != 0)
+		goto fail;
+	if ((rc = c_exec(c, Q_USER_DEL, ARGS(A_ID(username)), &n)) != 0 ||
+	    (rc = c_exec(c, Q_SESSION_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = c_exec(c, Q_CONSENT_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = c_exec(c, Q_CODE_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
+	    (rc = revoke_families(c, SEL_BY_SUB, now, ARGS(A_ID(u.sub)), &nfam)) != 0) {
+		rc = -1;
+		goto fail;
+	}
+	rc = commit(c);
+	goto out;
+
+fail:
+	rollback(c);
+out:
+	release(s, c);
+	store_user_clear(&u);
+	return (rc);
 }
 
 struct user_cb {
@@ -1264,11 +1316,14 @@ static int
 revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a, size_t na,
     int64_t *nfam)
 {
-	static const enum query qrev[] = {Q_FAM_REVOKE_ID, Q_FAM_REVOKE_CODE, Q_FAM_REVOKE_GRANT};
-	static const enum query qcnt[] = {Q_FAM_COUNT_ID, Q_FAM_COUNT_CODE, Q_FAM_COUNT_GRANT};
+	static const enum query qrev[] = {
+	    Q_FAM_REVOKE_ID, Q_FAM_REVOKE_CODE, Q_FAM_REVOKE_GRANT, Q_FAM_REVOKE_SUB};
+	static const enum query qcnt[] = {
+	    Q_FAM_COUNT_ID, Q_FAM_COUNT_CODE, Q_FAM_COUNT_GRANT, Q_FAM_COUNT_SUB};
 	static const enum query qref[] = {
-	    Q_FAM_REFRESH_ID, Q_FAM_REFRESH_CODE, Q_FAM_REFRESH_GRANT};
-	static const enum query qdeny[] = {Q_FAM_DENY_ID, Q_FAM_DENY_CODE, Q_FAM_DENY_GRANT};
+	    Q_FAM_REFRESH_ID, Q_FAM_REFRESH_CODE, Q_FAM_REFRESH_GRANT, Q_FAM_REFRESH_SUB};
+	static const enum query qdeny[] = {
+	    Q_FAM_DENY_ID, Q_FAM_DENY_CODE, Q_FAM_DENY_GRANT, Q_FAM_DENY_SUB};
 	struct arg all[3];
 	size_t i;
 
@@ -1302,7 +1357,16 @@ revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, si
 		return (-1);
 	if ((rc = begin(c)) != 0)
 		goto out;
-	if (revoke_families(c, sel, now, a, na, &nfam)) {
+	/*
+	 * A code replayed while its first exchange is still between
+	 * code_consume and recording its tokens finds no family yet.  Leave a
+	 * revoked family for the code: the first exchange's family inherits
+	 * the revocation when it is created (FAMILY_PUT), so its tokens are
+	 * born revoked instead of escaping.
+	 */
+	if (revoke_families(c, sel, now, a, na, &nfam) ||
+	    (sel == SEL_BY_CODE && nfam == 0 &&
+		c_exec(c, Q_FAM_TOMBSTONE, ARGS(a[0], A_INT(now)), NULL) != 0)) {
 		rollback(c);
 		rc = -1;
 		goto out;

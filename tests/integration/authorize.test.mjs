@@ -707,7 +707,7 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 	});
 });
 
-test('with an https issuer the cookies are Secure', { timeout: 30000 }, async (t) => {
+test('with an https issuer the cookies are Secure and __Host- prefixed', { timeout: 30000 }, async (t) => {
 	// The server listens on plain http here; only the issuer says https
 	// (as behind a TLS-terminating proxy).
 	const server = await startServer({ t, config: { issuer: 'https://auth.example.com',
@@ -719,13 +719,19 @@ test('with an https issuer the cookies are Secure', { timeout: 30000 }, async (t
 	const page = await request(`${server.url}/authorize?${query(Object.entries(params(reg.json, {
 		resource: undefined })))}`, { jar });
 	const login = loginForm(page);
-	const b = page.headers['set-cookie'].find((c) => c.startsWith('mcpgate_b='));
+	// __Host-: no sibling subdomain or http page can plant these cookies.
+	const b = page.headers['set-cookie'].find((c) => c.startsWith('__Host-mcpgate_b='));
+	assert.ok(b, page.headers['set-cookie'].join(' | '));
 	assert.match(b, /;\s*Secure/i);
+	assert.match(b, /;\s*Path=\/(;|$)/i);
+	assert.doesNotMatch(b, /;\s*Domain=/i);
 	// (The test's cookie jar, unlike a browser, sends Secure cookies over http.)
 	const res = await postLogin(server, login, jar, server.username, server.password);
 	assert.equal(res.status, 303, res.text);
-	const sid = res.headers['set-cookie'].find((c) => c.startsWith('mcpgate_sid='));
+	const sid = res.headers['set-cookie'].find((c) => c.startsWith('__Host-mcpgate_sid='));
+	assert.ok(sid, res.headers['set-cookie'].join(' | '));
 	assert.match(sid, /;\s*Secure/i);
+	assert.match(sid, /;\s*Path=\/(;|$)/i);
 	assert.match(sid, /;\s*HttpOnly/i);
 	// And the redirects name that issuer.
 	const bad = await request(`${server.url}/authorize?${query(Object.entries(params(reg.json, {

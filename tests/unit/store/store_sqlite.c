@@ -132,8 +132,8 @@ test_users(void **state)
 	assert_int_equal(s->ops->user_list(s, collect_user, list), 0);
 	assert_string_equal(list, "alice,bob,");
 
-	assert_int_equal(s->ops->user_del(s, "bob"), 0);
-	assert_int_equal(s->ops->user_del(s, "bob"), STORE_NOTFOUND);
+	assert_int_equal(s->ops->user_del(s, "bob", NOW), 0);
+	assert_int_equal(s->ops->user_del(s, "bob", NOW), STORE_NOTFOUND);
 	assert_int_equal(s->ops->user_get(s, "bob", &out), STORE_NOTFOUND);
 
 	/* Limits: one byte over is refused, the limit itself is fine. */
@@ -341,6 +341,103 @@ mkrefresh(const char *digest, const char *family)
 	};
 
 	return (r);
+}
+
+/* Deleting a user ends its sessions, consents, codes and token families,
+ * and leaves other users' alone. */
+static void
+test_user_del_ends_access(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_user a = {"sub-a", "alice", "$argon2id$y", NOW};
+	struct store_user b = {"sub-b", "bob", "$argon2id$x", NOW};
+	struct store_session sa = {"sess-a", "sub-a", NOW, NOW + 100};
+	struct store_session sb = {"sess-b", "sub-b", NOW, NOW + 100};
+	struct store_consent ca = {"sub-a", "web", "https://mcp/", "read", NOW};
+	struct store_consent cb = {"sub-b", "web", "https://mcp/", "read", NOW};
+	struct store_code code = {.digest = "code-a", .client_id = "web", .sub = "sub-a",
+	    .redirect_uri = "https://app/cb", .code_challenge = "chal", .resource = "https://mcp/",
+	    .scope = "read", .auth_time = NOW, .expires_at = NOW + 60};
+	struct store_refresh ra = mkrefresh("ra", "fam-a"), rb = mkrefresh("rb", "fam-b");
+	struct store_refresh na = mkrefresh("ra2", "fam-a"), nb = mkrefresh("rb2", "fam-b");
+	struct store_access aa = {"jti-a", "fam-a", NOW + 600, NULL, "web", "sub-a"};
+	struct store_access ab = {"jti-b", "fam-b", NOW + 600, NULL, "web", "sub-b"};
+	struct store_session se;
+	struct store_consent co;
+	struct store_code out;
+	int replayed;
+
+	rb.sub = nb.sub = "sub-b";
+	assert_int_equal(s->ops->user_add(s, &a), 0);
+	assert_int_equal(s->ops->user_add(s, &b), 0);
+	assert_int_equal(s->ops->session_add(s, &sa), 0);
+	assert_int_equal(s->ops->session_add(s, &sb), 0);
+	assert_int_equal(s->ops->consent_put(s, &ca), 0);
+	assert_int_equal(s->ops->consent_put(s, &cb), 0);
+	assert_int_equal(s->ops->code_add(s, &code), 0);
+	assert_int_equal(s->ops->refresh_add(s, &ra), 0);
+	assert_int_equal(s->ops->refresh_add(s, &rb), 0);
+	assert_int_equal(s->ops->access_add(s, &aa), 0);
+	assert_int_equal(s->ops->access_add(s, &ab), 0);
+
+	assert_int_equal(s->ops->user_del(s, "alice", NOW), 0);
+
+	assert_int_equal(s->ops->session_get(s, "sess-a", NOW, &se), STORE_NOTFOUND);
+	assert_int_equal(s->ops->consent_get(s, "sub-a", "web", "https://mcp/", &co), STORE_NOTFOUND);
+	assert_int_equal(s->ops->code_consume(s, "code-a", NOW, "web", "chal", "https://app/cb", &out,
+			     &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(s->ops->refresh_rotate(s, "ra", NOW, &na), STORE_NOTFOUND);
+	assert_int_equal(s->ops->jti_denied(s, "jti-a"), 1);
+
+	/* Bob keeps everything. */
+	assert_int_equal(s->ops->session_get(s, "sess-b", NOW, &se), 0);
+	store_session_clear(&se);
+	assert_int_equal(s->ops->consent_get(s, "sub-b", "web", "https://mcp/", &co), 0);
+	store_consent_clear(&co);
+	assert_int_equal(s->ops->jti_denied(s, "jti-b"), 0);
+	assert_int_equal(s->ops->refresh_rotate(s, "rb", NOW, &nb), 0);
+}
+
+/* A replay of a code while its first exchange has consumed it but not yet
+ * recorded its tokens: the revocation must still reach those tokens. */
+static void
+test_code_replay_before_family(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_code c = {.digest = "code-r", .client_id = "web", .sub = "sub-a",
+	    .redirect_uri = "https://app/cb", .code_challenge = "chal", .resource = "https://mcp/",
+	    .scope = "read", .auth_time = NOW, .expires_at = NOW + 60};
+	struct store_refresh r = mkrefresh("rr", "fam-r"), next = mkrefresh("rr2", "fam-r");
+	struct store_access a = {"jti-r", "fam-r", NOW + 600, "code-r", "web", "sub-a"};
+	struct store_access other = {"jti-o", "fam-o", NOW + 600, "code-o", "web", "sub-a"};
+	struct store_code out;
+	int replayed;
+
+	r.code_digest = "code-r";
+	assert_int_equal(s->ops->code_add(s, &c), 0);
+	/* The first exchange consumes the code... */
+	assert_int_equal(s->ops->code_consume(s, "code-r", NOW, "web", "chal", "https://app/cb", &out,
+			     &replayed),
+	    0);
+	store_code_clear(&out);
+	/* ...the replay comes in and revokes what it can find (nothing)... */
+	assert_int_equal(s->ops->code_consume(s, "code-r", NOW, "web", "chal", "https://app/cb", &out,
+			     &replayed),
+	    STORE_NOTFOUND);
+	assert_int_equal(replayed, 1);
+	assert_int_equal(s->ops->family_revoke_by_code(s, "code-r", NOW), STORE_NOTFOUND);
+	/* ...and the first exchange records its tokens: born revoked. */
+	assert_int_equal(s->ops->access_add(s, &a), 0);
+	assert_int_equal(s->ops->refresh_add(s, &r), 0);
+	assert_int_equal(s->ops->jti_denied(s, "jti-r"), 1);
+	assert_int_equal(s->ops->refresh_rotate(s, "rr", NOW, &next), STORE_NOTFOUND);
+
+	/* Families of other codes are not touched. */
+	assert_int_equal(s->ops->access_add(s, &other), 0);
+	assert_int_equal(s->ops->jti_denied(s, "jti-o"), 0);
 }
 
 static void
@@ -1239,6 +1336,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_users),
+	    T(test_user_del_ends_access),
+	    T(test_code_replay_before_family),
 	    T(test_clients),
 	    T(test_codes),
 	    T(test_refresh_rotate),
