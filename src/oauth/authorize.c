@@ -189,19 +189,42 @@ fail:
 	pages_error(resp, 503, "Temporarily unavailable", "Please try again in a moment.");
 }
 
-/* The consent the user gave ${client_id} for ${resource} covers ${scope}. */
-static int
-consent_covers(struct oauth *o, const char *sub, const char *client_id, const char *resource, const char *scope)
+enum consent_state {
+	CONSENT_ASK,	   /* nothing remembered covers the request */
+	CONSENT_ASK_AGAIN, /* remembered, but the client cannot prove who it is */
+	CONSENT_SKIP,	   /* remembered: issue the code without a page */
+};
+
+/* Whether the consent the user gave ${client_id} for ${resource} covers
+ * ${scope}, and whether that is enough to skip the page.  A remembered
+ * consent is honoured silently only when the code can reach nobody but the
+ * client: an https redirect URI, or a confidential client that must
+ * authenticate to redeem the code.  A public client with a loopback or
+ * private-use redirect can be impersonated by any local program that
+ * listens on a port or claims the scheme, so it is asked again each time
+ * (RFC 8252 section 8.6). */
+static enum consent_state
+consent_check(struct oauth *o, const char *sub, const char *client_id, const char *redirect_uri,
+    const char *resource, const char *scope)
 {
 	struct store_consent c;
+	struct store_client cl;
 	struct scope_set have, want;
-	int ok;
+	int covered, confidential = 0;
 
 	if (o->st->ops->consent_get(o->st, sub, client_id, resource, &c) != 0)
-		return (0);
-	ok = scope_parse(c.scope, &have) == 0 && scope_parse(scope, &want) == 0 && scope_subset(&want, &have);
+		return (CONSENT_ASK);
+	covered = scope_parse(c.scope, &have) == 0 && scope_parse(scope, &want) == 0 && scope_subset(&want, &have);
 	store_consent_clear(&c);
-	return (ok);
+	if (!covered)
+		return (CONSENT_ASK);
+	if (redirect_classify(redirect_uri) == REDIRECT_HTTPS)
+		return (CONSENT_SKIP);
+	if (!cimd_is_url(o->cimd, client_id) && o->st->ops->client_get(o->st, client_id, &cl) == 0) {
+		confidential = cl.secret_digest != NULL;
+		store_client_clear(&cl);
+	}
+	return (confidential ? CONSENT_SKIP : CONSENT_ASK_AGAIN);
 }
 
 /* Host (and port) of a URL for display, or its scheme for private-use URIs. */
@@ -227,7 +250,7 @@ display_host(const char *uri, char *out, size_t cap)
 
 static void
 show_consent(struct oauth *o, struct http_resp *resp, const struct store_authreq *a, const char *handle,
-    const char *cookie, const char *sub)
+    const char *cookie, const char *sub, int asked_before)
 {
 	char csrf[SECRET_DIGEST_LEN + 1], rhost[256], chost[256];
 	const char *names[SCOPE_MAX_TOKENS];
@@ -261,6 +284,7 @@ show_consent(struct oauth *o, struct http_resp *resp, const struct store_authreq
 	v.username = u.username;
 	v.scopes = names;
 	v.nscopes = s.n;
+	v.asked_before = asked_before;
 	csrf_token(cookie, handle, csrf);
 	pages_consent(resp, o->cfg, handle, csrf, &v);
 	store_client_clear(&c);
@@ -437,7 +461,9 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		set_cookie(o, resp, browser_cookie(o), cookie);
 
 	if (session_user(o, req, &se) == 0) {
-		if (consent_covers(o, se.sub, c.client_id, resource, scope)) {
+		enum consent_state cs = consent_check(o, se.sub, c.client_id, redirect, resource, scope);
+
+		if (cs == CONSENT_SKIP) {
 			struct store_authreq taken;
 			if (o->st->ops->authreq_take(o->st, hdigest, now, &taken) == 0) {
 				finish_with_code(o, resp, &taken, se.sub, se.auth_time, 302);
@@ -446,7 +472,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 				pages_error(resp, 400, "Request expired", "Please start again.");
 			}
 		} else {
-			show_consent(o, resp, &a, handle, cookie, se.sub);
+			show_consent(o, resp, &a, handle, cookie, se.sub, cs == CONSENT_ASK_AGAIN);
 		}
 		store_session_clear(&se);
 	} else {
@@ -684,7 +710,10 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	if (!is_post) {
 		if (load_request(o, req, &f, 0, 0, &a, handle, cookie, resp) == 0) {
-			if (consent_covers(o, se.sub, a.client_id, a.resource, a.scope)) {
+			enum consent_state st = consent_check(o, se.sub, a.client_id, a.redirect_uri, a.resource,
+			    a.scope);
+
+			if (st == CONSENT_SKIP) {
 				struct store_authreq taken;
 				store_authreq_clear(&a);
 				if (load_request(o, req, &f, 0, 1, &taken, handle, cookie, resp) == 0) {
@@ -692,7 +721,7 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 					store_authreq_clear(&taken);
 				}
 			} else {
-				show_consent(o, resp, &a, handle, cookie, se.sub);
+				show_consent(o, resp, &a, handle, cookie, se.sub, st == CONSENT_ASK_AGAIN);
 				store_authreq_clear(&a);
 			}
 		}

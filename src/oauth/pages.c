@@ -143,6 +143,9 @@ pages_consent(struct http_resp *resp, const struct config *cfg, const char *req_
 		e |= esc(&b, v->client_host);
 		e |= buf_adds(&b, "</code>.</p>");
 	}
+	if (v->asked_before)
+		e |= buf_adds(&b, "<p class=\"muted\">You allowed this before. This application cannot prove "
+				  "its identity to this server, so you are asked each time.</p>");
 	e |= buf_adds(&b, "<p>Signed in as <strong>");
 	e |= esc(&b, v->username);
 	e |= buf_adds(&b, "</strong>. It asks to:</p><ul>");

@@ -21,6 +21,7 @@ struct consent_view {
 	const char *username;
 	const char *const *scopes; /* scope names */
 	size_t nscopes;
+	int asked_before; /* consent was given before but must be confirmed */
 };
 
 /* pages_error(resp, status, title, message): an error page. */

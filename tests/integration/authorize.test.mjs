@@ -486,7 +486,10 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 	});
 
 	test('consent is remembered per client, resource and scopes', async () => {
-		const c = await register(server, { scope: 'mcp:read mcp:write' });
+		// Confidential clients: their codes are useless without the
+		// secret, so a remembered consent skips the page.
+		const conf = { token_endpoint_auth_method: 'client_secret_post' };
+		const c = await register(server, { scope: 'mcp:read mcp:write', ...conf });
 		const jar = new CookieJar();
 		const first = params(c, { scope: 'mcp:read mcp:write' });
 		const url = await authorizeInteractively({ authorizeUrl: authorizeUrl(server, first),
@@ -509,11 +512,11 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		// Another resource: ask again.
 		consentForm(await getAuthorize(server, params(c, { resource: MAIL }), jar));
 		// Another client of the same user: ask again.
-		const other = await register(server, { scope: 'mcp:read' });
+		const other = await register(server, { scope: 'mcp:read', ...conf });
 		consentForm(await getAuthorize(server, params(other), jar));
 
 		// A wider scope asks again; allowing it remembers the union.
-		const wide = await register(server, {});
+		const wide = await register(server, conf);
 		const jar2 = new CookieJar();
 		const u1 = await authorizeInteractively({
 			authorizeUrl: authorizeUrl(server, params(wide, { scope: 'mcp:read' })),
@@ -552,6 +555,35 @@ describe('authorization endpoint', { timeout: 120000 }, () => {
 		const consent4 = await request(res4.location, { jar: jar4 });
 		consentForm(consent4);
 		assert.match(consent4.text, /Signed in as <strong>carol<\/strong>/);
+	});
+
+	test('a public client with a loopback redirect is asked again; an https one is not', async () => {
+		// Any local program can listen on a loopback port and present a
+		// public client's id (RFC 8252 section 8.6): a remembered consent
+		// must not send it a code silently.
+		const pub = await register(server, { scope: 'mcp:read' });
+		const jar = new CookieJar();
+		const first = await authorizeInteractively({
+			authorizeUrl: authorizeUrl(server, params(pub)), password: server.password, jar });
+		assert.ok(first.searchParams.get('code'));
+		const again = await getAuthorize(server, params(pub, { state: 'again' }), jar);
+		assert.equal(again.status, 200, `${again.status} ${again.location ?? ''}`);
+		consentForm(again);
+		assert.match(again.text, /You allowed this before/);
+		// A client that never had consent is not told it had.
+		const fresh = await register(server, { scope: 'mcp:read' });
+		const page = await getAuthorize(server, params(fresh), jar);
+		consentForm(page);
+		assert.doesNotMatch(page.text, /You allowed this before/);
+
+		// A public client whose redirect is https: the code can only
+		// reach its own site, so the remembered consent is enough.
+		const web = await register(server, { scope: 'mcp:read', redirect_uris: [HTTPS_REDIRECT] });
+		const u = await authorizeInteractively({
+			authorizeUrl: authorizeUrl(server, params(web)), password: server.password, jar });
+		assert.ok(u.searchParams.get('code'));
+		const res = await getAuthorize(server, params(web, { state: 'web' }), jar);
+		assertRedirectCode(server, res, HTTPS_REDIRECT, 'web', 302);
 	});
 
 	test('the authorization request may be a POST form', async () => {

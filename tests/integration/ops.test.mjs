@@ -365,10 +365,18 @@ describe('operations', { timeout: 60000 }, () => {
 		assert.equal((await introspectJson(server, svc, t.refresh_token)).active, true);
 		const r = assertTokenOk(await refresh(server, f.client, t.refresh_token));
 		assert.equal((await introspectJson(server, svc, r.access_token)).active, true);
-		// The session cookie too, and the remembered consent: straight back.
+		// The session cookie too (no login page), and the remembered
+		// consent (the page says so; a public loopback client is asked
+		// again rather than let through silently).
 		const again = await codeFlow(server, { client: f.client, scope: 'mcp:read', jar, password: 'unused' });
 		assertTokenOk(again.token);
-		assert.equal(again.redirect.steps.length, 1, 'expected a direct redirect');
+		const page = await request(authorizeUrl(server, {
+			response_type: 'code', client_id: f.client.client_id, redirect_uri: f.client.redirect_uris[0],
+			state: 's', code_challenge: pkce().challenge, code_challenge_method: 'S256', scope: 'mcp:read',
+		}), { jar });
+		assert.equal(page.status, 200);
+		assert.doesNotMatch(page.text, /name="password"/);
+		assert.match(page.text, /You allowed this before/);
 		assert.equal(fs.statSync(path.join(server.dataDir, 'master.key')).mode & 0o777, 0o600);
 	});
 });
