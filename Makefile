@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test-deps run test unit asan fuzz bench clean format
+.PHONY: all build deps test-deps run test unit asan fuzz fuzz-smoke bench clean format
 
 all: build
 
@@ -23,10 +23,12 @@ build: deps $(BUILD)/Makefile
 run: build
 	scripts/run.sh $(BUILD)/mcpgate
 
-# The whole suite, then the unit tests again under ASan and UBSan.
+# The whole suite; then all of it again under ASan and UBSan; then every fuzz
+# driver for a few seconds on its corpus, so that none of them rots.
 test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j2
 	$(MAKE) asan
+	$(MAKE) fuzz-smoke
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMCPGATE_SANITIZE=ON >/dev/null
@@ -37,6 +39,10 @@ asan: deps
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DMCPGATE_FUZZ=ON >/dev/null
 	cmake --build build-fuzz -j$(JOBS)
+
+FUZZ_SECONDS ?= 10
+fuzz-smoke: fuzz
+	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 bench: build test-deps
 	bench/run.sh

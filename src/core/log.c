@@ -14,9 +14,11 @@ log_set_level(enum log_level lvl)
 	min_level = lvl;
 }
 
+static void emit(enum log_level, int, const char *, va_list) __attribute__((format(printf, 3, 0)));
+
 /* Format the whole line first and write it with one call, so lines from
  * different threads never interleave. */
-static void __attribute__((format(printf, 3, 0)))
+static void
 emit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"debug", "info", "warn", "error"};

@@ -177,6 +177,8 @@ form_parse(struct form *f, const char *s, size_t n)
 	int rc = -1;
 
 	f->n = 0;
+	if (n == 0)
+		return (0);
 	buf_init(&name, FORM_NAME_MAX);
 	buf_init(&value, FORM_VALUE_MAX);
 	for (pair = s; pair < s + n; pair = end + 1) {

@@ -23,6 +23,9 @@
 /* Largest PEM file (certificate chain or key) we read. */
 #define PEM_MAX (256 * 1024)
 
+/* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* Room in the per-connection memory pool beyond the request header: MHD
  * keeps its header table and the response header it writes there too. */
 #define POOL_SLACK (8 * 1024)
@@ -49,6 +52,8 @@ struct reqstate {
 };
 
 /* --- MHD glue --------------------------------------------------------- */
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -740,6 +745,8 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 		srv->tls = 1;
 		opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
 		opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+		opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)TLS_PRIORITIES};
 	}
 	opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 

@@ -69,6 +69,16 @@ set_cookie(struct oauth *o, struct http_resp *resp, const char *name, const char
 	buf_clear(&b);
 }
 
+/* ${h} looks like a handle we made: SECRET_TOKEN_LEN base64url characters.
+ * Handles go back into Location headers, so nothing else may pass. */
+static int
+handle_ok(const char *h)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	return (h != NULL && strlen(h) == SECRET_TOKEN_LEN && strspn(h, alphabet) == SECRET_TOKEN_LEN);
+}
+
 /* Read a cookie that should hold one of our tokens. */
 static int
 get_token_cookie(const struct http_req *req, const char *name, char out[SECRET_TOKEN_LEN + 1])
@@ -78,23 +88,22 @@ get_token_cookie(const struct http_req *req, const char *name, char out[SECRET_T
 	return (0);
 }
 
-/* Append "name=value" to a redirect URI's query. */
+/* Redirect the browser to ${uri} with the parameters ${params} (already
+ * encoded by form_encode) added to its query. */
 static void
-add_param(struct buf *b, int *first, const char *name, const char *value)
+redirect_with(struct http_resp *resp, const char *uri, const struct buf *params, int status)
 {
-	if (value == NULL)
+	struct buf b;
+
+	buf_init(&b, 16384);
+	if (buf_adds(&b, uri) || buf_adds(&b, strchr(uri, '?') != NULL ? "&" : "?") ||
+	    buf_add(&b, buf_cstr(params), params->len)) {
+		buf_clear(&b);
+		pages_error(resp, 500, "Error", "The redirect is too long.");
 		return;
-	buf_adds(b, *first ? (strchr(buf_cstr(b), '?') ? "&" : "?") : "&");
-	*first = 0;
-	{
-		/* form_encode() adds a '&' itself when the buffer is not
-		 * empty; encode into a scratch buffer instead. */
-		struct buf t;
-		buf_init(&t, 8192);
-		form_encode(&t, name, value);
-		buf_add(b, t.p ? t.p : "", t.len);
-		buf_clear(&t);
 	}
+	http_resp_redirect(resp, status, buf_cstr(&b));
+	buf_clear(&b);
 }
 
 /* Send the browser back to the client with an error (state and iss too). */
@@ -102,18 +111,17 @@ static void
 redirect_error(struct oauth *o, struct http_resp *resp, const char *redirect_uri, const char *state,
     const char *error, const char *description)
 {
-	struct buf b;
-	int first = 1;
+	struct buf q;
 
-	buf_init(&b, 16384);
-	buf_adds(&b, redirect_uri);
-	add_param(&b, &first, "error", error);
-	add_param(&b, &first, "error_description", description);
-	add_param(&b, &first, "state", state);
-	add_param(&b, &first, "iss", o->cfg->issuer);
-	http_resp_redirect(resp, 302, buf_cstr(&b));
-	http_resp_header(resp, "Cache-Control", "no-store");
-	buf_clear(&b);
+	buf_init(&q, 8192);
+	form_encode(&q, "error", error);
+	if (description != NULL)
+		form_encode(&q, "error_description", description);
+	if (state != NULL)
+		form_encode(&q, "state", state);
+	form_encode(&q, "iss", o->cfg->issuer);
+	redirect_with(resp, redirect_uri, &q, 302);
+	buf_clear(&q);
 }
 
 /* Issue a code for the pending request ${a} and redirect to the client. */
@@ -123,9 +131,8 @@ finish_with_code(struct oauth *o, struct http_resp *resp, const struct store_aut
 {
 	char code[SECRET_TOKEN_LEN + 1], digest[SECRET_DIGEST_LEN + 1];
 	struct store_code sc;
-	struct buf b;
+	struct buf q;
 	int64_t now = clock_now();
-	int first = 1;
 
 	if (secret_token(code))
 		goto fail;
@@ -142,14 +149,13 @@ finish_with_code(struct oauth *o, struct http_resp *resp, const struct store_aut
 	sc.expires_at = now + o->cfg->tokens.code_ttl;
 	if (o->st->ops->code_add(o->st, &sc))
 		goto fail;
-	buf_init(&b, 16384);
-	buf_adds(&b, a->redirect_uri);
-	add_param(&b, &first, "code", code);
-	add_param(&b, &first, "state", a->state);
-	add_param(&b, &first, "iss", o->cfg->issuer);
-	http_resp_redirect(resp, status, buf_cstr(&b));
-	http_resp_header(resp, "Cache-Control", "no-store");
-	buf_clear(&b);
+	buf_init(&q, 8192);
+	form_encode(&q, "code", code);
+	if (a->state != NULL)
+		form_encode(&q, "state", a->state);
+	form_encode(&q, "iss", o->cfg->issuer);
+	redirect_with(resp, a->redirect_uri, &q, status);
+	buf_clear(&q);
 	secret_wipe(code, sizeof(code));
 	return;
 fail:
@@ -444,7 +450,7 @@ load_request(struct oauth *o, const struct http_req *req, const struct form *f, 
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	if (h == NULL || strlen(h) != SECRET_TOKEN_LEN) {
+	if (!handle_ok(h)) {
 		pages_error(resp, 400, "Invalid request", "This page was opened without a sign-in request.");
 		return (-1);
 	}
@@ -642,7 +648,7 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	if (session_user(o, req, &se) != 0) {
 		const char *h = form_get(&f, "req");
-		if (h != NULL && strlen(h) == SECRET_TOKEN_LEN && !is_post)
+		if (handle_ok(h) && !is_post)
 			see_other(resp, "/login", h, NULL);
 		else
 			pages_error(resp, 403, "Not signed in", "Your session has ended. Start again.");

@@ -68,7 +68,8 @@ cimd_free(struct cimd *c)
 int
 cimd_is_url(const struct cimd *c, const char *client_id)
 {
-	const char *p;
+	const char *p, *end;
+	size_t n;
 
 	if (!c->cfg->cimd.enabled)
 		return (0);
@@ -78,9 +79,23 @@ cimd_is_url(const struct cimd *c, const char *client_id)
 		p = client_id + 7;
 	else
 		return (0);
-	/* A host and a path are required. */
-	p = strchr(p, '/');
-	return (p != NULL && p[1] != '\0');
+	/* A host and a path are required.  No userinfo: the host is shown
+	 * as the publisher on the consent page, and
+	 * "https://good.example@evil.example/c" must not read as good.example.
+	 * No fragment and no dot segments either
+	 * (draft-ietf-oauth-client-id-metadata-document section 3). */
+	end = p + strcspn(p, "/?#");
+	if (end == p || *end != '/' || end[1] == '\0' || memchr(p, '@', (size_t)(end - p)) != NULL ||
+	    strchr(end, '#') != NULL)
+		return (0);
+	for (p = end; *p == '/';) {
+		p++;
+		n = strcspn(p, "/?");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return (0);
+		p += n;
+	}
+	return (1);
 }
 
 /* Look ${url} up; returns 1 with a copy in ${doc} (NULL for a cached

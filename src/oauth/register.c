@@ -238,6 +238,17 @@ register_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	c.metadata = meta_s;
 	c.dynamic = 1;
 	c.created_at = now;
+	/* Each URI is bounded, but together they (and the metadata echoing
+	 * them) may still exceed what the store keeps: that is the client's
+	 * error, not ours. */
+	if (uris_s != NULL && strlen(uris_s) > STORE_TEXT_MAX) {
+		reg_error(resp, "invalid_redirect_uri", "redirect_uris are too long in total");
+		goto out;
+	}
+	if (meta_s != NULL && strlen(meta_s) > STORE_TEXT_MAX) {
+		reg_error(resp, "invalid_client_metadata", "the client metadata is too large");
+		goto out;
+	}
 	if (uris_s == NULL || grants_s == NULL || meta_s == NULL ||
 	    (rc = o->st->ops->client_add(o->st, &c)) != 0) {
 		oauth_error(resp, 503, "temporarily_unavailable", "try again later");

@@ -19,6 +19,8 @@ static const struct {
 	{"mcp:jira", "Use the Jira tools"},
 };
 
+static void problem(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 problem(const char *path, const char *fmt, ...)
 {
@@ -80,6 +82,9 @@ only_keys(const char *path, const char *where, json_t *o, const char *const *key
 		return (-1);
 	}
 	json_object_foreach(o, k, v) {
+		/* "$comment" keys annotate the file and are ignored. */
+		if (strncmp(k, "$comment", 8) == 0)
+			continue;
 		for (i = 0; keys[i] != NULL; i++)
 			if (strcmp(k, keys[i]) == 0)
 				break;
@@ -191,8 +196,7 @@ static int
 load_file(struct config *cfg, const char *path)
 {
 	static const char *const top[] = {"listen", "tls", "issuer", "data_dir", "store", "master_key_file",
-	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log",
-	    "$comment", NULL};
+	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log", NULL};
 	static const char *const k_listen[] = {"address", "port", "threads", "body_max", "timeout",
 	    "behind_tls_proxy", NULL};
 	static const char *const k_tls[] = {"cert", "key", NULL};
@@ -272,6 +276,8 @@ load_file(struct config *cfg, const char *path)
 		} else if (json_is_object(o)) {
 			const char *k;
 			json_object_foreach(o, k, v) {
+				if (strncmp(k, "$comment", 8) == 0)
+					continue;
 				if (!json_is_string(v) || cfg->nscopes == CONFIG_LIST_MAX)
 					goto bad_scopes;
 				cfg->scopes[cfg->nscopes].name = xstrdup(k);
@@ -400,7 +406,7 @@ config_load(struct config *cfg, const char *path)
 		port = strtol(env, &end, 10);
 		if (errno || *end || port < 0 || port > 65535) {
 			problem(NULL, "MCPGATE_PORT must be a port number");
-			return (-1);
+			goto err;
 		}
 		cfg->port = (uint16_t)port;
 	}

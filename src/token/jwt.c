@@ -19,6 +19,14 @@
 /* Longest kid we accept in a header (the store's limit on identifiers). */
 #define JWT_KID_MAX 256
 
+/* The order n of the P-256 group, and n / 2 rounded down, big-endian. */
+static const unsigned char p256_n[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
 /* Header members that would make the token name its own key or change how
  * it is processed.  We never fetch or embed keys, and understand no
  * critical extension. */
@@ -254,9 +262,34 @@ jwt_signer_free(struct jwt_signer *s)
 	free(s);
 }
 
+/* high_s(sig): 1 if the s half of the raw ES256 signature ${sig} (r | s,
+ * 32 bytes each, big-endian) is above n / 2.  For an ECDSA signature (r, s),
+ * (r, n - s) verifies too; accepting only the low one gives every token a
+ * single valid signature for a given r. */
+static int
+high_s(const unsigned char sig[64])
+{
+	return (memcmp(sig + 32, p256_half_n, 32) > 0);
+}
+
+/* to_low_s(sig): replace s by n - s in ${sig} (s is in [1, n - 1]). */
+static void
+to_low_s(unsigned char sig[64])
+{
+	unsigned borrow = 0, d;
+	int i;
+
+	for (i = 31; i >= 0; i--) {
+		d = (unsigned)p256_n[i] - sig[32 + i] - borrow;
+		sig[32 + i] = (unsigned char)d;
+		borrow = (d >> 8) & 1;
+	}
+}
+
 /* es256(s, in, n, sig): ECDSA P-256 / SHA-256 signature of the ${n} bytes
  * at ${in}, as JWS wants it: r and s, 32 bytes each, big-endian (RFC 7518
- * section 3.4), where OpenSSL gives DER.  The digest is taken with the
+ * section 3.4), where OpenSSL gives DER; s normalized to low s, the only
+ * form jwt_verify() accepts.  The digest is taken with the
  * signer's pre-fetched SHA-256 and the signature made with one of its ready
  * contexts: EVP_DigestSignInit() would fetch both algorithms and build a
  * context on every call.  Returns 0 or -1. */
@@ -286,8 +319,11 @@ es256(struct jwt_signer *s, const char *in, size_t n, unsigned char sig[64])
 	if ((es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL)
 		goto out;
 	ECDSA_SIG_get0(es, &br, &bs);
-	if (BN_bn2binpad(br, sig, 32) == 32 && BN_bn2binpad(bs, sig + 32, 32) == 32)
+	if (BN_bn2binpad(br, sig, 32) == 32 && BN_bn2binpad(bs, sig + 32, 32) == 32) {
+		if (high_s(sig))
+			to_low_s(sig);
 		rc = 0;
+	}
 	ECDSA_SIG_free(es);
 out:
 	if (tmp != NULL)
@@ -414,6 +450,9 @@ check_header(json_t *hdr, const char *alg, jwt_key_lookup_fn lookup, void *arg, 
  * static description fit for logs and error bodies (it never contains token
  * material).
  *
+ * The signature must be the single canonical spelling: 86 characters that
+ * decode to 64 bytes with no spare bits set, and s not above n / 2.
+ *
  * Order matters: every syntactic check and the header policy run here
  * before cjose parses anything, the signature is checked by cjose with the
  * key we chose, and the claims are parsed only once it holds. */
@@ -467,6 +506,11 @@ jwt_verify(const char *tok, size_t len, const char *alg, jwt_key_lookup_fn looku
 	seg = dot2 + 1;
 	if (slen != JWT_ES256_SIG_LEN || b64url_decode(seg, slen, sig, sizeof(sig), &n) || n != 64) {
 		*why = "bad signature encoding";
+		goto err0;
+	}
+	/* And the low-s one of its two valid forms (see high_s()). */
+	if (high_s(sig)) {
+		*why = "non-canonical signature";
 		goto err0;
 	}
 

@@ -11,7 +11,8 @@
  *   - for ES256 requires the signature segment to be exactly 86 base64url
  *     characters (64 bytes, canonical): Debian's cjose 0.6.2 accepts a
  *     signature with a character appended, which would make tokens malleable
- *     and defeat revocation by token digest.
+ *     and defeat revocation by token digest; for the same reason only the
+ *     low-s form of the ECDSA signature is accepted (jwt_sign() makes it).
  * Only after the signature verifies are the claims parsed and returned.
  * jwt_check_claims() then checks iss, aud, exp, nbf and iat.
  */
@@ -39,7 +40,7 @@ struct jwt_signer;
  * against its public half); ${key} is not kept.  Signing bypasses cjose, but
  * its output is the compact serialization cjose produces and verifies:
  * b64url(header) "." b64url(claims) "." b64url(r || s), the signature being
- * JWT_ES256_SIG_LEN characters.  NULL on failure (not P-256, not private, a
+ * JWT_ES256_SIG_LEN characters, with s normalized to low s.  NULL on failure (not P-256, not private, a
  * kid empty or over 256 bytes, ENOMEM). */
 struct jwt_signer *jwt_signer_new(cjose_jwk_t *key, const char *kid);
 

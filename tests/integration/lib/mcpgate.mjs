@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -301,6 +302,14 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 		    (child.exitCode === null && child.signalCode === null ? null :
 		    { code: child.exitCode, signal: child.signalCode }),
 		stop,
+		// The process id of the running server, or null.
+		pid: () => child === null ? null : child.pid,
+		// Sends `sig` (e.g. 'SIGHUP') to the running server.
+		signal(sig) {
+			if (child === null)
+				throw new Error('mcpgate is not running');
+			child.kill(sig);
+		},
 		async restart() {
 			await stop();
 			spawnServer();
@@ -516,6 +525,135 @@ export async function request(url, { method, headers = {}, form, json, body, bas
 		json: parsed,
 		location: loc === null ? undefined : new URL(loc, url).href,
 	};
+}
+
+// Like request(), but over node:http so that the connection can come from
+// a chosen local address (`localAddress`, e.g. '127.0.0.2': every 127/8
+// address is loopback on Linux), which lets a test look like several
+// clients.  http: URLs only.  Takes the options of request() (form, json,
+// body, headers, basic, bearer, jar, timeout) and resolves the same shape.
+export function requestFrom(url, { localAddress, method, headers = {}, form, json, body, basic,
+    bearer, jar, timeout = REQUEST_TIMEOUT_MS } = {}) {
+	const u = new URL(url);
+	if (u.protocol !== 'http:')
+		throw new Error(`requestFrom: only http: URLs, not ${url}`);
+	const h = {};
+	for (const [k, v] of Object.entries(headers))
+		h[k.toLowerCase()] = v;
+	let payload;
+	if (form !== undefined) {
+		const p = new URLSearchParams();
+		for (const [k, v] of Object.entries(form)) {
+			if (v === undefined)
+				continue;
+			for (const one of Array.isArray(v) ? v : [v])
+				p.append(k, String(one));
+		}
+		payload = p.toString();
+		h['content-type'] ??= 'application/x-www-form-urlencoded';
+	} else if (json !== undefined) {
+		payload = JSON.stringify(json);
+		h['content-type'] ??= 'application/json';
+	} else if (body !== undefined) {
+		payload = body;
+	}
+	if (payload !== undefined)
+		h['content-length'] = Buffer.byteLength(payload);
+	if (basic)
+		h.authorization = basicAuth(basic[0], basic[1]);
+	if (bearer)
+		h.authorization = `Bearer ${bearer}`;
+	if (jar) {
+		const c = jar.header(url);
+		if (c)
+			h.cookie = c;
+	}
+	return new Promise((resolve, reject) => {
+		const req = http.request({
+			host: u.hostname.replace(/^\[|\]$/g, ''),
+			port: u.port || 80,
+			path: `${u.pathname}${u.search}`,
+			method: method ?? (payload === undefined ? 'GET' : 'POST'),
+			headers: h,
+			localAddress,
+			agent: false,
+			timeout,
+		}, (res) => {
+			let text = '';
+			res.setEncoding('utf8');
+			res.on('data', (d) => { text += d; });
+			res.on('error', reject);
+			res.on('end', () => {
+				const setCookies = [].concat(res.headers['set-cookie'] ?? []);
+				if (jar)
+					jar.store(url, setCookies);
+				const outHeaders = {};
+				for (const [k, v] of Object.entries(res.headers))
+					if (k !== 'set-cookie')
+						outHeaders[k] = Array.isArray(v) ? v.join(', ') : v;
+				if (setCookies.length > 0)
+					outHeaders['set-cookie'] = setCookies;
+				let parsed;
+				try {
+					parsed = JSON.parse(text);
+				} catch {
+					parsed = undefined;
+				}
+				const loc = res.headers.location;
+				resolve({
+					url,
+					status: res.statusCode,
+					headers: outHeaders,
+					text,
+					json: parsed,
+					location: loc === undefined ? undefined : new URL(loc, url).href,
+				});
+			});
+		});
+		req.on('timeout', () => req.destroy(new Error(`timed out after ${timeout} ms: ${url}`)));
+		req.on('error', reject);
+		req.end(payload);
+	});
+}
+
+// A throw-away HTTP server on 127.0.0.1 for the server under test to talk
+// to (client metadata documents, ...).  `handler(req, res)` is a node:http
+// request listener.  Resolves {url (origin, no trailing slash), port,
+// requests (the paths asked for, in order), close()}.  Pass `t` to have it
+// closed in t.after().
+export async function startHttpServer(handler, { t } = {}) {
+	const requests = [];
+	const sockets = new Set();
+	const srv = http.createServer((req, res) => {
+		requests.push(req.url);
+		handler(req, res);
+	});
+	srv.on('connection', (s) => {
+		sockets.add(s);
+		s.on('close', () => sockets.delete(s));
+	});
+	await new Promise((resolve, reject) => {
+		srv.once('error', reject);
+		srv.listen(0, '127.0.0.1', resolve);
+	});
+	const { port } = srv.address();
+	let closed = null;
+	const handle = {
+		url: `http://127.0.0.1:${port}`,
+		port,
+		requests,
+		close() {
+			if (closed === null) {
+				closed = new Promise((resolve) => srv.close(() => resolve()));
+				for (const s of sockets)
+					s.destroy();
+			}
+			return closed;
+		},
+	};
+	if (t)
+		t.after(() => handle.close());
+	return handle;
 }
 
 // PKCE pair, S256.

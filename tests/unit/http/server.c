@@ -1,15 +1,23 @@
 /* Tests for src/http/server.c: a real server on 127.0.0.1, driven by libcurl. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "core/buf.h"
 #include "http/server.h"
@@ -88,6 +96,8 @@ collect(char *p, size_t size, size_t nmemb, void *cls)
 	return (buf_add(b, p, size * nmemb) ? 0 : size * nmemb);
 }
 
+static int use_tls;	/* request() speaks https, without verification */
+
 /* Perform ${method} ${path} with optional ${body} and extra header lines. */
 static void
 request(uint16_t port, const char *method, const char *path, const char *body, long bodylen,
@@ -101,9 +111,14 @@ request(uint16_t port, const char *method, const char *path, const char *body, l
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->body, 1 << 20);
 	buf_init(&r->headers, 1 << 16);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, path);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s", use_tls ? "https" : "http",
+	    (unsigned)port, path);
 	c = curl_easy_init();
 	assert_non_null(c);
+	if (use_tls) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	for (i = 0; hdrs != NULL && hdrs[i] != NULL; i++)
 		sl = curl_slist_append(sl, hdrs[i]);
 	if (chunked)
@@ -446,6 +461,124 @@ test_config_errors(void **state)
 	http_server_free(NULL);
 }
 
+/* Write a self-signed P-256 certificate and its key as PEM into ${dir}. */
+static void
+make_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+	EVP_PKEY *pk;
+	X509 *x;
+	FILE *f;
+
+	snprintf(cert, cap, "%s/cert.pem", dir);
+	snprintf(key, cap, "%s/key.pem", dir);
+	pk = EVP_EC_gen("P-256");
+	assert_non_null(pk);
+	x = X509_new();
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"127.0.0.1", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	assert_true(X509_sign(x, pk, EVP_sha256()) > 0);
+	assert_non_null(f = fopen(cert, "w"));
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	fclose(f);
+	assert_non_null(f = fopen(key, "w"));
+	assert_int_equal(PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+}
+
+static void
+test_tls(void **state)
+{
+	struct http_config cfg;
+	struct http_server *srv;
+	struct result r;
+	char dir[512], cert[600], key[600];
+	const char *base;
+	json_t *j;
+
+	(void)state;
+	if ((base = getenv("MCPGATE_TEST_TMP")) == NULL || (mkdir(base, 0700) && errno != EEXIST))
+		base = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/http-server-XXXXXX", base);
+	assert_non_null(mkdtemp(dir));
+	make_cert(dir, cert, key, sizeof(cert));
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bind_addr = "127.0.0.1";
+	cfg.threads = 1;
+	cfg.tls_cert = cert;
+	cfg.tls_key = key;
+	srv = http_server_new(&cfg, routes, sizeof(routes) / sizeof(routes[0]));
+	assert_non_null(srv);
+	use_tls = 1;
+	request(http_server_port(srv), "POST", "/echo?t=1", "x=1", 3, NULL, 0, &r);
+	use_tls = 0;
+	assert_int_equal(r.cc, CURLE_OK);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "tls")), 1);
+	assert_string_equal(jstr(j, "body"), "x=1");
+	json_decref(j);
+	result_clear(&r);
+
+	/* Plain HTTP to the TLS port gets no answer. */
+	request(http_server_port(srv), "GET", "/hello", NULL, 0, NULL, 0, &r);
+	assert_int_not_equal(r.status, 200);
+	result_clear(&r);
+	http_server_free(srv);
+
+	/* A key file that is not a key. */
+	cfg.tls_key = cert;
+	assert_null(http_server_new(&cfg, routes, 1));
+
+	assert_int_equal(unlink(cert), 0);
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void
+test_ipv6(void **state)
+{
+	struct http_config cfg;
+	struct http_server *srv;
+	struct result r;
+	char url[128];
+	CURL *c;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bind_addr = "::1";
+	cfg.threads = 1;
+	if ((srv = http_server_new(&cfg, routes, 1)) == NULL) {
+		print_message("no IPv6 loopback here, skipped\n");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	buf_init(&r.body, 1024);
+	snprintf(url, sizeof(url), "http://[::1]:%u/hello", (unsigned)http_server_port(srv));
+	assert_non_null(c = curl_easy_init());
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_easy_cleanup(c);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_cstr(&r.body), "hello");
+	buf_clear(&r.body);
+	http_server_free(srv);
+}
+
 static void
 test_resp_helpers(void **state)
 {
@@ -510,6 +643,8 @@ main(void)
 	const struct CMUnitTest plain[] = {
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_resp_helpers),
+		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_ipv6),
 	};
 	int rc;
 

@@ -111,8 +111,41 @@ b64s(const void *p, size_t n)
 	return (s);
 }
 
+#define P256_N "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
+
+/* is_high_s(raw): 1 if s > n / 2 in the raw signature ${raw}. */
+static int
+is_high_s(const unsigned char raw[64])
+{
+	BIGNUM *n = NULL, *s = BN_bin2bn(raw + 32, 32, NULL);
+	int high;
+
+	assert_non_null(s);
+	assert_int_not_equal(BN_hex2bn(&n, P256_N), 0);
+	assert_int_equal(BN_rshift1(n, n), 1);
+	high = BN_cmp(s, n) > 0;
+	BN_free(n);
+	BN_free(s);
+	return (high);
+}
+
+/* flip_s(raw): replace s by n - s, the other valid signature. */
+static void
+flip_s(unsigned char raw[64])
+{
+	BIGNUM *n = NULL, *s = BN_bin2bn(raw + 32, 32, NULL);
+
+	assert_non_null(s);
+	assert_int_not_equal(BN_hex2bn(&n, P256_N), 0);
+	assert_int_equal(BN_sub(s, n, s), 1);
+	assert_int_equal(BN_bn2binpad(s, raw + 32, 32), 32);
+	BN_free(n);
+	BN_free(s);
+}
+
 /* craft(k, hdr, payload): a compact JWS of the literal ${hdr} and ${payload}
- * texts, ES256-signed with ${k} (raw r|s, as JWS requires); malloc'd. */
+ * texts, ES256-signed with ${k} (raw r|s, as JWS requires, low s);
+ * malloc'd. */
 static char *
 craft(struct tkey *k, const char *hdr, const char *payload)
 {
@@ -134,6 +167,8 @@ craft(struct tkey *k, const char *hdr, const char *payload)
 	assert_int_equal(BN_bn2binpad(r, raw, 32), 32);
 	assert_int_equal(BN_bn2binpad(s, raw + 32, 32), 32);
 	ECDSA_SIG_free(es);
+	if (is_high_s(raw))
+		flip_s(raw);
 	sig = b64s(raw, sizeof(raw));
 	assert_int_not_equal(asprintf(&tok, "%s.%s", input, sig), -1);
 	free(h);
@@ -379,6 +414,37 @@ test_malleability(void **state)
 	assert_rejected(bad);
 	free(bad);
 	free(tok);
+	json_decref(c);
+}
+
+/* ECDSA's own malleability: (r, n - s) verifies whenever (r, s) does.  We
+ * sign with low s only and accept nothing else. */
+static void
+test_high_s(void **state)
+{
+	json_t *c = good_claims();
+	unsigned char raw[64];
+	char *tok, *bad, *sig;
+	size_t n, i;
+
+	(void)state;
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(jwt_sign(k1.jwk, k1.kid, c, &tok), 0);
+		sig = strrchr(tok, '.') + 1;
+		assert_int_equal(b64url_decode(sig, strlen(sig), raw, sizeof(raw), &n), 0);
+		assert_false(is_high_s(raw));
+		assert_int_equal(verify(tok), 0);
+
+		flip_s(raw);
+		assert_true(is_high_s(raw));
+		bad = strdup(tok);
+		b64url_encode(raw, sizeof(raw), bad + (sig - tok));
+		assert_string_not_equal(bad, tok);
+		assert_true(raw_cjose_accepts(bad, k1.jwk));
+		assert_rejected(bad);
+		free(bad);
+		free(tok);
+	}
 	json_decref(c);
 }
 
@@ -972,6 +1038,7 @@ main(void)
 	    cmocka_unit_test(test_claims),
 	    cmocka_unit_test(test_malleability),
 	    cmocka_unit_test(test_raw_cjose_is_malleable),
+	    cmocka_unit_test(test_high_s),
 	    cmocka_unit_test(test_alg_none),
 	    cmocka_unit_test(test_hs256_confusion),
 	    cmocka_unit_test(test_key_type_enforced),
