@@ -9,6 +9,7 @@
  * whole family, including the access tokens recorded under it (their jti
  * is denied until they expire).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,17 +64,52 @@ token_mint_access(struct oauth *o, const char *sub, const char *client_id, const
 	return (rc);
 }
 
-/* Answer a successful token request. */
+/* plain_json(s): 1 if ${s} can stand between JSON quotes as it is: no
+ * quote, backslash or control character (tokens are base64url and dots,
+ * scopes RFC 6749 scope-tokens, so this holds for all we send). */
+static int
+plain_json(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\')
+			return (0);
+	return (1);
+}
+
+/* Answer a successful token request.  The body is written directly: it
+ * is on the path of every token, and jansson would spend more on it than
+ * the rest of the response costs. */
 static void
 reply(struct oauth *o, struct http_resp *resp, const char *access, const char *scope, const char *refresh)
 {
 	json_t *j;
+	char *text;
+	int n;
 
+	if (plain_json(access) && plain_json(scope) && (refresh == NULL || plain_json(refresh))) {
+		n = asprintf(&text,
+		    "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%lld,"
+		    "\"scope\":\"%s\"%s%s%s}",
+		    access, (long long)o->cfg->tokens.access_ttl, scope, refresh != NULL ? ",\"refresh_token\":\"" : "",
+		    refresh != NULL ? refresh : "", refresh != NULL ? "\"" : "");
+		if (n < 0)
+			goto fail;
+		http_resp_text(resp, 200, "application/json", text);
+		secret_wipe(text, (size_t)n);
+		free(text);
+		if (http_resp_header(resp, "Cache-Control", "no-store") ||
+		    http_resp_header(resp, "Pragma", "no-cache"))
+			goto fail;
+		return;
+	}
 	j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer", "expires_in",
 	    (json_int_t)o->cfg->tokens.access_ttl, "scope", scope);
 	if (j != NULL && refresh != NULL)
 		json_object_set_new(j, "refresh_token", json_string(refresh));
 	http_resp_json(resp, 200, j);
+	return;
+fail:
+	oauth_error(resp, 503, "temporarily_unavailable", "try again later");
 }
 
 static void
