@@ -333,44 +333,51 @@ out:
 	return (rc);
 }
 
+/* jwt_signer_sign_text(s, payload, plen, out): sign the ${plen} bytes of
+ * claims text at ${payload} into a malloc'd compact serialization in ${out}.
+ * Returns 0 or -1. */
+int
+jwt_signer_sign_text(struct jwt_signer *s, const char *payload, size_t plen, char **out)
+{
+	unsigned char sig[64];
+	size_t inlen, len;
+	char *tok;
+
+	if (s == NULL || payload == NULL || plen == 0 || plen > JWT_MAX_LEN)
+		return (-1);
+	inlen = s->hdrlen + 1 + B64URL_LEN(plen);
+	if ((len = inlen + 1 + JWT_ES256_SIG_LEN) > JWT_MAX_LEN)
+		return (-1);
+	if ((tok = malloc(len + 1)) == NULL)
+		return (-1);
+	memcpy(tok, s->hdr, s->hdrlen);
+	tok[s->hdrlen] = '.';
+	b64url_encode(payload, plen, tok + s->hdrlen + 1);
+	if (es256(s, tok, inlen, sig)) {
+		free(tok);
+		return (-1);
+	}
+	tok[inlen] = '.';
+	b64url_encode(sig, sizeof(sig), tok + inlen + 1);
+	*out = tok;
+	return (0);
+}
+
 /* jwt_signer_sign(s, claims, out): sign the JSON object ${claims} into a
  * malloc'd compact serialization in ${out}.  Returns 0 or -1. */
 int
 jwt_signer_sign(struct jwt_signer *s, json_t *claims, char **out)
 {
-	unsigned char sig[64];
-	char *payload, *tok;
-	size_t plen, inlen, len;
+	char *payload;
+	int rc;
 
 	if (s == NULL || !json_is_object(claims))
-		goto err0;
+		return (-1);
 	if ((payload = json_dumps(claims, JSON_COMPACT)) == NULL)
-		goto err0;
-	plen = strlen(payload);
-	if (plen > JWT_MAX_LEN)
-		goto err1;
-	inlen = s->hdrlen + 1 + B64URL_LEN(plen);
-	if ((len = inlen + 1 + JWT_ES256_SIG_LEN) > JWT_MAX_LEN)
-		goto err1;
-	if ((tok = malloc(len + 1)) == NULL)
-		goto err1;
-	memcpy(tok, s->hdr, s->hdrlen);
-	tok[s->hdrlen] = '.';
-	b64url_encode(payload, plen, tok + s->hdrlen + 1);
-	if (es256(s, tok, inlen, sig))
-		goto err2;
-	tok[inlen] = '.';
-	b64url_encode(sig, sizeof(sig), tok + inlen + 1);
+		return (-1);
+	rc = jwt_signer_sign_text(s, payload, strlen(payload), out);
 	free(payload);
-	*out = tok;
-	return (0);
-
-err2:
-	free(tok);
-err1:
-	free(payload);
-err0:
-	return (-1);
+	return (rc);
 }
 
 /* jwt_sign(key, kid, claims, out): jwt_signer_sign() with a signer made for

@@ -53,6 +53,11 @@ void jwt_signer_free(struct jwt_signer *s);
  * used by several threads at once. */
 int jwt_signer_sign(struct jwt_signer *s, json_t *claims, char **out);
 
+/* jwt_signer_sign_text(s, payload, plen, out): the same for claims given as
+ * the ${plen} bytes of JSON text at ${payload}, which the caller guarantees
+ * to be one JSON object in UTF-8 (it is not parsed here). */
+int jwt_signer_sign_text(struct jwt_signer *s, const char *payload, size_t plen, char **out);
+
 /* jwt_sign(key, kid, claims, out): jwt_signer_sign() with a signer made for
  * this one call.  Returns 0 or -1. */
 int jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out);

@@ -650,10 +650,10 @@ out:
 	return (ret);
 }
 
-/* keyring_sign(kr, claims, out): sign ${claims} as an at+jwt with the
- * current key; malloc'd token in ${out}.  Returns 0 or -1. */
-int
-keyring_sign(struct keyring *kr, json_t *claims, char **out)
+/* sign_with(kr, claims, payload, plen, out): sign ${claims}, or if it is
+ * NULL the text ${payload}, with the current key.  Returns 0 or -1. */
+static int
+sign_with(struct keyring *kr, json_t *claims, const char *payload, size_t plen, char **out)
 {
 	struct kr_key *k;
 	int rc = -1;
@@ -661,11 +661,32 @@ keyring_sign(struct keyring *kr, json_t *claims, char **out)
 	maybe_reload(kr, clock_now());
 	pthread_rwlock_rdlock(&kr->lock);
 	if ((k = current(&kr->set)) != NULL)
-		rc = jwt_signer_sign(k->signer, claims, out);
+		rc = claims != NULL ? jwt_signer_sign(k->signer, claims, out) :
+				      jwt_signer_sign_text(k->signer, payload, plen, out);
 	pthread_rwlock_unlock(&kr->lock);
 	if (k == NULL)
 		log_err("keyring: no current signing key");
 	return (rc);
+}
+
+/* keyring_sign(kr, claims, out): sign ${claims} as an at+jwt with the
+ * current key; malloc'd token in ${out}.  Returns 0 or -1. */
+int
+keyring_sign(struct keyring *kr, json_t *claims, char **out)
+{
+	if (claims == NULL)
+		return (-1);
+	return (sign_with(kr, claims, NULL, 0, out));
+}
+
+/* keyring_sign_text(kr, payload, plen, out): the same for claims given as
+ * JSON text. */
+int
+keyring_sign_text(struct keyring *kr, const char *payload, size_t plen, char **out)
+{
+	if (payload == NULL)
+		return (-1);
+	return (sign_with(kr, NULL, payload, plen, out));
 }
 
 /* Context of a verification: which keys count, and whether a kid was
