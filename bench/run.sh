@@ -52,6 +52,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# port_free PORT: fail if something already answers on PORT (it would be
+# measured in place of the server we start).
+port_free() {
+	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then
+		echo "run.sh: port $1 is in use (set PORT_GATE / PORT_OP)" >&2
+		exit 1
+	fi
+}
+
 # wait_port PORT: until something answers HTTP on PORT, at most 15 s.
 wait_port() {
 	i=0
@@ -107,6 +116,11 @@ field() {
 	    "$tmp/$1.wrk"
 }
 
+# cpu_ticks: user + system CPU time of the running server, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$pid/stat"
+}
+
 # measure SIDE URL: warm up, the main run, the one-connection run, memory.
 measure() {
 	echo "== $1: warm-up ${WARMUP}s, then ${DURATION}s at $CONNS connections, then ${LAT_DURATION}s at 1" >&2
@@ -114,15 +128,23 @@ measure() {
 	# not at start-up (mcpgate computes one Argon2id hash, 64 MiB, there).
 	echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
 	wrk_run "$1.warm" "$WRK_THREADS" "$CONNS" "$WARMUP" "$2"
+	t0=$(cpu_ticks)
 	wrk_run "$1" "$WRK_THREADS" "$CONNS" "$DURATION" "$2"
+	t1=$(cpu_ticks)
 	cat "$tmp/$1.wrk" >&2
+	# Server CPU time per request: unlike req/s, barely moved by whatever
+	# else runs on the machine.
+	n=$(awk '/ requests in / { print $1 }' "$tmp/$1.wrk")
+	cpu_us=$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / n ))
 	wrk_run "$1.one" 1 1 "$LAT_DURATION" "$2"
 	echo "$1 $(field "$1" rps) $(field "$1" p50_us) $(field "$1" p99_us)" \
 	    "$(field "$1.one" rps) $(field "$1.one" p50_us) $(field "$1.one" p99_us)" \
-	    "$(status_kib VmRSS) $(status_kib VmHWM)" >>"$tmp/results"
+	    "$(status_kib VmRSS) $(status_kib VmHWM) $cpu_us" >>"$tmp/results"
 }
 
 : >"$tmp/results"
+# Anything else running shares the CPUs with the servers and wrk: say so.
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- mcpgate -------------------------------------------------------------
 if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
@@ -144,6 +166,7 @@ EOF
 	BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
 	export BENCH_BASIC
 
+	port_free "$PORT_GATE"
 	"$MCPGATE_BIN" serve --config "$tmp/gate/config.json" >"$tmp/server.log" 2>&1 &
 	pid=$!
 	wait_port "$PORT_GATE"
@@ -160,6 +183,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = oidc-provider ]; then
 	secret=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 	BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
 	export BENCH_BASIC
+	port_free "$PORT_OP"
 	NODE_ENV=production "$NODE" bench/oidc-provider.mjs "$PORT_OP" "$RESOURCE" "$id" "$secret" \
 	    >"$tmp/server.log" 2>&1 &
 	pid=$!
@@ -174,19 +198,20 @@ fi
 
 # --- table ---------------------------------------------------------------
 echo
-echo "client_credentials -> ES256 JWT; wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s; $(nproc) CPUs"
+echo "client_credentials -> ES256 JWT; wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s; $(nproc) CPUs;" \
+    "load average before $load0, after $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 awk -v conns="$CONNS" '
 function ms(us) { return sprintf("%.2f", us / 1000) }
 function mib(k) { return sprintf("%.1f", k / 1024) }
 { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; rps1[NR] = $5; p501[NR] = $6; p991[NR] = $7
-  rss[NR] = $8; hwm[NR] = $9 }
+  rss[NR] = $8; hwm[NR] = $9; cpu[NR] = $10 }
 END {
-	printf("| server | req/s @%d | p50 ms | p99 ms | req/s @1 | p50 ms @1 | p99 ms @1 | RSS after MiB | peak RSS MiB |\n", conns)
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	printf("| server | req/s @%d | p50 ms | p99 ms | req/s @1 | p50 ms @1 | p99 ms @1 | RSS after MiB | peak RSS MiB | server CPU us/req |\n", conns)
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for (i = 1; i <= NR; i++)
-		printf("| %s | %.0f | %s | %s | %.0f | %s | %s | %s | %s |\n", name[i], rps[i], ms(p50[i]),
-		    ms(p99[i]), rps1[i], ms(p501[i]), ms(p991[i]), mib(rss[i]), mib(hwm[i]))
+		printf("| %s | %.0f | %s | %s | %.0f | %s | %s | %s | %s | %d |\n", name[i], rps[i], ms(p50[i]),
+		    ms(p99[i]), rps1[i], ms(p501[i]), ms(p991[i]), mib(rss[i]), mib(hwm[i]), cpu[i])
 	if (NR == 2 && rps[2] > 0)
 		printf("\nratio mcpgate / oidc-provider: %.1fx req/s at %d connections, %.1fx at 1\n",
 		    rps[1] / rps[2], conns, rps1[1] / rps1[2])
