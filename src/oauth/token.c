@@ -105,8 +105,9 @@ reply(struct oauth *o, struct http_resp *resp, const char *access, const char *s
 		n = asprintf(&text,
 		    "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%lld,"
 		    "\"scope\":\"%s\"%s%s%s}",
-		    access, (long long)o->cfg->tokens.access_ttl, scope, refresh != NULL ? ",\"refresh_token\":\"" : "",
-		    refresh != NULL ? refresh : "", refresh != NULL ? "\"" : "");
+		    access, (long long)o->cfg->tokens.access_ttl, scope,
+		    refresh != NULL ? ",\"refresh_token\":\"" : "", refresh != NULL ? refresh : "",
+		    refresh != NULL ? "\"" : "");
 		if (n < 0)
 			goto fail;
 		http_resp_text(resp, 200, "application/json", text);

@@ -179,13 +179,15 @@ evp_of(cjose_jwk_t *key)
 	EVP_PKEY_CTX_free(ctx);
 	/* A public half that does not match would make every token fail
 	 * verification against the published key. */
-	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL || EVP_PKEY_pairwise_check(ctx) != 1) {
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||
+	    EVP_PKEY_pairwise_check(ctx) != 1) {
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
 out:
 	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);	/* the key, from a secure BIGNUM, is in secure memory, cleared */
+	/* The key, from a secure BIGNUM, sits in secure memory, cleared here. */
+	OSSL_PARAM_free(params);
 	BN_clear_free(bd);
 	secret_wipe(d, sizeof(d));
 	wipe_member(j, "d");
