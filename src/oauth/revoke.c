@@ -31,18 +31,24 @@ is_jwt(const char *t)
 }
 
 /* Verify an access token we issued: signature, issuer, expiry, and that its
- * audience is one of our resources.  Returns the claims or NULL. */
+ * audience is one of our resources.  Returns the claims or NULL.
+ *
+ * The skew allowance is for clocks other than ours: "exp" was set by this
+ * server's clock, so a token is expired as soon as that clock passes it
+ * (RFC 7662: an expired token is not active). */
 static json_t *
 verify_access(struct oauth *o, const char *tok, int64_t now)
 {
 	const char *why, *aud;
-	json_t *claims;
+	json_t *claims, *exp;
 
 	if (keyring_verify(o->kr, tok, strlen(tok), now, &claims, &why) != 0)
 		return (NULL);
 	aud = json_string_value(json_object_get(claims, "aud"));
+	exp = json_object_get(claims, "exp");
 	if (aud == NULL || !config_has_resource(o->cfg, aud) ||
-	    jwt_check_claims(claims, o->cfg->issuer, aud, now, CLOCK_SKEW, &why) != 0) {
+	    jwt_check_claims(claims, o->cfg->issuer, aud, now, CLOCK_SKEW, &why) != 0 ||
+	    !json_is_integer(exp) || json_integer_value(exp) <= now) {
 		json_decref(claims);
 		return (NULL);
 	}
@@ -115,6 +121,24 @@ out:
 	form_clear(&f);
 }
 
+/* The client a token was issued to is still registered.  Tokens of a
+ * deleted client are not recorded one by one (client credentials), so this
+ * is how introspection stops honouring them. */
+static int
+client_exists(struct oauth *o, const char *client_id)
+{
+	struct store_client c;
+
+	if (client_id == NULL)
+		return (0);
+	if (cimd_is_url(o->cimd, client_id))
+		return (1);
+	if (o->st->ops->client_get(o->st, client_id, &c) != 0)
+		return (0);
+	store_client_clear(&c);
+	return (1);
+}
+
 void
 introspect_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 {
@@ -146,7 +170,8 @@ introspect_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	if (strlen(tok) <= TOKEN_PARAM_MAX && is_jwt(tok)) {
 		if ((claims = verify_access(o, tok, now)) != NULL) {
 			jti = json_string_value(json_object_get(claims, "jti"));
-			if (jti != NULL && o->st->ops->jti_denied(o->st, jti) == 0) {
+			if (jti != NULL && o->st->ops->jti_denied(o->st, jti) == 0 &&
+			    client_exists(o, json_string_value(json_object_get(claims, "client_id")))) {
 				j = json_deep_copy(claims);
 				json_object_set_new(j, "active", json_true());
 				json_object_set_new(j, "token_type", json_string("Bearer"));

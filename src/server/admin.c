@@ -137,6 +137,50 @@ dump(json_t *j)
 	json_decref(j);
 }
 
+static void
+collect_consent(void *arg, const struct store_consent *c)
+{
+	json_array_append_new(arg, json_string(c->client_id));
+}
+
+static void
+collect_refresh(void *arg, const struct store_refresh *r)
+{
+	json_array_append_new(arg, json_string(r->client_id));
+}
+
+static void
+collect_sub(void *arg, const struct store_user *u)
+{
+	json_array_append_new(arg, json_string(u->sub));
+}
+
+/* Revoke every grant of user ${sub} (to ${client_id} only, if not NULL):
+ * the consents and every token issued under them.  A deleted user or
+ * client must not keep the access its grants gave.  The ids are collected
+ * first so that no store call runs inside another's callback.  0 or -1. */
+static int
+revoke_grants(struct store *st, const char *sub, const char *client_id)
+{
+	json_t *ids = json_array(), *v;
+	size_t i;
+	int rc = 0;
+
+	if (ids == NULL)
+		return (-1);
+	if (client_id != NULL)
+		json_array_append_new(ids, json_string(client_id));
+	else if (st->ops->consent_list(st, sub, collect_consent, ids) != 0 ||
+	    st->ops->refresh_list_active(st, sub, clock_now(), collect_refresh, ids) != 0)
+		rc = -1;
+	json_array_foreach(ids, i, v) {
+		if (rc == 0 && st->ops->consent_revoke(st, sub, json_string_value(v), clock_now()) < 0)
+			rc = -1;
+	}
+	json_decref(ids);
+	return (rc);
+}
+
 static int
 cmd_user(struct store *st, int argc, char **argv)
 {
@@ -163,9 +207,18 @@ cmd_user(struct store *st, int argc, char **argv)
 		return (0);
 	}
 	if (argc == 3 && strcmp(argv[1], "del") == 0) {
-		rc = st->ops->user_del(st, argv[2]);
+		struct store_user u;
+
+		if ((rc = st->ops->user_get(st, argv[2], &u)) == 0) {
+			rc = revoke_grants(st, u.sub, NULL);
+			store_user_clear(&u);
+			if (rc == 0)
+				rc = st->ops->user_del(st, argv[2]);
+		}
 		if (rc == STORE_NOTFOUND)
 			fprintf(stderr, "mcpgate: no user %s\n", argv[2]);
+		else if (rc != 0)
+			fprintf(stderr, "mcpgate: cannot delete user %s\n", argv[2]);
 		return (rc ? 1 : 0);
 	}
 	fprintf(stderr, "usage: mcpgate admin user add NAME (password on stdin) | list | del NAME\n");
@@ -296,9 +349,26 @@ cmd_client(struct store *st, const struct config *cfg, int argc, char **argv)
 		return (0);
 	}
 	if (argc == 3 && strcmp(argv[1], "del") == 0) {
-		rc = st->ops->client_del(st, argv[2]);
+		json_t *subs = json_array(), *v;
+		struct store_client c;
+		size_t i;
+
+		if ((rc = st->ops->client_get(st, argv[2], &c)) == 0) {
+			store_client_clear(&c);
+			if (subs == NULL || st->ops->user_list(st, collect_sub, subs) != 0)
+				rc = -1;
+			json_array_foreach(subs, i, v) {
+				if (rc == 0 && revoke_grants(st, json_string_value(v), argv[2]) != 0)
+					rc = -1;
+			}
+			if (rc == 0)
+				rc = st->ops->client_del(st, argv[2]);
+		}
+		json_decref(subs);
 		if (rc == STORE_NOTFOUND)
 			fprintf(stderr, "mcpgate: no client %s\n", argv[2]);
+		else if (rc != 0)
+			fprintf(stderr, "mcpgate: cannot delete client %s\n", argv[2]);
 		return (rc ? 1 : 0);
 	}
 	fprintf(stderr, "usage: mcpgate admin client add ... | list | del CLIENT_ID\n");

@@ -833,7 +833,9 @@ describe('resource default and login throttling', { timeout: 120000 }, () => {
 });
 
 test('the throttle lasts login.window seconds', { timeout: 30000 }, async (t) => {
-	const server = await startServer({ t, config: { login: { max_failures: 2, window: 1 } } });
+	// A window wide enough that three argon2id verifications (even under
+	// ASan on a loaded machine) fit in it, with the clock's one-second grain.
+	const server = await startServer({ t, config: { login: { max_failures: 2, window: 3 } } });
 	const client = await register(server, {});
 	async function attempt(password) {
 		const jar = new CookieJar();
@@ -845,8 +847,8 @@ test('the throttle lasts login.window seconds', { timeout: 30000 }, async (t) =>
 	assert.equal((await attempt('wrong-1')).searchParams.get('error'), 'invalid');
 	assert.equal((await attempt('wrong-2')).searchParams.get('error'), 'invalid');
 	assert.equal((await attempt(server.password)).searchParams.get('error'), 'throttled');
-	// The clock has a one-second grain: a window of 1 s is over within 2 s.
-	await sleep(2100);
+	// The clock has a one-second grain: a window of 3 s is over within 4 s.
+	await sleep(4100);
 	const ok = await attempt(server.password);
 	assert.equal(ok.pathname, '/consent');
 	assert.equal(ok.searchParams.get('error'), null);

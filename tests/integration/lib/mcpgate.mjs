@@ -189,7 +189,7 @@ export function defaultConfig({ port, dataDir, password }) {
 //   t        a node:test context: the server is stopped in t.after()
 // Resolves the server handle described in docs/internals/testing.md.
 export async function startServer({ config = {}, env = {}, args = [], t,
-    readyTimeout = READY_TIMEOUT_MS } = {}) {
+    readyTimeout = READY_TIMEOUT_MS, allowUncleanExit = false } = {}) {
 	const bin = mcpgateBin();
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgate-it-'));
 	const dataDir = path.join(dir, 'data');
@@ -269,6 +269,7 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 		if (c === null)
 			return;
 		child = null;
+		let clean = true;
 		if (c.exitCode === null && c.signalCode === null) {
 			c.kill('SIGTERM');
 			let timer;
@@ -280,9 +281,18 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 				appendLog(`--- no exit ${STOP_TIMEOUT_MS} ms after SIGTERM, sending SIGKILL\n`);
 				c.kill('SIGKILL');
 				await withTimeout(exited, STOP_TIMEOUT_MS, 'mcpgate exit after SIGKILL');
+				clean = false;
+			} else if (r.code !== 0) {
+				// A clean shutdown exits 0; anything else is a crash,
+				// a sanitizer report (LeakSanitizer exits 23) or a hang.
+				clean = false;
 			}
+		} else if (c.exitCode !== 0) {
+			clean = false;	// it died on its own, before it was asked to stop
 		}
 		live.delete(c);
+		if (!clean && !allowUncleanExit)
+			throw new Error(`mcpgate did not shut down cleanly\n${logs}`);
 	}
 
 	const server = {
@@ -335,8 +345,8 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 		server.metadata = await waitReady();
 	} catch (err) {
 		// The error carries the server's output; nothing else is
-		// worth keeping.
-		await server.cleanup();
+		// worth keeping (and the unclean exit is the error itself).
+		await server.cleanup().catch(() => {});
 		throw err;
 	}
 	return server;
