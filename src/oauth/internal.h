@@ -53,7 +53,7 @@ int oauth_read_form(const struct http_req *req, struct http_resp *resp, struct f
  * the store (by `mcpgate admin` or another process) can still authenticate
  * with its old row for that long, and no longer.  Clients never used (the
  * ones registration reaps) and failed lookups are not cached. */
-#define CLIENT_CACHE_TTL_MS 5000
+#define CLIENT_CACHE_TTL_MS 1000
 #define CLIENT_CACHE_SLOTS 64
 int client_find(struct oauth *o, const char *client_id, struct store_client *out);
 
