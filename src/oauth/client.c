@@ -2,25 +2,160 @@
  * Client lookup and client authentication at the token, revocation and
  * introspection endpoints (RFC 6749 section 2.3, OAuth 2.1 section 2.4).
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "http/basic.h"
 #include "oauth/internal.h"
 
+/* The client cache: a direct-mapped table of copies of store rows, each
+ * used for ${ttl_ms} after it was read.  It spares the token
+ * endpoint a store read per request. */
+struct client_cache_slot {
+	struct store_client c; /* c.client_id NULL: empty */
+	int64_t read_ms;
+};
+
+struct client_cache {
+	int64_t ttl_ms;
+	pthread_mutex_t lock;
+	struct client_cache_slot slot[CLIENT_CACHE_SLOTS];
+};
+
+struct client_cache *
+client_cache_new(int64_t ttl_ms)
+{
+	struct client_cache *cc;
+
+	if ((cc = calloc(1, sizeof(*cc))) == NULL)
+		return (NULL);
+	cc->ttl_ms = ttl_ms > 0 ? ttl_ms : 0;
+	if (pthread_mutex_init(&cc->lock, NULL)) {
+		free(cc);
+		return (NULL);
+	}
+	return (cc);
+}
+
+void
+client_cache_free(struct client_cache *cc)
+{
+	size_t i;
+
+	if (cc == NULL)
+		return;
+	for (i = 0; i < CLIENT_CACHE_SLOTS; i++)
+		store_client_clear(&cc->slot[i].c);
+	pthread_mutex_destroy(&cc->lock);
+	free(cc);
+}
+
+static int
+dup_str(char **dst, const char *src)
+{
+	if (src == NULL) {
+		*dst = NULL;
+		return (0);
+	}
+	return ((*dst = strdup(src)) == NULL ? -1 : 0);
+}
+
+/* client_copy(dst, src): a deep copy of ${src}.  0, or -1 with ${dst} clear. */
+static int
+client_copy(struct store_client *dst, const struct store_client *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (dup_str(&dst->client_id, src->client_id) || dup_str(&dst->secret_digest, src->secret_digest) ||
+	    dup_str(&dst->name, src->name) || dup_str(&dst->redirect_uris, src->redirect_uris) ||
+	    dup_str(&dst->grant_types, src->grant_types) || dup_str(&dst->scope, src->scope) ||
+	    dup_str(&dst->auth_method, src->auth_method) || dup_str(&dst->metadata, src->metadata)) {
+		store_client_clear(dst);
+		return (-1);
+	}
+	dst->dynamic = src->dynamic;
+	dst->created_at = src->created_at;
+	dst->secret_expires_at = src->secret_expires_at;
+	dst->first_token_at = src->first_token_at;
+	return (0);
+}
+
+static struct client_cache_slot *
+cache_slot(struct client_cache *cc, const char *client_id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *client_id != '\0'; client_id++)
+		h = (h ^ (unsigned char)*client_id) * 16777619u;
+	return (&cc->slot[h % CLIENT_CACHE_SLOTS]);
+}
+
+/* cache_get(cc, client_id, out): a copy of the fresh cached row of
+ * ${client_id} in ${out}.  0, or -1 if there is none. */
+static int
+cache_get(struct client_cache *cc, const char *client_id, struct store_client *out)
+{
+	struct client_cache_slot *s;
+	int64_t now = clock_now_ms();
+	int rc = -1;
+
+	if (cc == NULL)
+		return (-1);
+	pthread_mutex_lock(&cc->lock);
+	s = cache_slot(cc, client_id);
+	if (s->c.client_id != NULL && strcmp(s->c.client_id, client_id) == 0) {
+		if (now >= s->read_ms && now - s->read_ms < cc->ttl_ms)
+			rc = client_copy(out, &s->c);
+		else
+			store_client_clear(&s->c);
+	}
+	pthread_mutex_unlock(&cc->lock);
+	return (rc);
+}
+
+/* cache_put(cc, c, read_ms): remember ${c}, read from the store at ${read_ms}. */
+static void
+cache_put(struct client_cache *cc, const struct store_client *c, int64_t read_ms)
+{
+	struct client_cache_slot *s;
+	struct store_client copy;
+
+	if (cc == NULL || cc->ttl_ms == 0 || client_copy(&copy, c))
+		return;
+	pthread_mutex_lock(&cc->lock);
+	s = cache_slot(cc, c->client_id);
+	store_client_clear(&s->c);
+	s->c = copy;
+	s->read_ms = read_ms;
+	pthread_mutex_unlock(&cc->lock);
+}
+
 int
 client_find(struct oauth *o, const char *client_id, struct store_client *out)
 {
+	int64_t read_ms;
+	int rc;
+
 	memset(out, 0, sizeof(*out));
 	if (strlen(client_id) > STORE_ID_MAX)
 		return (STORE_NOTFOUND);
 	if (cimd_is_url(o->cimd, client_id))
 		return (cimd_resolve(o->cimd, client_id, &o->all_scopes, out));
-	return (o->st->ops->client_get(o->st, client_id, out));
+	if (cache_get(o->clients, client_id, out) == 0)
+		return (0);
+	/* The age of a cached row counts from before the read. */
+	read_ms = clock_now_ms();
+	rc = o->st->ops->client_get(o->st, client_id, out);
+	if (rc == 0 && out->first_token_at != 0 && out->client_id != NULL &&
+	    strcmp(out->client_id, client_id) == 0)
+		cache_put(o->clients, out, read_ms);
+	return (rc);
 }
 
 int

@@ -27,6 +27,7 @@ struct oauth {
 	struct cimd *cimd;
 	struct scope_set all_scopes; /* every configured scope */
 	char dummy_hash[256];	     /* argon2id of a random password, for unknown users */
+	struct client_cache *clients; /* recently read client rows (client.c) */
 };
 
 /* oauth_error(resp, status, error, description): an RFC 6749 section 5.2
@@ -45,8 +46,22 @@ int oauth_read_form(const struct http_req *req, struct http_resp *resp, struct f
 
 /* client_find(o, client_id, out): a registered client, or a client
  * described by its metadata document when ${client_id} is a URL (cimd.c).
- * Returns 0, STORE_NOTFOUND, or -1. */
+ * Returns 0, STORE_NOTFOUND, or -1.
+ *
+ * Rows of registered clients that have obtained a token are kept in a small
+ * cache for at most CLIENT_CACHE_TTL_MS, so a client deleted or changed in
+ * the store (by `mcpgate admin` or another process) can still authenticate
+ * with its old row for that long, and no longer.  Clients never used (the
+ * ones registration reaps) and failed lookups are not cached. */
+#define CLIENT_CACHE_TTL_MS 1000
+#define CLIENT_CACHE_SLOTS 64
 int client_find(struct oauth *o, const char *client_id, struct store_client *out);
+
+/* client_cache_new(ttl_ms): the cache of client_find(), keeping rows
+ * ${ttl_ms} milliseconds (CLIENT_CACHE_TTL_MS in the server; 0 caches
+ * nothing).  NULL on ENOMEM.  client_cache_free(NULL) does nothing. */
+struct client_cache *client_cache_new(int64_t ttl_ms);
+void client_cache_free(struct client_cache *cc);
 
 /* client_auth(o, req, f, resp, out): authenticate the client of a
  * token, revocation or introspection request: HTTP Basic, client_secret in

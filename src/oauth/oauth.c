@@ -35,6 +35,8 @@ oauth_new(const struct config *cfg, struct store *st, struct keyring *kr)
 		goto err1;
 	if ((o->cimd = cimd_new(cfg)) == NULL)
 		goto err2;
+	if ((o->clients = client_cache_new(CLIENT_CACHE_TTL_MS)) == NULL)
+		goto err3;
 	/* A hash to verify against when the user does not exist, so that the
 	 * answer takes as long as for a wrong password. */
 	if (secret_token(pw) || crypto_pwhash_str(o->dummy_hash, pw, strlen(pw),
@@ -44,6 +46,7 @@ oauth_new(const struct config *cfg, struct store *st, struct keyring *kr)
 	return (o);
 err3:
 	secret_wipe(pw, sizeof(pw));
+	client_cache_free(o->clients);
 	cimd_free(o->cimd);
 err2:
 	throttle_free(o->thr);
@@ -59,6 +62,7 @@ oauth_free(struct oauth *o)
 {
 	if (o == NULL)
 		return;
+	client_cache_free(o->clients);
 	cimd_free(o->cimd);
 	throttle_free(o->thr);
 	free(o);

@@ -9,6 +9,7 @@
  * whole family, including the access tokens recorded under it (their jti
  * is denied until they expire).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "core/secret.h"
 #include "oauth/internal.h"
 #include "oauth/pkce.h"
+#include "token/jwt.h"
 #include "token/keyring.h"
 
 #define JTI_BYTES 16
@@ -42,17 +44,43 @@ resource_for(struct oauth *o, const struct form *f, struct http_resp *resp)
 	return (r);
 }
 
+/* plain_json(s): 1 if ${s} can stand between JSON quotes as it is:
+ * printable ASCII without quote or backslash.  Tokens (base64url and dots),
+ * scopes (RFC 6749 scope-tokens), our identifiers and URLs are. */
+static int
+plain_json(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+			return (0);
+	return (1);
+}
+
 int
 token_mint_access(struct oauth *o, const char *sub, const char *client_id, const char *scope,
     const char *resource, int64_t now, char **jwt, char jti[64])
 {
 	unsigned char raw[JTI_BYTES];
+	char text[JWT_MAX_LEN];
 	json_t *claims;
-	int rc;
+	int rc, n;
 
 	if (secret_random(raw, sizeof(raw)))
 		return (-1);
 	b64url_encode(raw, sizeof(raw), jti);
+	/* The claims of every token: written directly when no value needs
+	 * escaping (always, in practice), else through jansson. */
+	if (plain_json(o->cfg->issuer) && plain_json(sub) && plain_json(resource) && plain_json(client_id) &&
+	    plain_json(scope)) {
+		n = snprintf(text, sizeof(text),
+		    "{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"client_id\":\"%s\",\"scope\":\"%s\","
+		    "\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"}",
+		    o->cfg->issuer, sub, resource, client_id, scope, (long long)now,
+		    (long long)(now + o->cfg->tokens.access_ttl), jti);
+		if (n < 0 || (size_t)n >= sizeof(text))
+			return (-1);
+		return (keyring_sign_text(o->kr, text, (size_t)n, jwt));
+	}
 	claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "iss", o->cfg->issuer, "sub", sub,
 	    "aud", resource, "client_id", client_id, "scope", scope, "iat", (json_int_t)now, "exp",
 	    (json_int_t)(now + o->cfg->tokens.access_ttl), "jti", jti);
@@ -63,17 +91,41 @@ token_mint_access(struct oauth *o, const char *sub, const char *client_id, const
 	return (rc);
 }
 
-/* Answer a successful token request. */
+/* Answer a successful token request.  The body is written directly: it
+ * is on the path of every token, and jansson would spend more on it than
+ * the rest of the response costs. */
 static void
 reply(struct oauth *o, struct http_resp *resp, const char *access, const char *scope, const char *refresh)
 {
 	json_t *j;
+	char *text;
+	int n;
 
+	if (plain_json(access) && plain_json(scope) && (refresh == NULL || plain_json(refresh))) {
+		n = asprintf(&text,
+		    "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%lld,"
+		    "\"scope\":\"%s\"%s%s%s}",
+		    access, (long long)o->cfg->tokens.access_ttl, scope,
+		    refresh != NULL ? ",\"refresh_token\":\"" : "", refresh != NULL ? refresh : "",
+		    refresh != NULL ? "\"" : "");
+		if (n < 0)
+			goto fail;
+		http_resp_text(resp, 200, "application/json", text);
+		secret_wipe(text, (size_t)n);
+		free(text);
+		if (http_resp_header(resp, "Cache-Control", "no-store") ||
+		    http_resp_header(resp, "Pragma", "no-cache"))
+			goto fail;
+		return;
+	}
 	j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer", "expires_in",
 	    (json_int_t)o->cfg->tokens.access_ttl, "scope", scope);
 	if (j != NULL && refresh != NULL)
 		json_object_set_new(j, "refresh_token", json_string(refresh));
 	http_resp_json(resp, 200, j);
+	return;
+fail:
+	oauth_error(resp, 503, "temporarily_unavailable", "try again later");
 }
 
 static void

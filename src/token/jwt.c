@@ -1,9 +1,17 @@
 #include "token/jwt.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/param_build.h>
 
 #include "core/b64.h"
 #include "core/secret.h"
@@ -73,6 +81,189 @@ is_p256(const cjose_jwk_t *key)
 	return (cjose_jwk_EC_get_curve(key, &err) == CJOSE_JWK_EC_P_256);
 }
 
+/* Signing contexts kept ready (sign_init done) for concurrent signers; a
+ * thread that finds them all in use makes a temporary one. */
+#define JWT_SIGN_SLOTS 8
+
+/* A P-256 private key ready to sign, and the encoded header that goes with
+ * it.  Immutable once made, except for the busy flags of the contexts, so
+ * threads share it. */
+struct jwt_signer {
+	EVP_PKEY *pkey;
+	EVP_MD *sha256;
+	EVP_PKEY_CTX *ctx[JWT_SIGN_SLOTS];
+	atomic_flag busy[JWT_SIGN_SLOTS];
+	char *hdr;	/* b64url of {"alg":"ES256","typ":"at+jwt","kid":...} */
+	size_t hdrlen;
+};
+
+/* sign_ctx(pkey): a signing context for ${pkey}, or NULL. */
+static EVP_PKEY_CTX *
+sign_ctx(EVP_PKEY *pkey)
+{
+	EVP_PKEY_CTX *ctx;
+
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL)
+		return (NULL);
+	if (EVP_PKEY_sign_init(ctx) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		return (NULL);
+	}
+	return (ctx);
+}
+
+/* coord(j, name, out): decode the 32-byte base64url member ${name} of the
+ * JWK ${j} into ${out}.  Returns 0 or -1. */
+static int
+coord(json_t *j, const char *name, unsigned char out[32])
+{
+	json_t *v = json_object_get(j, name);
+	size_t n;
+
+	if (!json_is_string(v) || b64url_decode(json_string_value(v), json_string_length(v), out, 32, &n) ||
+	    n != 32)
+		return (-1);
+	return (0);
+}
+
+/* wipe_member(j, name): overwrite the string member ${name} of ${j} in place,
+ * so that freeing ${j} leaves no copy of it. */
+static void
+wipe_member(json_t *j, const char *name)
+{
+	json_t *v = json_object_get(j, name);
+
+	if (json_is_string(v))
+		secret_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+/* evp_of(key): the private P-256 ${key} as an OpenSSL key, after checking
+ * that its private and public halves belong together.  NULL on failure. */
+static EVP_PKEY *
+evp_of(cjose_jwk_t *key)
+{
+	unsigned char d[32], pub[65];
+	cjose_err err;
+	char *text;
+	json_t *j;
+	BIGNUM *bd = NULL;
+	OSSL_PARAM_BLD *bld;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if ((text = cjose_jwk_to_json(key, true, &err)) == NULL)
+		return (NULL);
+	j = json_loads(text, 0, NULL);
+	secret_wipe(text, strlen(text));
+	cjose_get_dealloc()(text);
+	if (j == NULL)
+		return (NULL);
+	pub[0] = 0x04; /* uncompressed point */
+	if (coord(j, "d", d) || coord(j, "x", pub + 1) || coord(j, "y", pub + 33))
+		goto out;
+	if ((bd = BN_secure_new()) == NULL || BN_bin2bn(d, sizeof(d), bd) == NULL)
+		goto out;
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
+		goto out;
+	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, SN_X9_62_prime256v1, 0) &&
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bd))
+		params = OSSL_PARAM_BLD_to_param(bld);
+	OSSL_PARAM_BLD_free(bld);
+	if (params == NULL)
+		goto out;
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1)
+		goto out;
+	EVP_PKEY_CTX_free(ctx);
+	/* A public half that does not match would make every token fail
+	 * verification against the published key. */
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||
+	    EVP_PKEY_pairwise_check(ctx) != 1) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+out:
+	EVP_PKEY_CTX_free(ctx);
+	/* The key, from a secure BIGNUM, sits in secure memory, cleared here. */
+	OSSL_PARAM_free(params);
+	BN_clear_free(bd);
+	secret_wipe(d, sizeof(d));
+	wipe_member(j, "d");
+	json_decref(j);
+	return (pkey);
+}
+
+/* jwt_signer_new(key, kid): a signer for the EC P-256 private ${key} under
+ * kid ${kid}, or NULL. */
+struct jwt_signer *
+jwt_signer_new(cjose_jwk_t *key, const char *kid)
+{
+	struct jwt_signer *s;
+	json_t *hdr;
+	char *text;
+	size_t n, i;
+
+	if (!is_p256(key) || kid == NULL || *kid == '\0' || strlen(kid) > JWT_KID_MAX)
+		goto err0;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto err0;
+	if ((hdr = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "at+jwt", "kid", kid)) == NULL)
+		goto err1;
+	text = json_dumps(hdr, JSON_COMPACT);
+	json_decref(hdr);
+	if (text == NULL)
+		goto err1;
+	n = strlen(text);
+	if ((s->hdr = malloc(B64URL_LEN(n) + 1)) == NULL) {
+		free(text);
+		goto err1;
+	}
+	b64url_encode(text, n, s->hdr);
+	s->hdrlen = B64URL_LEN(n);
+	free(text);
+	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		goto err2;
+	if ((s->pkey = evp_of(key)) == NULL)
+		goto err3;
+	for (i = 0; i < JWT_SIGN_SLOTS; i++) {
+		atomic_flag_clear(&s->busy[i]);
+		if ((s->ctx[i] = sign_ctx(s->pkey)) == NULL)
+			goto err4;
+	}
+	return (s);
+
+err4:
+	while (i-- > 0)
+		EVP_PKEY_CTX_free(s->ctx[i]);
+	EVP_PKEY_free(s->pkey);
+err3:
+	EVP_MD_free(s->sha256);
+err2:
+	free(s->hdr);
+err1:
+	free(s);
+err0:
+	return (NULL);
+}
+
+/* jwt_signer_free(s): wipe and free; NULL does nothing. */
+void
+jwt_signer_free(struct jwt_signer *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < JWT_SIGN_SLOTS; i++)
+		EVP_PKEY_CTX_free(s->ctx[i]);
+	EVP_PKEY_free(s->pkey);
+	EVP_MD_free(s->sha256);
+	free(s->hdr);
+	free(s);
+}
+
 /* high_s(sig): 1 if the s half of the raw ES256 signature ${sig} (r | s,
  * 32 bytes each, big-endian) is above n / 2.  For an ECDSA signature (r, s),
  * (r, n - s) verifies too; accepting only the low one gives every token a
@@ -97,56 +288,113 @@ to_low_s(unsigned char sig[64])
 	}
 }
 
-/* jwt_sign(key, kid, claims, out): sign ${claims} with the EC P-256 private
- * ${key} under header {"alg":"ES256","typ":"at+jwt","kid":${kid}}; stores a
- * malloc'd compact serialization in ${out}.  Returns 0 or -1.  A token longer
- * than JWT_MAX_LEN is refused, since jwt_verify() would refuse it too.  The
- * signature is normalized to low s, the only form jwt_verify() accepts. */
+/* es256(s, in, n, sig): ECDSA P-256 / SHA-256 signature of the ${n} bytes
+ * at ${in}, as JWS wants it: r and s, 32 bytes each, big-endian (RFC 7518
+ * section 3.4), where OpenSSL gives DER; s normalized to low s, the only
+ * form jwt_verify() accepts.  The digest is taken with the
+ * signer's pre-fetched SHA-256 and the signature made with one of its ready
+ * contexts: EVP_DigestSignInit() would fetch both algorithms and build a
+ * context on every call.  Returns 0 or -1. */
+static int
+es256(struct jwt_signer *s, const char *in, size_t n, unsigned char sig[64])
+{
+	unsigned char h[32], der[80];
+	const unsigned char *p = der;
+	size_t derlen = sizeof(der), i;
+	EVP_PKEY_CTX *ctx = NULL, *tmp = NULL;
+	ECDSA_SIG *es;
+	const BIGNUM *br, *bs;
+	int rc = -1;
+
+	if (EVP_Digest(in, n, h, NULL, s->sha256, NULL) != 1)
+		return (-1);
+	for (i = 0; i < JWT_SIGN_SLOTS; i++) {
+		if (!atomic_flag_test_and_set_explicit(&s->busy[i], memory_order_acquire)) {
+			ctx = s->ctx[i];
+			break;
+		}
+	}
+	if (ctx == NULL && (ctx = tmp = sign_ctx(s->pkey)) == NULL)
+		return (-1);
+	if (EVP_PKEY_sign(ctx, der, &derlen, h, sizeof(h)) != 1)
+		goto out;
+	if ((es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL)
+		goto out;
+	ECDSA_SIG_get0(es, &br, &bs);
+	if (BN_bn2binpad(br, sig, 32) == 32 && BN_bn2binpad(bs, sig + 32, 32) == 32) {
+		if (high_s(sig))
+			to_low_s(sig);
+		rc = 0;
+	}
+	ECDSA_SIG_free(es);
+out:
+	if (tmp != NULL)
+		EVP_PKEY_CTX_free(tmp);
+	else
+		atomic_flag_clear_explicit(&s->busy[i], memory_order_release);
+	return (rc);
+}
+
+/* jwt_signer_sign_text(s, payload, plen, out): sign the ${plen} bytes of
+ * claims text at ${payload} into a malloc'd compact serialization in ${out}.
+ * Returns 0 or -1. */
+int
+jwt_signer_sign_text(struct jwt_signer *s, const char *payload, size_t plen, char **out)
+{
+	unsigned char sig[64];
+	size_t inlen, len;
+	char *tok;
+
+	if (s == NULL || payload == NULL || plen == 0 || plen > JWT_MAX_LEN)
+		return (-1);
+	inlen = s->hdrlen + 1 + B64URL_LEN(plen);
+	if ((len = inlen + 1 + JWT_ES256_SIG_LEN) > JWT_MAX_LEN)
+		return (-1);
+	if ((tok = malloc(len + 1)) == NULL)
+		return (-1);
+	memcpy(tok, s->hdr, s->hdrlen);
+	tok[s->hdrlen] = '.';
+	b64url_encode(payload, plen, tok + s->hdrlen + 1);
+	if (es256(s, tok, inlen, sig)) {
+		free(tok);
+		return (-1);
+	}
+	tok[inlen] = '.';
+	b64url_encode(sig, sizeof(sig), tok + inlen + 1);
+	*out = tok;
+	return (0);
+}
+
+/* jwt_signer_sign(s, claims, out): sign the JSON object ${claims} into a
+ * malloc'd compact serialization in ${out}.  Returns 0 or -1. */
+int
+jwt_signer_sign(struct jwt_signer *s, json_t *claims, char **out)
+{
+	char *payload;
+	int rc;
+
+	if (s == NULL || !json_is_object(claims))
+		return (-1);
+	if ((payload = json_dumps(claims, JSON_COMPACT)) == NULL)
+		return (-1);
+	rc = jwt_signer_sign_text(s, payload, strlen(payload), out);
+	free(payload);
+	return (rc);
+}
+
+/* jwt_sign(key, kid, claims, out): jwt_signer_sign() with a signer made for
+ * this one call.  Returns 0 or -1. */
 int
 jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out)
 {
-	cjose_err err;
-	cjose_jws_t *jws;
-	json_t *hdr;
-	const char *ser, *dot;
-	char *payload, *tok;
-	unsigned char sig[64];
-	size_t n, slen;
+	struct jwt_signer *s;
+	int rc;
 
-	if (!is_p256(key) || kid == NULL || *kid == '\0' || strlen(kid) > JWT_KID_MAX ||
-	    !json_is_object(claims))
-		goto err0;
-	if ((hdr = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "at+jwt", "kid", kid)) == NULL)
-		goto err0;
-	if ((payload = json_dumps(claims, JSON_COMPACT)) == NULL)
-		goto err1;
-	if ((jws = cjose_jws_sign(key, hdr, (const uint8_t *)payload, strlen(payload), &err)) == NULL)
-		goto err2;
-	if (!cjose_jws_export(jws, &ser, &err) || strlen(ser) > JWT_MAX_LEN)
-		goto err3;
-	if ((dot = strrchr(ser, '.')) == NULL || (slen = strlen(dot + 1)) != JWT_ES256_SIG_LEN ||
-	    b64url_decode(dot + 1, slen, sig, sizeof(sig), &n) || n != sizeof(sig))
-		goto err3;
-	if ((tok = strdup(ser)) == NULL)
-		goto err3;
-	if (high_s(sig)) {
-		to_low_s(sig);
-		b64url_encode(sig, sizeof(sig), tok + (dot + 1 - ser));
-	}
-	*out = tok;
-	cjose_jws_release(jws);
-	free(payload);
-	json_decref(hdr);
-	return (0);
-
-err3:
-	cjose_jws_release(jws);
-err2:
-	free(payload);
-err1:
-	json_decref(hdr);
-err0:
-	return (-1);
+	if ((s = jwt_signer_new(key, kid)) == NULL)
+		return (-1);
+	rc = jwt_signer_sign(s, claims, out);
+	jwt_signer_free(s);
+	return (rc);
 }
 
 /* check_header(hdr, alg, lookup, arg, keyp, why): the header checks of

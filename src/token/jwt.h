@@ -32,9 +32,34 @@
  * must stay valid until jwt_verify() returns. */
 typedef cjose_jwk_t *(*jwt_key_lookup_fn)(void *arg, const char *kid);
 
-/* jwt_sign(key, kid, claims, out): sign ${claims} with the EC P-256 private
- * ${key} under header {"alg":"ES256","typ":"at+jwt","kid":${kid}}; stores a
- * malloc'd compact serialization in ${out}.  Returns 0 or -1. */
+struct jwt_signer;
+
+/* jwt_signer_new(key, kid): a signer for the EC P-256 private ${key} under
+ * header {"alg":"ES256","typ":"at+jwt","kid":${kid}}.  The header is encoded
+ * once, and the private key is converted once into an OpenSSL key (checked
+ * against its public half); ${key} is not kept.  Signing bypasses cjose, but
+ * its output is the compact serialization cjose produces and verifies:
+ * b64url(header) "." b64url(claims) "." b64url(r || s), the signature being
+ * JWT_ES256_SIG_LEN characters, with s normalized to low s.  NULL on failure (not P-256, not private, a
+ * kid empty or over 256 bytes, ENOMEM). */
+struct jwt_signer *jwt_signer_new(cjose_jwk_t *key, const char *kid);
+
+/* jwt_signer_free(s): wipe and free; NULL does nothing. */
+void jwt_signer_free(struct jwt_signer *s);
+
+/* jwt_signer_sign(s, claims, out): sign the JSON object ${claims}; stores a
+ * malloc'd compact serialization in ${out}.  Returns 0 or -1 (${out} is then
+ * untouched); a token longer than JWT_MAX_LEN is refused.  A signer may be
+ * used by several threads at once. */
+int jwt_signer_sign(struct jwt_signer *s, json_t *claims, char **out);
+
+/* jwt_signer_sign_text(s, payload, plen, out): the same for claims given as
+ * the ${plen} bytes of JSON text at ${payload}, which the caller guarantees
+ * to be one JSON object in UTF-8 (it is not parsed here). */
+int jwt_signer_sign_text(struct jwt_signer *s, const char *payload, size_t plen, char **out);
+
+/* jwt_sign(key, kid, claims, out): jwt_signer_sign() with a signer made for
+ * this one call.  Returns 0 or -1. */
 int jwt_sign(cjose_jwk_t *key, const char *kid, json_t *claims, char **out);
 
 /* jwt_verify(tok, len, alg, lookup, arg, claims, why): verify the token as

@@ -25,12 +25,14 @@
 /* A P-256 coordinate in base64url: 32 bytes. */
 #define COORD_LEN B64URL_LEN(32)
 
-/* One loaded key.  ${priv} is set only for keys that are not retired (the
- * ones that may sign); ${pub} is derived from the decrypted private key, so
- * the unauthenticated public_jwk column is never trusted on its own. */
+/* One loaded key.  ${signer} is set only for keys that are not retired (the
+ * ones that may sign) and holds the private key, converted once at load so
+ * that signing a token costs one ECDSA operation; ${pub} is derived from the
+ * decrypted private key, so the unauthenticated public_jwk column is never
+ * trusted on its own. */
 struct kr_key {
 	char *kid;
-	cjose_jwk_t *priv;
+	struct jwt_signer *signer;
 	cjose_jwk_t *pub;
 	json_t *jwk; /* public JWK with kid, use, alg: for the JWKS */
 	int64_t created_at;
@@ -175,7 +177,7 @@ static void
 key_clear(struct kr_key *k)
 {
 	free(k->kid);
-	cjose_jwk_release(k->priv);
+	jwt_signer_free(k->signer);
 	cjose_jwk_release(k->pub);
 	json_decref(k->jwk);
 	memset(k, 0, sizeof(*k));
@@ -311,6 +313,7 @@ load_one(void *arg, const struct store_key *sk)
 	struct load_ctx *lc = arg;
 	struct kr_key k, *nv;
 	char thumb[SECRET_DIGEST_LEN + 1];
+	cjose_jwk_t *priv = NULL;
 	json_t *stored;
 
 	if (lc->failed)
@@ -323,13 +326,13 @@ load_one(void *arg, const struct store_key *sk)
 	}
 	if (sk->retired_at != 0 && sk->publish_until <= lc->now)
 		return;
-	if (unseal(lc->kr, sk, &k.priv)) {
+	if (unseal(lc->kr, sk, &priv)) {
 		log_err("keyring: key %s does not decrypt (wrong master key?)", sk->kid);
 		goto fail;
 	}
 	/* Bind the stored public key and the kid to the authenticated
 	 * private key. */
-	if (public_of(k.priv, sk->kid, &k.jwk, &k.pub, thumb)) {
+	if (public_of(priv, sk->kid, &k.jwk, &k.pub, thumb)) {
 		log_err("keyring: key %s: cannot derive the public key", sk->kid);
 		goto fail;
 	}
@@ -341,11 +344,13 @@ load_one(void *arg, const struct store_key *sk)
 		goto fail;
 	}
 	json_decref(stored);
-	if (sk->retired_at != 0) {
-		/* Retired keys only verify: drop the private half now. */
-		cjose_jwk_release(k.priv);
-		k.priv = NULL;
+	/* Retired keys only verify: they get no signer. */
+	if (sk->retired_at == 0 && (k.signer = jwt_signer_new(priv, sk->kid)) == NULL) {
+		log_err("keyring: key %s: cannot prepare it for signing", sk->kid);
+		goto fail;
 	}
+	cjose_jwk_release(priv);
+	priv = NULL;
 	if ((k.kid = strdup(sk->kid)) == NULL)
 		goto fail;
 	k.created_at = sk->created_at;
@@ -362,6 +367,7 @@ load_one(void *arg, const struct store_key *sk)
 	return;
 
 fail:
+	cjose_jwk_release(priv);
 	key_clear(&k);
 	lc->failed = 1;
 }
@@ -414,7 +420,7 @@ current(struct kr_set *s)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		if (s->v[i].retired_at != 0 || s->v[i].priv == NULL)
+		if (s->v[i].retired_at != 0 || s->v[i].signer == NULL)
 			continue;
 		if (best == NULL || s->v[i].created_at > best->created_at)
 			best = &s->v[i];
@@ -644,10 +650,10 @@ out:
 	return (ret);
 }
 
-/* keyring_sign(kr, claims, out): sign ${claims} as an at+jwt with the
- * current key; malloc'd token in ${out}.  Returns 0 or -1. */
-int
-keyring_sign(struct keyring *kr, json_t *claims, char **out)
+/* sign_with(kr, claims, payload, plen, out): sign ${claims}, or if it is
+ * NULL the text ${payload}, with the current key.  Returns 0 or -1. */
+static int
+sign_with(struct keyring *kr, json_t *claims, const char *payload, size_t plen, char **out)
 {
 	struct kr_key *k;
 	int rc = -1;
@@ -655,11 +661,32 @@ keyring_sign(struct keyring *kr, json_t *claims, char **out)
 	maybe_reload(kr, clock_now());
 	pthread_rwlock_rdlock(&kr->lock);
 	if ((k = current(&kr->set)) != NULL)
-		rc = jwt_sign(k->priv, k->kid, claims, out);
+		rc = claims != NULL ? jwt_signer_sign(k->signer, claims, out) :
+				      jwt_signer_sign_text(k->signer, payload, plen, out);
 	pthread_rwlock_unlock(&kr->lock);
 	if (k == NULL)
 		log_err("keyring: no current signing key");
 	return (rc);
+}
+
+/* keyring_sign(kr, claims, out): sign ${claims} as an at+jwt with the
+ * current key; malloc'd token in ${out}.  Returns 0 or -1. */
+int
+keyring_sign(struct keyring *kr, json_t *claims, char **out)
+{
+	if (claims == NULL)
+		return (-1);
+	return (sign_with(kr, claims, NULL, 0, out));
+}
+
+/* keyring_sign_text(kr, payload, plen, out): the same for claims given as
+ * JSON text. */
+int
+keyring_sign_text(struct keyring *kr, const char *payload, size_t plen, char **out)
+{
+	if (payload == NULL)
+		return (-1);
+	return (sign_with(kr, NULL, payload, plen, out));
 }
 
 /* Context of a verification: which keys count, and whether a kid was

@@ -51,6 +51,10 @@ int keyring_rotate(struct keyring *kr, int64_t now, int64_t publish_for, char *k
  * current key; malloc'd token in ${out}.  Returns 0 or -1. */
 int keyring_sign(struct keyring *kr, json_t *claims, char **out);
 
+/* keyring_sign_text(kr, payload, plen, out): the same for claims given as
+ * JSON text (see jwt_signer_sign_text()). */
+int keyring_sign_text(struct keyring *kr, const char *payload, size_t plen, char **out);
+
 /* keyring_verify(kr, tok, len, now, claims, why): verify the signature of
  * ${tok} against the published keys (ES256 pinned, see jwt_verify); claims
  * are not checked here.  0 with ${claims} set, or -1 with ${why}. */

@@ -5,6 +5,7 @@
  * text of our choosing, signed with a test key), so that each rejection is
  * shown to come from the check under test and not from a bad signature.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -467,6 +468,158 @@ test_raw_cjose_is_malleable(void **state)
 	json_decref(c);
 }
 
+/* openssl_verifies(k, tok): 1 if OpenSSL alone, with ${k}'s key, accepts the
+ * raw r|s signature of ${tok} over its first two segments. */
+static int
+openssl_verifies(struct tkey *k, const char *tok)
+{
+	const char *dot = strrchr(tok, '.');
+	unsigned char raw[64], *der = NULL;
+	size_t n;
+	BIGNUM *r, *s;
+	ECDSA_SIG *es;
+	EVP_MD_CTX *md;
+	int derlen, ok;
+
+	if (b64url_decode(dot + 1, strlen(dot + 1), raw, sizeof(raw), &n) || n != 64)
+		return (0);
+	assert_non_null(es = ECDSA_SIG_new());
+	r = BN_bin2bn(raw, 32, NULL);
+	s = BN_bin2bn(raw + 32, 32, NULL);
+	assert_int_equal(ECDSA_SIG_set0(es, r, s), 1);
+	assert_true((derlen = i2d_ECDSA_SIG(es, &der)) > 0);
+	ECDSA_SIG_free(es);
+	assert_non_null(md = EVP_MD_CTX_new());
+	assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pk), 1);
+	ok = EVP_DigestVerify(md, der, (size_t)derlen, (const unsigned char *)tok, (size_t)(dot - tok)) == 1;
+	EVP_MD_CTX_free(md);
+	OPENSSL_free(der);
+	return (ok);
+}
+
+/* The signer bypasses cjose; its tokens must be what cjose made: the same
+ * header text, a payload that is the claims, and a signature that cjose
+ * and OpenSSL both verify with the key, and no other key. */
+static void
+test_signer_compatible(void **state)
+{
+	static const char hdr[] = "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"key-1\"}";
+	struct jwt_signer *sg;
+	json_t *c = good_claims(), *out;
+	char *tok, *h, *dot;
+	unsigned char pb[1024];
+	size_t n;
+	int i;
+
+	(void)state;
+	assert_non_null(sg = jwt_signer_new(k1.jwk, k1.kid));
+	for (i = 0; i < 3 * 8; i++) {
+		/* More signatures than the signer keeps contexts: each one
+		 * is reused. */
+		assert_int_equal(jwt_signer_sign(sg, c, &tok), 0);
+		h = b64s(hdr, strlen(hdr));
+		assert_int_equal(strncmp(tok, h, strlen(h)), 0);
+		assert_int_equal(tok[strlen(h)], '.');
+		dot = strrchr(tok, '.');
+		assert_int_equal(strlen(dot + 1), JWT_ES256_SIG_LEN);
+		assert_int_equal(b64url_decode(tok + strlen(h) + 1, (size_t)(dot - tok) - strlen(h) - 1, pb,
+				     sizeof(pb) - 1, &n),
+		    0);
+		pb[n] = '\0';
+		assert_non_null(out = json_loads((char *)pb, 0, NULL));
+		assert_true(json_equal(out, c));
+		json_decref(out);
+		assert_true(raw_cjose_accepts(tok, k1.jwk));
+		assert_false(raw_cjose_accepts(tok, k2.jwk));
+		assert_true(openssl_verifies(&k1, tok));
+		assert_false(openssl_verifies(&k2, tok));
+		assert_int_equal(verify(tok), 0);
+		free(h);
+		free(tok);
+	}
+	jwt_signer_free(sg);
+	jwt_signer_free(NULL);
+	json_decref(c);
+}
+
+/* A signer needs a private P-256 key and a kid. */
+static void
+test_signer_refuses(void **state)
+{
+	cjose_jwk_t *pub, *oct;
+	cjose_err err;
+	char *text, kid[300];
+
+	(void)state;
+	assert_non_null(text = cjose_jwk_to_json(k1.jwk, false, &err));
+	assert_non_null(pub = cjose_jwk_import(text, strlen(text), &err));
+	cjose_get_dealloc()(text);
+	assert_null(jwt_signer_new(pub, "k"));
+	assert_non_null(oct = cjose_jwk_create_oct_random(32, &err));
+	assert_null(jwt_signer_new(oct, "k"));
+	assert_null(jwt_signer_new(NULL, "k"));
+	assert_null(jwt_signer_new(k1.jwk, NULL));
+	assert_null(jwt_signer_new(k1.jwk, ""));
+	memset(kid, 'k', sizeof(kid) - 1);
+	kid[sizeof(kid) - 1] = '\0';
+	assert_null(jwt_signer_new(k1.jwk, kid));
+	cjose_jwk_release(oct);
+	cjose_jwk_release(pub);
+}
+
+#define SIGN_THREADS 12
+
+struct sign_job {
+	struct jwt_signer *sg;
+	json_t *claims;
+	int failed;
+};
+
+static void *
+signer_thread(void *arg)
+{
+	struct sign_job *j = arg;
+	char *tok;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		if (jwt_signer_sign(j->sg, j->claims, &tok) != 0) {
+			j->failed = 1;
+			return (NULL);
+		}
+		if (!raw_cjose_accepts(tok, k1.jwk))
+			j->failed = 1;
+		free(tok);
+	}
+	return (NULL);
+}
+
+/* More threads than ready contexts sign with one signer at once. */
+static void
+test_signer_threads(void **state)
+{
+	struct sign_job jobs[SIGN_THREADS];
+	pthread_t t[SIGN_THREADS];
+	struct jwt_signer *sg;
+	json_t *c = good_claims();
+	int i;
+
+	(void)state;
+	assert_non_null(sg = jwt_signer_new(k1.jwk, k1.kid));
+	for (i = 0; i < SIGN_THREADS; i++) {
+		jobs[i].sg = sg;
+		jobs[i].claims = c;
+		jobs[i].failed = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, signer_thread, &jobs[i]), 0);
+	}
+	for (i = 0; i < SIGN_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(jobs[i].failed, 0);
+	}
+	jwt_signer_free(sg);
+	json_decref(c);
+}
+
 static void
 test_alg_none(void **state)
 {
@@ -898,6 +1051,9 @@ main(void)
 	    cmocka_unit_test(test_wrong_key),
 	    cmocka_unit_test(test_tampered),
 	    cmocka_unit_test(test_rfc7515_a3),
+	    cmocka_unit_test(test_signer_compatible),
+	    cmocka_unit_test(test_signer_refuses),
+	    cmocka_unit_test(test_signer_threads),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
