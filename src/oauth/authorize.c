@@ -625,8 +625,9 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	snprintf(ukey, sizeof(ukey), "u:%s", username);
 	snprintf(akey, sizeof(akey), "a:%s", req->remote_addr);
-	if (throttle_blocked(o->thr, ukey, now) || throttle_blocked(o->thr, akey, now)) {
-		log_warn("login throttled for user %s from %s", username, req->remote_addr);
+	if (!throttle_take(o->thr, ukey, akey, now)) {
+		/* The typed name is not logged: it may be a mistyped password. */
+		log_warn("login throttled (account or address) from %s", req->remote_addr);
 		see_other(resp, "/login", handle, "throttled");
 		goto out1;
 	}
@@ -637,15 +638,15 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		0 &&
 	    have_user;
 	if (!ok) {
-		throttle_fail(o->thr, ukey, now);
-		throttle_fail(o->thr, akey, now);
-		log_info("failed login for user %s from %s", username, req->remote_addr);
+		log_info("failed login for user %s from %s", have_user ? username : "(unknown)",
+		    req->remote_addr);
 		see_other(resp, "/login", handle, "invalid");
 		if (have_user)
 			store_user_clear(&u);
 		goto out1;
 	}
 	throttle_reset(o->thr, ukey);
+	throttle_forgive(o->thr, akey);
 	if (secret_token(sid)) {
 		store_user_clear(&u);
 		pages_error(resp, 503, "Temporarily unavailable", "Please try again in a moment.");

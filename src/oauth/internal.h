@@ -98,6 +98,13 @@ void throttle_free(struct throttle *t);
 int throttle_blocked(struct throttle *t, const char *key, int64_t now);
 void throttle_fail(struct throttle *t, const char *key, int64_t now);
 void throttle_reset(struct throttle *t, const char *key);
+/* throttle_take(t, k1, k2, now): if neither ${k1} nor ${k2} is blocked,
+ * count one attempt against both and return 1; else 0.  The attempt is
+ * counted before the password is checked; a success then calls
+ * throttle_reset() (the account) and throttle_forgive() (the address). */
+int throttle_take(struct throttle *t, const char *k1, const char *k2, int64_t now);
+/* throttle_forgive(t, key): take back one counted attempt of ${key}. */
+void throttle_forgive(struct throttle *t, const char *key);
 
 /* token.c: mint an access token. */
 int token_mint_access(struct oauth *o, const char *sub, const char *client_id, const char *scope,

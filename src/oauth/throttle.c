@@ -140,6 +140,39 @@ throttle_fail(struct throttle *t, const char *key, int64_t now)
 	pthread_mutex_unlock(&t->mu);
 }
 
+int
+throttle_take(struct throttle *t, const char *k1, const char *k2, int64_t now)
+{
+	struct entry *a, *b;
+	int ok = 0;
+
+	pthread_mutex_lock(&t->mu);
+	a = find(t, k1, now, 0);
+	b = find(t, k2, now, 0);
+	if ((a == NULL || a->count < t->max) && (b == NULL || b->count < t->max)) {
+		/* Count the attempt now, before the slow verification, so
+		 * that concurrent guesses cannot all pass one check. */
+		if ((a = find(t, k1, now, 1))->count < UINT32_MAX)
+			a->count++;
+		if ((b = find(t, k2, now, 1))->count < UINT32_MAX)
+			b->count++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return (ok);
+}
+
+void
+throttle_forgive(struct throttle *t, const char *key)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&t->mu);
+	if ((e = find(t, key, INT64_MIN / 2, 0)) != NULL && e->count > 0)
+		e->count--;
+	pthread_mutex_unlock(&t->mu);
+}
+
 void
 throttle_reset(struct throttle *t, const char *key)
 {

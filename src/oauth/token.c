@@ -253,7 +253,7 @@ grant_refresh(struct oauth *o, const struct store_client *c, const struct form *
 	const char *tok = form_get(f, "refresh_token"), *resource = form_get(f, "resource");
 	char digest[SECRET_DIGEST_LEN + 1], next_digest[SECRET_DIGEST_LEN + 1], next[SECRET_TOKEN_LEN + 1];
 	char scope[SCOPE_MAX_LEN + 1], jti[64];
-	struct scope_set granted, want;
+	struct scope_set granted, want, allowed;
 	struct store_refresh r, n;
 	struct store_access a;
 	int64_t now = clock_now();
@@ -299,10 +299,24 @@ grant_refresh(struct oauth *o, const struct store_client *c, const struct form *
 		oauth_error(resp, 400, "invalid_scope", "malformed scope");
 		goto out;
 	}
+	if (want.n != 0 && !scope_subset(&want, &granted)) {
+		oauth_error(resp, 400, "invalid_scope", "scope exceeds the original grant");
+		goto out;
+	}
+	/* What the configuration (or the client's registration) no longer
+	 * allows is not given again, whatever the grant once said. */
+	if (!config_has_resource(o->cfg, r.resource)) {
+		oauth_error(resp, 400, "invalid_target", "the resource of this grant is no longer served");
+		goto out;
+	}
+	client_scopes(o, c, &allowed);
+	scope_intersect(&granted, &allowed, &granted);
 	if (want.n == 0)
 		want = granted;
-	else if (!scope_subset(&want, &granted)) {
-		oauth_error(resp, 400, "invalid_scope", "scope exceeds the original grant");
+	else
+		scope_intersect(&want, &allowed, &want);
+	if (want.n == 0) {
+		oauth_error(resp, 400, "invalid_scope", "no scope of this grant is still allowed");
 		goto out;
 	}
 	if (scope_string(&want, scope, sizeof(scope)) || secret_token(next)) {

@@ -160,7 +160,8 @@ struct store_ops {
 	int (*user_add)(struct store *s, const struct store_user *u);
 	int (*user_get)(struct store *s, const char *username, struct store_user *out);
 	int (*user_get_by_sub)(struct store *s, const char *sub, struct store_user *out);
-	/* user_set_password: replace the argon2id hash of ${username}. */
+	/* user_set_password: replace the argon2id hash of ${username} and end
+	 * every browser session of the user, in one transaction. */
 	int (*user_set_password)(struct store *s, const char *username, const char *password_hash);
 	/* user_del: delete ${username} and end everything that acts for it:
 	 * its sessions, remembered consents and unused codes go, and every

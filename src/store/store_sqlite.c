@@ -947,14 +947,36 @@ change_one(struct store *s, enum query q, const char *key)
 	return (n > 0 ? 0 : STORE_NOTFOUND);
 }
 
+/* A new password ends every browser session of the user in the same
+ * transaction: whoever knew the old one must sign in again.  Grants (and
+ * their refresh tokens) stay; `admin grants revoke` ends those. */
 static int
 user_set_password(struct store *s, const char *username, const char *password_hash)
 {
+	struct store_user u;
+	struct conn *c;
 	int rc, n = 0;
 
-	if ((rc = exec1(s, Q_USER_SET_PASSWORD, ARGS(A_TXT(password_hash), A_ID(username)), &n)) != 0)
-		return (rc);
-	return (n > 0 ? 0 : STORE_NOTFOUND);
+	memset(&u, 0, sizeof(u));
+	if ((c = acquire(s)) == NULL)
+		return (-1);
+	if ((rc = begin(c)) != 0)
+		goto out;
+	if ((rc = c_one(c, Q_USER_GET, ARGS(A_ID(username)), row_user, &u)) != 0)
+		goto fail;
+	if ((rc = c_exec(c, Q_USER_SET_PASSWORD, ARGS(A_TXT(password_hash), A_ID(username)), &n)) != 0 ||
+	    (rc = c_exec(c, Q_SESSION_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0) {
+		rc = -1;
+		goto fail;
+	}
+	rc = commit(c);
+	goto out;
+fail:
+	rollback(c);
+out:
+	release(s, c);
+	store_user_clear(&u);
+	return (rc);
 }
 
 /*

@@ -3,6 +3,7 @@
 // exactly one winner among concurrent refreshes, and the lifetimes.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { CookieJar, codeFlow, decodeJwt, randomToken, sleep, startServer } from './lib/mcpgate.mjs';
@@ -191,4 +192,28 @@ describe('refresh token lifetimes', { timeout: 30000 }, () => {
 		assert.ok(rt2.iat > rt.iat);
 		assert.equal(rt2.exp, rt2.iat + 60);
 	});
+});
+
+test('a refresh gives only what the configuration still allows', async (t) => {
+	const server = await startServer({ t });
+	const f = await codeFlow(server, { scope: 'mcp:read mcp:write' });
+	const first = assertTokenOk(f.token);
+	assert.equal(first.scope, 'mcp:read mcp:write');
+
+	// mcp:write is withdrawn from the server: the grant loses it.
+	const cfg = JSON.parse(fs.readFileSync(server.configPath, 'utf8'));
+	cfg.scopes = ['mcp:read', 'mcp:github'];
+	fs.writeFileSync(server.configPath, JSON.stringify(cfg));
+	await server.restart();
+	const r1 = assertTokenOk(await refresh(server, f.client, first.refresh_token));
+	assert.equal(r1.scope, 'mcp:read');
+	assert.equal(decodeJwt(r1.access_token).payload.scope, 'mcp:read');
+	assertOAuthError(await refresh(server, f.client, r1.refresh_token, { scope: 'mcp:write' }), 400,
+	    'invalid_scope');
+
+	// The resource is no longer served: no more tokens for it.
+	cfg.resources = [`${server.issuer}/other`];
+	fs.writeFileSync(server.configPath, JSON.stringify(cfg));
+	await server.restart();
+	assertOAuthError(await refresh(server, f.client, r1.refresh_token), 400, 'invalid_target');
 });

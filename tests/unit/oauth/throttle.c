@@ -55,12 +55,42 @@ test_flood_does_not_unblock(void **state)
 	throttle_free(t);
 }
 
+/* throttle_take counts before the check passes, so N concurrent attempts
+ * cannot all slip through one check; a success gives the address back its
+ * attempt and clears the account. */
+static void
+test_take(void **state)
+{
+	struct throttle *t;
+	int i;
+
+	(void)state;
+	assert_non_null(t = throttle_new(3, 300));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(throttle_take(t, "u:alice", "a:10.0.0.1", 1000), 1);
+	/* Three attempts in flight: the fourth is refused before any result. */
+	assert_int_equal(throttle_take(t, "u:alice", "a:10.0.0.2", 1000), 0);
+	assert_int_equal(throttle_take(t, "u:bob", "a:10.0.0.1", 1000), 0);
+	/* A refused attempt counts against neither key. */
+	assert_int_equal(throttle_take(t, "u:bob", "a:10.0.0.2", 1000), 1);
+	/* One of alice's attempts succeeded. */
+	throttle_reset(t, "u:alice");
+	throttle_forgive(t, "a:10.0.0.1");
+	assert_int_equal(throttle_take(t, "u:alice", "a:10.0.0.1", 1000), 1);
+	assert_int_equal(throttle_take(t, "u:carol", "a:10.0.0.1", 1000), 0);
+	/* The window ends. */
+	assert_int_equal(throttle_take(t, "u:carol", "a:10.0.0.1", 1300), 1);
+	throttle_forgive(t, "a:never-seen");
+	throttle_free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_limit_and_window),
 	    cmocka_unit_test(test_flood_does_not_unblock),
+	    cmocka_unit_test(test_take),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -966,6 +966,34 @@ test_sessions(void **state)
 	assert_int_equal(s->ops->session_del(s, "sess1"), STORE_NOTFOUND);
 }
 
+/* A new password ends the user's browser sessions, and no one else's. */
+static void
+test_set_password(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_user a = {"sub-a", "alice", "$argon2id$old", NOW};
+	struct store_user b = {"sub-b", "bob", "$argon2id$b", NOW};
+	struct store_session sa = {"sess-a", "sub-a", NOW, NOW + 100};
+	struct store_session sb = {"sess-b", "sub-b", NOW, NOW + 100};
+	struct store_session out;
+	struct store_user u;
+
+	assert_int_equal(s->ops->user_add(s, &a), 0);
+	assert_int_equal(s->ops->user_add(s, &b), 0);
+	assert_int_equal(s->ops->session_add(s, &sa), 0);
+	assert_int_equal(s->ops->session_add(s, &sb), 0);
+	assert_int_equal(s->ops->user_set_password(s, "alice", "$argon2id$new"), 0);
+	assert_int_equal(s->ops->user_get(s, "alice", &u), 0);
+	assert_string_equal(u.password_hash, "$argon2id$new");
+	assert_string_equal(u.sub, "sub-a");
+	store_user_clear(&u);
+	assert_int_equal(s->ops->session_get(s, "sess-a", NOW, &out), STORE_NOTFOUND);
+	assert_int_equal(s->ops->session_get(s, "sess-b", NOW, &out), 0);
+	store_session_clear(&out);
+	assert_int_equal(s->ops->user_set_password(s, "nobody", "$argon2id$x"), STORE_NOTFOUND);
+}
+
 static struct store_authreq
 mkauthreq(const char *digest, int64_t expires_at)
 {
@@ -1350,6 +1378,7 @@ main(void)
 	    T(test_consents),
 	    T(test_refresh_list_active),
 	    T(test_sessions),
+	    T(test_set_password),
 	    T(test_authreqs),
 	    T(test_authreq_take_race),
 	    T(test_keys),
