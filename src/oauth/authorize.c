@@ -540,11 +540,22 @@ load_request(struct oauth *o, const struct http_req *req, const struct form *f, 
 
 /* Parse the form of a page post; errors as pages. */
 static int
-read_page_form(const struct http_req *req, struct http_resp *resp, struct form *f)
+read_page_form(struct oauth *o, const struct http_req *req, struct http_resp *resp, struct form *f)
 {
 	const char *ct = http_req_header(req, "Content-Type");
+	const char *site = http_req_header(req, "Sec-Fetch-Site");
+	const char *origin = http_req_header(req, "Origin");
+	size_t olen = strcspn(o->cfg->issuer + strcspn(o->cfg->issuer, ":") + 3, "/") +
+	    strcspn(o->cfg->issuer, ":") + 3;
 
 	memset(f, 0, sizeof(*f));
+	/* Defence in depth beside the CSRF token: browsers say where a form
+	 * post comes from; refuse one that another site sent. */
+	if ((site != NULL && strcmp(site, "cross-site") == 0) ||
+	    (origin != NULL && (strlen(origin) != olen || strncasecmp(origin, o->cfg->issuer, olen) != 0))) {
+		pages_error(resp, 403, "Request refused", "This form was sent from another site.");
+		return (-1);
+	}
 	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
 	    form_parse(f, req->body, req->body_len) || form_duplicate(f) != NULL) {
 		pages_error(resp, 400, "Invalid request", "The form could not be read.");
@@ -614,7 +625,7 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		http_resp_header(resp, "Allow", "GET, POST");
 		return;
 	}
-	if (read_page_form(req, resp, &f) || load_request(o, req, &f, 1, 0, &a, handle, cookie, resp))
+	if (read_page_form(o, req, resp, &f) || load_request(o, req, &f, 1, 0, &a, handle, cookie, resp))
 		goto out;
 	username = form_get(&f, "username");
 	password = form_get(&f, "password");
@@ -695,7 +706,7 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 		return;
 	}
 	if (is_post) {
-		if (read_page_form(req, resp, &f))
+		if (read_page_form(o, req, resp, &f))
 			goto out;
 	} else if (form_parse(&f, req->query, strlen(req->query))) {
 		pages_error(resp, 400, "Invalid request", "Malformed request.");

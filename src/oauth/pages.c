@@ -12,7 +12,7 @@
 #define HEAD \
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">" \
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" \
-    "<meta name=\"referrer\" content=\"no-referrer\">" \
+    "<meta name=\"referrer\" content=\"same-origin\">" \
     "<title>%s</title><style>" \
     "body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}" \
     "main{max-width:26rem;margin:8vh auto;background:#fff;border-radius:10px;padding:2rem;" \
@@ -38,7 +38,7 @@ headers(struct http_resp *resp, int status)
 	http_resp_header(resp, "Cache-Control", "no-store");
 	http_resp_header(resp, "Pragma", "no-cache");
 	http_resp_header(resp, "X-Frame-Options", "DENY");
-	http_resp_header(resp, "Referrer-Policy", "no-referrer");
+	http_resp_header(resp, "Referrer-Policy", "same-origin");
 	http_resp_header(resp, "Content-Security-Policy",
 	    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
 }

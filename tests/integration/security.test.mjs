@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-	DEFAULT_REDIRECT_URI, authorizeUrl, codeFlow, pkce, registerClient, request,
+	CookieJar, DEFAULT_REDIRECT_URI, authorizeUrl, codeFlow, parseForms, pkce, registerClient, request,
 	startServer,
 } from './lib/mcpgate.mjs';
 
@@ -64,4 +64,34 @@ test('introspection is for administrator-made clients, not for anyone who regist
 	});
 	assert.equal(res.status, 200, res.text);
 	assert.equal(res.json.active, true);
+});
+
+test('form posts sent by another site are refused (Origin, Sec-Fetch-Site)', { timeout: 60000 }, async (t) => {
+	const server = await startServer({ t });
+	const reg = await registerClient(server, {
+		client_name: 'xsite', redirect_uris: [DEFAULT_REDIRECT_URI], token_endpoint_auth_method: 'none',
+	});
+	assert.equal(reg.status, 201, reg.text);
+	const jar = new CookieJar();
+	const page = await request(authorizeUrl(server, {
+		response_type: 'code', client_id: reg.json.client_id, redirect_uri: DEFAULT_REDIRECT_URI,
+		code_challenge: pkce().challenge, code_challenge_method: 'S256',
+	}), { jar });
+	assert.equal(page.status, 200);
+	const form = parseForms(page.text).find((f) => f.action === '/login');
+	const post = (headers) => request(`${server.url}/login`, {
+		method: 'POST', headers, jar,
+		form: { ...form.fields, username: server.username, password: server.password },
+	});
+	for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' },
+	    { origin: `${server.issuer}.evil.example` }, { 'sec-fetch-site': 'cross-site' }]) {
+		const res = await post(headers);
+		assert.equal(res.status, 403, JSON.stringify(headers));
+		assert.match(res.text, /another site/);
+		assert.equal(res.headers['set-cookie'], undefined, 'no session for a refused post');
+	}
+	// The browser's own post: same origin.
+	const ok = await post({ origin: server.issuer, 'sec-fetch-site': 'same-origin' });
+	assert.equal(ok.status, 303);
+	assert.match(ok.location, /\/consent\?req=/);
 });
