@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <cjose/cjose.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "core/b64.h"
@@ -360,8 +361,15 @@ rs_principal_has_scopes(const struct rs_principal *p, const char *scopes)
 /* ---------------------------------------------------------------------- */
 /* The verified-token cache */
 
+/* A cache key: the token's SHA-256, and a keyed hash of that which picks
+ * the shard and the bucket (so that nobody can aim tokens at one bucket). */
+struct ckey {
+	unsigned char d[KEY_LEN];
+	uint64_t h;
+};
+
 struct centry {
-	unsigned char key[KEY_LEN];
+	struct ckey key;
 	struct principal *p; /* NULL: a negative answer, ${err} */
 	enum rs_err err;
 	int64_t until;	     /* dead from this second on */
@@ -406,7 +414,8 @@ struct rs {
 	struct keyring *kr;
 	struct store *st;
 
-	crypto_hash_sha256_state salted; /* SHA-256 after a random salt */
+	EVP_MD *md;			/* SHA-256, fetched once */
+	unsigned char sipkey[crypto_shorthash_KEYBYTES];
 
 	struct shard *shards;
 	size_t nshards;
@@ -437,33 +446,31 @@ struct rs {
 	atomic_uint_fast64_t verifications, jwks_fetches, polls;
 };
 
-/* cache_key(rs, tok, len, key): salted SHA-256 of the token.  The salt keeps
- * bucket positions unpredictable (tokens that fail are cached too, for a
- * short while, in introspection mode). */
-static void
-cache_key(struct rs *rs, const char *tok, size_t len, unsigned char key[KEY_LEN])
+/* cache_key(rs, tok, len, k): the cache key of a token: its SHA-256
+ * (OpenSSL, which uses the CPU's SHA instructions), and SipHash-2-4 of the
+ * digest under a random key for the shard and bucket.  Returns 0 or -1. */
+static int
+cache_key(struct rs *rs, const char *tok, size_t len, struct ckey *k)
 {
-	crypto_hash_sha256_state st;
+	unsigned char h[crypto_shorthash_BYTES];
 
-	memcpy(&st, &rs->salted, sizeof(st));
-	crypto_hash_sha256_update(&st, (const unsigned char *)tok, len);
-	crypto_hash_sha256_final(&st, key);
-	secret_wipe(&st, sizeof(st));
+	if (!EVP_Digest(tok, len, k->d, NULL, rs->md, NULL))
+		return (-1);
+	crypto_shorthash(h, k->d, KEY_LEN, rs->sipkey);
+	memcpy(&k->h, h, sizeof(k->h));
+	return (0);
 }
 
 static struct shard *
-shard_of(struct rs *rs, const unsigned char *key)
+shard_of(struct rs *rs, const struct ckey *k)
 {
-	return (&rs->shards[key[0] & (rs->nshards - 1)]);
+	return (&rs->shards[k->h & (rs->nshards - 1)]);
 }
 
 static size_t
-bucket_of(const struct shard *s, const unsigned char *key)
+bucket_of(const struct shard *s, const struct ckey *k)
 {
-	uint64_t h;
-
-	memcpy(&h, key + 8, sizeof(h));
-	return ((size_t)h & s->mask);
+	return ((size_t)(k->h >> 8) & s->mask);
 }
 
 static void
@@ -498,7 +505,7 @@ entry_remove(struct shard *s, struct centry *e)
 {
 	struct centry **pp;
 
-	for (pp = &s->b[bucket_of(s, e->key)]; *pp != NULL; pp = &(*pp)->hnext) {
+	for (pp = &s->b[bucket_of(s, &e->key)]; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
 			break;
@@ -511,12 +518,12 @@ entry_remove(struct shard *s, struct centry *e)
 }
 
 static struct centry *
-entry_find(struct shard *s, const unsigned char *key)
+entry_find(struct shard *s, const struct ckey *key)
 {
 	struct centry *e;
 
 	for (e = s->b[bucket_of(s, key)]; e != NULL; e = e->hnext) {
-		if (secret_eq(e->key, key, KEY_LEN))
+		if (e->key.h == key->h && secret_eq(e->key.d, key->d, KEY_LEN))
 			return (e);
 	}
 	return (NULL);
@@ -526,7 +533,7 @@ entry_find(struct shard *s, const unsigned char *key)
  * principal (a new reference) in ${p}, or NULL and the negative answer in
  * ${err}; 0 if not. */
 static int
-cache_get(struct rs *rs, const unsigned char *key, int64_t now, struct principal **p, enum rs_err *err)
+cache_get(struct rs *rs, const struct ckey *key, int64_t now, struct principal **p, enum rs_err *err)
 {
 	struct shard *s = shard_of(rs, key);
 	struct centry *e;
@@ -559,7 +566,7 @@ cache_get(struct rs *rs, const unsigned char *key, int64_t now, struct principal
  * the least recently used one makes room when the shard is full.  Failure
  * to allocate only means no caching. */
 static void
-cache_put(struct rs *rs, const unsigned char *key, struct principal *p, enum rs_err err, int64_t until)
+cache_put(struct rs *rs, const struct ckey *key, struct principal *p, enum rs_err err, int64_t until)
 {
 	struct shard *s = shard_of(rs, key);
 	struct centry *e, *old;
@@ -567,7 +574,7 @@ cache_put(struct rs *rs, const unsigned char *key, struct principal *p, enum rs_
 
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return;
-	memcpy(e->key, key, KEY_LEN);
+	e->key = *key;
 	e->p = p != NULL ? principal_ref(p) : NULL;
 	e->err = err;
 	e->until = until;
@@ -587,7 +594,7 @@ cache_put(struct rs *rs, const unsigned char *key, struct principal *p, enum rs_
 }
 
 static void
-cache_del(struct rs *rs, const unsigned char *key)
+cache_del(struct rs *rs, const struct ckey *key)
 {
 	struct shard *s = shard_of(rs, key);
 	struct centry *e;
@@ -1111,7 +1118,7 @@ jwt_claims(struct rs *rs, json_t *claims, int64_t now, struct principal **p)
 /* verify_jwt(rs, tok, len, key, now, out): the cache miss of local and jwks
  * modes. */
 static enum rs_err
-verify_jwt(struct rs *rs, const char *tok, size_t len, const unsigned char *key, int64_t now,
+verify_jwt(struct rs *rs, const char *tok, size_t len, const struct ckey *key, int64_t now,
     struct principal **out)
 {
 	const char *why = NULL, *dot;
@@ -1195,7 +1202,7 @@ introspect_answer(struct rs *rs, json_t *doc, const char *tok, size_t len, int64
 		return (RS_ERR_INVALID);
 	if (json_object_get(doc, "jti") == NULL) {
 		/* An identifier for audit records: 132 bits of the token's
-		 * (unsalted) SHA-256. */
+		 * SHA-256. */
 		crypto_hash_sha256(d, (const unsigned char *)tok, len);
 		memcpy(jtibuf, "sha256:", 7);
 		b64url_encode(d, 16, jtibuf + 7);
@@ -1215,7 +1222,7 @@ introspect_answer(struct rs *rs, json_t *doc, const char *tok, size_t len, int64
  * introspection mode: one POST, the answer judged and cached.  An
  * unreachable or failing server is RS_ERR_UNAVAILABLE, not cached. */
 static enum rs_err
-verify_introspect(struct rs *rs, const char *tok, size_t len, const unsigned char *key, int64_t now,
+verify_introspect(struct rs *rs, const char *tok, size_t len, const struct ckey *key, int64_t now,
     struct principal **out)
 {
 	struct fetch_opts fo;
@@ -1371,7 +1378,6 @@ copy_config(struct rs_config *dst, const struct rs_config *src)
 struct rs *
 rs_new(const struct rs_params *p)
 {
-	unsigned char salt[32];
 	struct rs_config def;
 	pthread_condattr_t ca;
 	struct rs *rs;
@@ -1437,12 +1443,8 @@ rs_new(const struct rs_params *p)
 		goto err2;
 	}
 
-	/* The salted hash state: the salt is absorbed once, copied per use. */
-	if (secret_random(salt, sizeof(salt)))
+	if (secret_random(rs->sipkey, sizeof(rs->sipkey)) || (rs->md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		goto err2;
-	crypto_hash_sha256_init(&rs->salted);
-	crypto_hash_sha256_update(&rs->salted, salt, sizeof(salt));
-	secret_wipe(salt, sizeof(salt));
 
 	if (cache_init(rs))
 		goto err2;
@@ -1496,7 +1498,7 @@ err2:
 	free(rs->scope);
 	rs_config_clear(&rs->cfg);
 err1:
-	secret_wipe(&rs->salted, sizeof(rs->salted));
+	EVP_MD_free(rs->md);
 	free(rs);
 err0:
 	return (NULL);
@@ -1535,7 +1537,7 @@ rs_free(struct rs *rs)
 	free(rs->metadata_url);
 	free(rs->scope);
 	rs_config_clear(&rs->cfg);
-	secret_wipe(&rs->salted, sizeof(rs->salted));
+	EVP_MD_free(rs->md);
 	free(rs);
 }
 
@@ -1549,7 +1551,7 @@ rs_free(struct rs *rs)
 enum rs_err
 rs_verify(struct rs *rs, const char *tok, size_t len, const struct rs_principal **out)
 {
-	unsigned char key[KEY_LEN];
+	struct ckey key;
 	struct principal *p = NULL;
 	enum rs_err e;
 	int64_t now;
@@ -1558,25 +1560,26 @@ rs_verify(struct rs *rs, const char *tok, size_t len, const struct rs_principal 
 	*out = NULL;
 	if (tok == NULL || len == 0 || len > BEARER_TOKEN_MAX || memchr(tok, '\0', len) != NULL)
 		return (RS_ERR_MALFORMED);
-	cache_key(rs, tok, len, key);
+	if (cache_key(rs, tok, len, &key))
+		return (RS_ERR_UNAVAILABLE);
 	now = clock_now();
-	if (cache_get(rs, key, now, &p, &e)) {
+	if (cache_get(rs, &key, now, &p, &e)) {
 		if (p == NULL)
 			return (e);
 		/* Revocation is checked on every use, cached or not. */
 		if ((d = deny_check(rs, p->pub.jti)) != 0) {
 			principal_unref(p);
 			if (d > 0)
-				cache_del(rs, key);
+				cache_del(rs, &key);
 			return (d < 0 ? RS_ERR_UNAVAILABLE : RS_ERR_REVOKED);
 		}
 		*out = &p->pub;
 		return (RS_OK);
 	}
 	if (rs->cfg.mode == RS_MODE_INTROSPECTION)
-		e = verify_introspect(rs, tok, len, key, now, &p);
+		e = verify_introspect(rs, tok, len, &key, now, &p);
 	else
-		e = verify_jwt(rs, tok, len, key, now, &p);
+		e = verify_jwt(rs, tok, len, &key, now, &p);
 	if (e == RS_OK)
 		*out = &p->pub;
 	return (e);

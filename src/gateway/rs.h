@@ -31,10 +31,12 @@
  * seconds of tolerance, iat not in the future, non-empty sub, client_id and
  * jti, and scope (optional; absent means no scope) a valid scope string.
  *
- * Verified tokens are cached by a salted SHA-256 of their text, in
- * RS_SHARDS independently locked shards, each a hash table with LRU
- * eviction, cache_max entries in all; an entry dies when its token expires.
- * A cache hit is one hash and one lookup, no signature check.
+ * Verified tokens are cached by the SHA-256 of their text, in RS_SHARDS
+ * independently locked shards, each a hash table with LRU eviction,
+ * cache_max entries in all; shard and bucket come from a keyed hash
+ * (SipHash) of the digest.  An entry dies when its token expires.  A cache
+ * hit is one digest and one lookup, no signature check (about 0.5 us for a
+ * 550-byte token; bench/rs_cache.c).
  *
  * Revocation (local mode, and jwks mode when a store is given): a
  * background thread reads the jtis the store denied since its previous read
