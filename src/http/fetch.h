@@ -1,6 +1,7 @@
 /*
  * http/fetch: outbound GET requests for documents the server must read from
- * elsewhere (Client ID Metadata Documents, remote JWKS), on libcurl.
+ * elsewhere (Client ID Metadata Documents, remote JWKS), and form POSTs to
+ * configured endpoints (RFC 7662 introspection), on libcurl.
  *
  * Safe by default: https only, no redirects followed, a size cap, a total
  * timeout, and no connection to loopback, private (RFC 1918, RFC 4193),
@@ -47,6 +48,19 @@ void fetch_global_init(void);
  * 0.  ${opts} may be NULL for the defaults.  Proxies from the environment are
  * ignored. */
 enum fetch_err fetch_get(const char *url, const struct fetch_opts *opts, struct buf *body, long *status);
+
+#define FETCH_FORM_MAX (16 * 1024)
+#define FETCH_AUTH_MAX 4096
+
+/* fetch_post_form(url, opts, form, formlen, auth, body, status): POST the
+ * ${formlen} bytes of application/x-www-form-urlencoded ${form} (at most
+ * FETCH_FORM_MAX) to ${url}, with the header "Authorization: ${auth}" when
+ * ${auth} is not NULL (at most FETCH_AUTH_MAX characters, no CR or LF), and
+ * otherwise the same rules, limits and results as fetch_get().  A form or
+ * header over its limit is FETCH_BAD_URL.  Our copy of the Authorization
+ * header is wiped; libcurl's internal copy is freed without wiping. */
+enum fetch_err fetch_post_form(const char *url, const struct fetch_opts *opts, const char *form, size_t formlen,
+    const char *auth, struct buf *body, long *status);
 
 /* fetch_strerror(e): a short text for ${e}. */
 const char *fetch_strerror(enum fetch_err e);

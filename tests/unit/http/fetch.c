@@ -65,8 +65,20 @@ h_slow(void *arg, const struct http_req *req, struct http_resp *resp)
 	http_resp_text(resp, 200, "application/json", DOC);
 }
 
+/* /echo: the method, Content-Type, Authorization and body, as JSON. */
+static void
+h_echo(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	const char *ct = http_req_header(req, "Content-Type"), *au = http_req_header(req, "Authorization");
+
+	(void)arg;
+	http_resp_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s}", "method", req->method, "ctype", ct ? ct : "",
+	    "auth", au ? au : "", "body", req->body));
+}
+
 static const struct http_route routes[] = {
 	{"/doc", 0, h_doc, NULL},
+	{"/echo", 0, h_echo, NULL},
 	{"/big", 0, h_big, NULL},
 	{"/redirect", 0, h_redirect, NULL},
 	{"/missing", 0, h_missing, NULL},
@@ -278,6 +290,54 @@ test_strerror(void **state)
 	assert_non_null(fetch_strerror((enum fetch_err)99));
 }
 
+static void
+test_post_form(void **state)
+{
+	struct fetch_opts o = {.allow_http = 1, .allow_private = 1};
+	char url[256], *big;
+	struct buf b;
+	long status = -1;
+	json_t *j;
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", (unsigned)srv_port);
+	buf_init(&b, 1 << 16);
+	assert_int_equal(fetch_post_form(url, &o, "token=a%20b&x=1", 15, "Basic YTpi", &b, &status), FETCH_OK);
+	assert_int_equal(status, 200);
+	assert_non_null(j = json_loads(buf_cstr(&b), 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+	assert_string_equal(json_string_value(json_object_get(j, "ctype")), "application/x-www-form-urlencoded");
+	assert_string_equal(json_string_value(json_object_get(j, "auth")), "Basic YTpi");
+	assert_string_equal(json_string_value(json_object_get(j, "body")), "token=a%20b&x=1");
+	json_decref(j);
+	buf_reset(&b);
+
+	/* Only ${formlen} bytes are sent; no Authorization when NULL. */
+	assert_int_equal(fetch_post_form(url, &o, "a=1&b=2", 3, NULL, &b, NULL), FETCH_OK);
+	assert_non_null(j = json_loads(buf_cstr(&b), 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(j, "body")), "a=1");
+	assert_string_equal(json_string_value(json_object_get(j, "auth")), "");
+	json_decref(j);
+	buf_reset(&b);
+
+	/* Refused before any connection: header injection, sizes, http by
+	 * default, no form. */
+	assert_int_equal(fetch_post_form(url, &o, "a=1", 3, "Basic x\r\nX-Evil: 1", &b, &status), FETCH_BAD_URL);
+	assert_int_equal(status, 0);
+	assert_non_null(big = malloc(FETCH_FORM_MAX + 2));
+	memset(big, 'a', FETCH_FORM_MAX + 1);
+	big[FETCH_FORM_MAX + 1] = '\0';
+	assert_int_equal(fetch_post_form(url, &o, big, FETCH_FORM_MAX + 1, NULL, &b, NULL), FETCH_BAD_URL);
+	memset(big, 'a', FETCH_AUTH_MAX + 1);
+	big[FETCH_AUTH_MAX + 1] = '\0';
+	assert_int_equal(fetch_post_form(url, &o, "a=1", 3, big, &b, NULL), FETCH_BAD_URL);
+	free(big);
+	assert_int_equal(fetch_post_form(url, NULL, "a=1", 3, NULL, &b, NULL), FETCH_BAD_URL);
+	assert_int_equal(fetch_post_form(url, &o, NULL, 0, NULL, &b, NULL), FETCH_BAD_URL);
+	assert_int_equal(b.len, 0);
+	buf_clear(&b);
+}
+
 int
 main(void)
 {
@@ -290,6 +350,7 @@ main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_post_form),
 	};
 
 	/* fetch_get() must work without fetch_global_init() (test_ok calls

@@ -1,0 +1,137 @@
+#include "gateway/bearer.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* The b64token alphabet without the trailing '='. */
+static int
+b64token_char(unsigned char c)
+{
+	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	    c == '.' || c == '_' || c == '~' || c == '+' || c == '/');
+}
+
+static int
+ows(char c)
+{
+	return (c == ' ' || c == '\t');
+}
+
+/*
+ * bearer_parse(hdr, tok, len): parse the Authorization header value ${hdr}.
+ * Returns BEARER_OK with ${tok} and ${len} set, BEARER_ABSENT for no header
+ * or another scheme, BEARER_MALFORMED for a broken Bearer credential.
+ */
+int
+bearer_parse(const char *hdr, const char **tok, size_t *len)
+{
+	const char *p, *end, *t;
+	size_t n;
+
+	*tok = NULL;
+	*len = 0;
+	if (hdr == NULL)
+		return (BEARER_ABSENT);
+	for (p = hdr; ows(*p); p++)
+		;
+	if (*p == '\0')
+		return (BEARER_ABSENT);
+
+	/* The scheme is a token; only "Bearer" (any case) is ours. */
+	if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != '\0' && p[6] != ' ' && p[6] != '\t'))
+		return (BEARER_ABSENT);
+	if ((n = strnlen(hdr, BEARER_HEADER_MAX + 1)) > BEARER_HEADER_MAX)
+		return (BEARER_MALFORMED);
+	end = hdr + n;
+	while (end > p && ows(end[-1]))
+		end--;
+
+	/* 1*SP (a tab is not allowed between scheme and token). */
+	p += 6;
+	if (p == end || *p != ' ')
+		return (BEARER_MALFORMED);
+	while (p < end && *p == ' ')
+		p++;
+	if (p == end)
+		return (BEARER_MALFORMED);
+
+	/* 1*b64token-char *"=" and nothing after. */
+	t = p;
+	while (p < end && b64token_char((unsigned char)*p))
+		p++;
+	if (p == t)
+		return (BEARER_MALFORMED);
+	while (p < end && *p == '=')
+		p++;
+	if (p != end)
+		return (BEARER_MALFORMED);
+	n = (size_t)(end - t);
+	if (n > BEARER_TOKEN_MAX)
+		return (BEARER_MALFORMED);
+	*tok = t;
+	*len = n;
+	return (BEARER_OK);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* name_is_access_token(p, n): 1 if the ${n} bytes at ${p}, form-urldecoded,
+ * spell "access_token".  Decoding on the fly: no copy, no allocation. */
+static int
+name_is_access_token(const char *p, size_t n)
+{
+	static const char want[] = "access_token";
+	size_t i, j = 0;
+	int hi, lo;
+	char c;
+
+	for (i = 0; i < n; i++) {
+		c = p[i];
+		if (c == '+')
+			c = ' ';
+		else if (c == '%') {
+			if (i + 2 >= n || (hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
+				return (0);
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (j >= sizeof(want) - 1 || c != want[j])
+			return (0);
+		j++;
+	}
+	return (j == sizeof(want) - 1);
+}
+
+/*
+ * bearer_query_has_token(query): 1 if the query string ${query} has an
+ * access_token parameter, else 0.
+ */
+int
+bearer_query_has_token(const char *query)
+{
+	const char *p, *amp, *eq;
+	size_t n;
+
+	if (query == NULL)
+		return (0);
+	for (p = query; *p != '\0'; p = *amp ? amp + 1 : amp) {
+		if ((amp = strchr(p, '&')) == NULL)
+			amp = p + strlen(p);
+		n = (size_t)(amp - p);
+		if ((eq = memchr(p, '=', n)) != NULL)
+			n = (size_t)(eq - p);
+		if (name_is_access_token(p, n))
+			return (1);
+	}
+	return (0);
+}
