@@ -62,7 +62,8 @@ audit_config_parse(json_t *o, struct audit_config *cfg, const char **why)
 		*why = "\"audit\" must be an object";
 		return (-1);
 	}
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		if (strcmp(k, "file") == 0) {
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) > PATH_MAX_LEN ||
@@ -215,7 +216,7 @@ leap(int y)
 int
 audit_time_parse(const char *s, int64_t *ms)
 {
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	struct tm tm;
 	int Y, M, D, h = 0, m = 0, sec = 0, frac = 0, off = 0, i;
 	size_t n, p;
@@ -578,10 +579,10 @@ match(const struct audit_filter *f, const json_t *rec, int64_t t)
  * Read ${path} line by line, calling ${cb} for lines passing ${f}.
  */
 int
-audit_query(const char *path, const struct audit_filter *f, audit_query_cb *cb, void *ctx,
-    struct audit_stats *st)
+audit_query(
+    const char *path, const struct audit_filter *f, audit_query_cb *cb, void *ctx, struct audit_stats *st)
 {
-	struct audit_stats s = {0, 0, 0};
+	struct audit_stats s = { 0, 0, 0 };
 	FILE *fp;
 	char *line;
 	size_t len;

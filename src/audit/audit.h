@@ -46,7 +46,7 @@
 
 #include <jansson.h>
 
-#define AUDIT_LINE_MAX	8192 /* bytes of a line, newline included */
+#define AUDIT_LINE_MAX  8192 /* bytes of a line, newline included */
 #define AUDIT_FIELD_MAX 512  /* bytes of one string field, quotes and escapes included */
 
 struct audit_config {
@@ -58,21 +58,21 @@ struct audit_config {
 enum audit_decision { AUDIT_NONE = 0, AUDIT_ALLOW, AUDIT_DENY };
 
 struct audit_record {
-	int64_t time_ms;	  /* ms since the epoch; 0 means now */
-	const json_t *id;	  /* the JSON-RPC id (string or integer), or NULL */
-	const char *subject;	  /* the token's sub */
-	const char *client_id;	  /* the token's client_id */
-	const char *session;	  /* Mcp-Session-Id, if any */
-	const char *method;	  /* JSON-RPC method */
-	const char *tool;	  /* namespaced tool or prompt name */
-	const char *resource;	  /* resource URI */
+	int64_t time_ms;       /* ms since the epoch; 0 means now */
+	const json_t *id;      /* the JSON-RPC id (string or integer), or NULL */
+	const char *subject;   /* the token's sub */
+	const char *client_id; /* the token's client_id */
+	const char *session;   /* Mcp-Session-Id, if any */
+	const char *method;    /* JSON-RPC method */
+	const char *tool;      /* namespaced tool or prompt name */
+	const char *resource;  /* resource URI */
 	enum audit_decision decision;
-	const char *reason;	  /* the policy's reason, or why the request was refused */
-	const char *upstream;	  /* upstream server name */
-	int64_t latency_ms;	  /* < 0: not written */
-	int error_code;		  /* 0: outcome ok; else the JSON-RPC error code */
-	int http_status;	  /* 0: not written */
-	const json_t *arguments;  /* written only when the log records arguments */
+	const char *reason;      /* the policy's reason, or why the request was refused */
+	const char *upstream;    /* upstream server name */
+	int64_t latency_ms;      /* < 0: not written */
+	int error_code;          /* 0: outcome ok; else the JSON-RPC error code */
+	int http_status;         /* 0: not written */
+	const json_t *arguments; /* written only when the log records arguments */
 };
 
 struct audit_log;
@@ -125,8 +125,8 @@ struct audit_filter {
 };
 
 struct audit_stats {
-	size_t lines;	  /* lines read */
-	size_t matched;	  /* lines passed to the callback */
+	size_t lines;     /* lines read */
+	size_t matched;   /* lines passed to the callback */
 	size_t malformed; /* lines skipped: too long, not JSON, no time, or torn */
 };
 
@@ -139,8 +139,8 @@ typedef int audit_query_cb(void *ctx, const char *line, size_t len, const json_t
  * (each at most AUDIT_LINE_MAX bytes; longer ones are skipped), calling
  * ${cb} for the lines that pass ${f} (NULL: all).  ${st} (may be NULL)
  * receives the counts.  Returns 0, or -1 if the file cannot be read. */
-int audit_query(const char *path, const struct audit_filter *f, audit_query_cb *cb, void *ctx,
-    struct audit_stats *st);
+int audit_query(
+    const char *path, const struct audit_filter *f, audit_query_cb *cb, void *ctx, struct audit_stats *st);
 
 /* audit_cli(argc, argv, path): `mcpgate admin audit [--since T] [--subject S]
  * [--client C] [--tool T] [--denied]` on the log ${path}; ${argv[0]} is

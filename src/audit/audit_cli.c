@@ -13,9 +13,9 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp, "usage: mcpgate admin audit [--since TIME] [--subject SUB] [--client ID]\n"
-		    "                           [--tool NAME] [--denied]\n"
-		    "  TIME: 2026-07-28T09:00:00Z, 2026-07-28, or a duration back from now:\n"
-		    "        30s, 15m, 2h, 7d\n");
+	            "                           [--tool NAME] [--denied]\n"
+	            "  TIME: 2026-07-28T09:00:00Z, 2026-07-28, or a duration back from now:\n"
+	            "        30s, 15m, 2h, 7d\n");
 }
 
 /* --since: an RFC 3339 time, a date, or N followed by s, m, h or d. */

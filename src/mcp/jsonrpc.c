@@ -12,8 +12,8 @@
 /* Record a failure in ${err}.  ${id}, when not NULL, is a valid id of the
  * offending request; a copy goes into the error so the answer can carry it. */
 static int
-fail(struct jsonrpc_error *err, enum jsonrpc_fail why, int code, int status, const char *msg,
-    const json_t *id)
+fail(
+    struct jsonrpc_error *err, enum jsonrpc_fail why, int code, int status, const char *msg, const json_t *id)
 {
 	err->fail = why;
 	err->code = code;
@@ -218,11 +218,10 @@ jsonrpc_parse(const char *buf, size_t len, const struct jsonrpc_limits *lim, str
 		case json_error_numeric_overflow:
 			return (invalid(err, "Invalid Request: number out of range", NULL));
 		case json_error_out_of_memory:
-			return (fail(err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500,
-			    "Internal error", NULL));
+			return (fail(
+			    err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500, "Internal error", NULL));
 		default:
-			return (fail(err, JSONRPC_FAIL_PARSE, JSONRPC_PARSE_ERROR, 400, "Parse error",
-			    NULL));
+			return (fail(err, JSONRPC_FAIL_PARSE, JSONRPC_PARSE_ERROR, 400, "Parse error", NULL));
 		}
 	}
 	if (json_is_array(root)) {
@@ -525,8 +524,8 @@ mismatch(struct jsonrpc_error *err, const char *msg, const json_t *id)
  * Check the Mcp-Method and Mcp-Name headers against the body ${m}.
  */
 int
-jsonrpc_check_headers(const struct jsonrpc_msg *m, const char *mcp_method, const char *mcp_name,
-    struct jsonrpc_error *err)
+jsonrpc_check_headers(
+    const struct jsonrpc_msg *m, const char *mcp_method, const char *mcp_name, struct jsonrpc_error *err)
 {
 	const char *src, *body;
 	char *dec;
@@ -540,7 +539,7 @@ jsonrpc_check_headers(const struct jsonrpc_msg *m, const char *mcp_method, const
 		if (m->kind == JSONRPC_REQUEST)
 			return (mismatch(err, "Header mismatch: Mcp-Method header missing", m->id));
 	} else if (strnlen(mcp_method, JSONRPC_HEADER_MAX + 1) > JSONRPC_HEADER_MAX ||
-	    strcmp(mcp_method, m->method) != 0)
+	           strcmp(mcp_method, m->method) != 0)
 		return (mismatch(err, "Header mismatch: Mcp-Method header does not match method", m->id));
 
 	if ((src = jsonrpc_name_source(m->method)) == NULL)
@@ -549,13 +548,14 @@ jsonrpc_check_headers(const struct jsonrpc_msg *m, const char *mcp_method, const
 		return (mismatch(err, "Header mismatch: Mcp-Name header missing", m->id));
 	body = jsonrpc_param_string(m, src);
 	if ((dec = malloc(JSONRPC_HEADER_MAX + 1)) == NULL)
-		return (fail(err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500, "Internal error", m->id));
+		return (
+		    fail(err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500, "Internal error", m->id));
 	if (jsonrpc_header_decode(mcp_name, dec, JSONRPC_HEADER_MAX + 1, &declen) != 0)
 		rc = mismatch(err, "Header mismatch: Mcp-Name header malformed", m->id);
 	else if (body == NULL || strlen(body) != declen || memcmp(body, dec, declen) != 0)
 		rc = mismatch(err,
 		    strcmp(src, "uri") == 0 ? "Header mismatch: Mcp-Name header does not match params.uri"
-					    : "Header mismatch: Mcp-Name header does not match params.name",
+		                            : "Header mismatch: Mcp-Name header does not match params.name",
 		    m->id);
 	else
 		rc = 0;

@@ -42,12 +42,12 @@
 #include <jansson.h>
 
 /* JSON-RPC 2.0 error codes, and MCP's. */
-#define JSONRPC_PARSE_ERROR	 -32700
-#define JSONRPC_INVALID_REQUEST	 -32600
+#define JSONRPC_PARSE_ERROR      -32700
+#define JSONRPC_INVALID_REQUEST  -32600
 #define JSONRPC_METHOD_NOT_FOUND -32601
-#define JSONRPC_INVALID_PARAMS	 -32602
-#define JSONRPC_INTERNAL_ERROR	 -32603
-#define JSONRPC_HEADER_MISMATCH	 -32020 /* MCP 2026-07-28 */
+#define JSONRPC_INVALID_PARAMS   -32602
+#define JSONRPC_INTERNAL_ERROR   -32603
+#define JSONRPC_HEADER_MISMATCH  -32020 /* MCP 2026-07-28 */
 
 /* Defaults for struct jsonrpc_limits. */
 #define JSONRPC_MAX_BYTES_DEFAULT (64 * 1024)
@@ -65,36 +65,36 @@ struct jsonrpc_limits {
 };
 
 enum jsonrpc_kind {
-	JSONRPC_REQUEST = 1, /* method and id */
-	JSONRPC_NOTIFICATION,	/* method, no id */
-	JSONRPC_RESPONSE,	/* id and exactly one of result and error */
-	JSONRPC_BATCH		/* a non-empty array, elements not examined */
+	JSONRPC_REQUEST = 1,  /* method and id */
+	JSONRPC_NOTIFICATION, /* method, no id */
+	JSONRPC_RESPONSE,     /* id and exactly one of result and error */
+	JSONRPC_BATCH         /* a non-empty array, elements not examined */
 };
 
 struct jsonrpc_msg {
 	enum jsonrpc_kind kind;
-	json_t *root;	    /* owned: the whole document */
-	json_t *id;	    /* requests, responses (NULL for an error response with id null) */
+	json_t *root;       /* owned: the whole document */
+	json_t *id;         /* requests, responses (NULL for an error response with id null) */
 	const char *method; /* requests and notifications */
-	json_t *params;	    /* an object, or NULL when absent */
-	json_t *result;	    /* result responses: an object */
-	json_t *error;	    /* error responses: {"code": int, "message": string, ...} */
-	size_t nbatch;	    /* batches: the number of elements */
+	json_t *params;     /* an object, or NULL when absent */
+	json_t *result;     /* result responses: an object */
+	json_t *error;      /* error responses: {"code": int, "message": string, ...} */
+	size_t nbatch;      /* batches: the number of elements */
 };
 
 enum jsonrpc_fail {
 	JSONRPC_FAIL_SIZE = 1, /* over max_bytes: answer HTTP 413 */
-	JSONRPC_FAIL_DEPTH,	/* nested deeper than max_depth: HTTP 400 */
-	JSONRPC_FAIL_PARSE,	/* not JSON: HTTP 400, -32700 */
-	JSONRPC_FAIL_INVALID	/* JSON, but not a valid message: HTTP 400 */
+	JSONRPC_FAIL_DEPTH,    /* nested deeper than max_depth: HTTP 400 */
+	JSONRPC_FAIL_PARSE,    /* not JSON: HTTP 400, -32700 */
+	JSONRPC_FAIL_INVALID   /* JSON, but not a valid message: HTTP 400 */
 };
 
 struct jsonrpc_error {
 	enum jsonrpc_fail fail;
-	int code;			    /* one of the codes above */
-	int http_status;		    /* 413 or 400 */
-	char message[JSONRPC_MESSAGE_MAX];  /* fixed text; never echoes input */
-	json_t *id;			    /* owned reference to the request's id, or NULL */
+	int code;                          /* one of the codes above */
+	int http_status;                   /* 413 or 400 */
+	char message[JSONRPC_MESSAGE_MAX]; /* fixed text; never echoes input */
+	json_t *id;                        /* owned reference to the request's id, or NULL */
 };
 
 /* jsonrpc_parse(buf, len, lim, out, err): parse and classify the ${len}
@@ -102,8 +102,8 @@ struct jsonrpc_error {
  * Returns 0 with ${out} filled (release it with jsonrpc_msg_clear()), or -1
  * with ${err} filled (release with jsonrpc_error_clear()) and ${out} zeroed.
  * Running out of memory is reported as -32603 with HTTP status 500. */
-int jsonrpc_parse(const char *buf, size_t len, const struct jsonrpc_limits *lim,
-    struct jsonrpc_msg *out, struct jsonrpc_error *err);
+int jsonrpc_parse(const char *buf, size_t len, const struct jsonrpc_limits *lim, struct jsonrpc_msg *out,
+    struct jsonrpc_error *err);
 
 /* jsonrpc_classify(v, out, err): classify the single message ${v} (for
  * example one element of a batch) by the rules of step 4 above.  ${out}
@@ -192,7 +192,7 @@ int jsonrpc_header_decode(const char *hdr, char *out, size_t outcap, size_t *out
  * byte; for other methods it is ignored.  Returns 0, or -1 with ${err} set
  * to -32020 (HTTP 400, the request's id, a message naming the header but not
  * echoing values). */
-int jsonrpc_check_headers(const struct jsonrpc_msg *m, const char *mcp_method, const char *mcp_name,
-    struct jsonrpc_error *err);
+int jsonrpc_check_headers(
+    const struct jsonrpc_msg *m, const char *mcp_method, const char *mcp_name, struct jsonrpc_error *err);
 
 #endif

@@ -50,7 +50,8 @@ parse_scopes(const json_t *a, struct scope_set *out)
 	if (!json_is_array(a))
 		return (-1);
 	buf[0] = '\0';
-	json_array_foreach((json_t *)a, i, v) {
+	json_array_foreach((json_t *)a, i, v)
+	{
 		if (!json_is_string(v))
 			return (-1);
 		n = json_string_length(v);
@@ -104,12 +105,14 @@ parse_rules(const json_t *a, struct policy_rule **rulesp, size_t *np, const char
 		*why = "out of memory";
 		return (-1);
 	}
-	json_array_foreach((json_t *)a, i, r) {
+	json_array_foreach((json_t *)a, i, r)
+	{
 		if (!json_is_object(r)) {
 			*why = "each rule must be an object {\"tool\": glob, \"scopes\": [...]}";
 			goto err;
 		}
-		json_object_foreach(r, k, v) {
+		json_object_foreach(r, k, v)
+		{
 			if (strcmp(k, "tool") != 0 && strcmp(k, "scopes") != 0) {
 				*why = "unknown key in a rule (allowed: \"tool\", \"scopes\")";
 				goto err;
@@ -159,7 +162,8 @@ policy_config_parse(json_t *o, struct policy_config *cfg, const char **why)
 		return (-1);
 	}
 	n = *cfg;
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		if (strcmp(k, "rules") == 0) {
 			if (parse_rules(v, &rules, &nrules, why) != 0)
 				return (-1);
@@ -256,7 +260,7 @@ policy_server_name_valid(const char *s)
 		unsigned char c = (unsigned char)s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			c == '.' || c == '-' || c == '_'))
+		        c == '.' || c == '-' || c == '_'))
 			return (0);
 		if (c == '_' && (i + 1 == n || s[i + 1] == '_'))
 			return (0);
@@ -340,8 +344,7 @@ add_set(struct scope_set *a, const struct scope_set *b)
  * Decide ${req} under ${cfg}.
  */
 int
-policy_decide(const struct policy_config *cfg, const struct policy_request *req,
-    struct policy_decision *out)
+policy_decide(const struct policy_config *cfg, const struct policy_request *req, struct policy_decision *out)
 {
 	char full[POLICY_SERVER_MAX + 2 + POLICY_NAME_MAX + 1];
 	char basis[128], missing[96];
@@ -380,14 +383,15 @@ policy_decide(const struct policy_config *cfg, const struct policy_request *req,
 		out->required = srv;
 		if (add_scope(&out->required, req->read_only ? POLICY_READ_SCOPE : POLICY_WRITE_SCOPE) != 0)
 			goto overflow;
-		snprintf(basis, sizeof(basis), "%s%s", req->read_only ? "read-only tool" : "tool not read-only",
+		snprintf(basis, sizeof(basis), "%s%s",
+		    req->read_only ? "read-only tool" : "tool not read-only",
 		    srv.n > 0 ? " on a server with its own scope" : "");
 		break;
 	case POLICY_RESOURCE:
 	case POLICY_PROMPT:
 		out->required = srv;
 		if (add_set(&out->required,
-			req->kind == POLICY_RESOURCE ? &cfg->resource_scopes : &cfg->prompt_scopes) != 0)
+		        req->kind == POLICY_RESOURCE ? &cfg->resource_scopes : &cfg->prompt_scopes) != 0)
 			goto overflow;
 		snprintf(basis, sizeof(basis), "%s%s", req->kind == POLICY_RESOURCE ? "resource" : "prompt",
 		    srv.n > 0 ? " on a server with its own scope" : "");
@@ -403,7 +407,8 @@ policy_decide(const struct policy_config *cfg, const struct policy_request *req,
 		nmissing++;
 		if (o + 1 >= sizeof(missing))
 			continue;
-		w = snprintf(missing + o, sizeof(missing) - o, "%s%s", o > 0 ? " " : "", out->required.tok[i]);
+		w = snprintf(
+		    missing + o, sizeof(missing) - o, "%s%s", o > 0 ? " " : "", out->required.tok[i]);
 		/* Too long to list in full: the challenge carries the whole set. */
 		o = (w < 0 || (size_t)w >= sizeof(missing) - o) ? sizeof(missing) - 1 : o + (size_t)w;
 	}

@@ -46,26 +46,26 @@
 
 #include "oauth/scope.h"
 
-#define POLICY_SEP	      "__"
-#define POLICY_SERVER_MAX     64   /* bytes of a server name */
-#define POLICY_NAME_MAX	      1024 /* bytes of a tool or prompt name we handle */
-#define POLICY_RULES_MAX      256
-#define POLICY_GLOB_MAX	      256
-#define POLICY_REASON_MAX     256
-#define POLICY_READ_SCOPE     "mcp:read"
-#define POLICY_WRITE_SCOPE    "mcp:write"
+#define POLICY_SEP         "__"
+#define POLICY_SERVER_MAX  64   /* bytes of a server name */
+#define POLICY_NAME_MAX    1024 /* bytes of a tool or prompt name we handle */
+#define POLICY_RULES_MAX   256
+#define POLICY_GLOB_MAX    256
+#define POLICY_REASON_MAX  256
+#define POLICY_READ_SCOPE  "mcp:read"
+#define POLICY_WRITE_SCOPE "mcp:write"
 
 struct policy_rule {
-	char *glob;		   /* on the namespaced tool name */
-	struct scope_set scopes;   /* what a matching tool requires */
+	char *glob;              /* on the namespaced tool name */
+	struct scope_set scopes; /* what a matching tool requires */
 };
 
 struct policy_config {
 	struct policy_rule *rules; /* first match wins */
 	size_t nrules;
 	struct scope_set resource_scopes; /* default {mcp:read} */
-	struct scope_set prompt_scopes;	  /* default {mcp:read} */
-	int filter_tools_list;		  /* tools/list shows only callable tools (default 1) */
+	struct scope_set prompt_scopes;   /* default {mcp:read} */
+	int filter_tools_list;            /* tools/list shows only callable tools (default 1) */
 };
 
 enum policy_kind { POLICY_TOOL, POLICY_RESOURCE, POLICY_PROMPT };
@@ -73,21 +73,21 @@ enum policy_kind { POLICY_TOOL, POLICY_RESOURCE, POLICY_PROMPT };
 enum policy_verdict { POLICY_DENY = 0, POLICY_ALLOW = 1 };
 
 struct policy_request {
-	const char *subject;		/* the token's sub (not used by the rules yet) */
-	const char *client_id;		/* the token's client_id (idem) */
-	const struct scope_set *held;	/* the token's scopes; NULL holds none */
-	const char *server;		/* upstream server name */
-	const char *server_scope;	/* its "scope" from mcpServers, or NULL / "" */
+	const char *subject;          /* the token's sub (not used by the rules yet) */
+	const char *client_id;        /* the token's client_id (idem) */
+	const struct scope_set *held; /* the token's scopes; NULL holds none */
+	const char *server;           /* upstream server name */
+	const char *server_scope;     /* its "scope" from mcpServers, or NULL / "" */
 	enum policy_kind kind;
-	const char *name;		/* tool or prompt name as the server knows it, or resource URI */
-	int read_only;			/* tools: annotations.readOnlyHint is true */
+	const char *name; /* tool or prompt name as the server knows it, or resource URI */
+	int read_only;    /* tools: annotations.readOnlyHint is true */
 };
 
 struct policy_decision {
 	enum policy_verdict verdict;
-	struct scope_set required;	 /* every scope the call needs */
-	int rule;			 /* index of the matching rule, or -1 */
-	char reason[POLICY_REASON_MAX];	 /* for the audit log; no secrets */
+	struct scope_set required;      /* every scope the call needs */
+	int rule;                       /* index of the matching rule, or -1 */
+	char reason[POLICY_REASON_MAX]; /* for the audit log; no secrets */
 };
 
 /* policy_config_init(cfg): the defaults: no rules, mcp:read for resources
@@ -121,8 +121,8 @@ int policy_server_scope_valid(const char *s);
  * Returns 0, or -1 if ${req} is unusable (no server or name, a server name
  * that is not valid, a server scope that does not parse, or more required
  * scopes than a scope set holds); then ${out} is a denial. */
-int policy_decide(const struct policy_config *cfg, const struct policy_request *req,
-    struct policy_decision *out);
+int policy_decide(
+    const struct policy_config *cfg, const struct policy_request *req, struct policy_decision *out);
 
 /* policy_tool_listed(cfg, req): 1 if tools/list should show the tool of
  * ${req} (a POLICY_TOOL request) to its token: always when filtering is off,

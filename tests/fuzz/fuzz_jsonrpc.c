@@ -20,10 +20,10 @@
 #include "core/b64.h"
 #include "mcp/jsonrpc.h"
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
+#define CHECK(x)                                                                                             \
+	do {                                                                                                 \
+		if (!(x))                                                                                    \
+			abort();                                                                             \
 	} while (0)
 
 #define MAX_BYTES 4096
@@ -37,15 +37,11 @@ depth(const json_t *v)
 	json_t *e;
 
 	if (json_is_array(v)) {
-		json_array_foreach((json_t *)v, i, e)
-			if ((c = depth(e)) > d)
-				d = c;
+		json_array_foreach((json_t *)v, i, e) if ((c = depth(e)) > d) d = c;
 		return (d + 1);
 	}
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, e)
-			if ((c = depth(e)) > d)
-				d = c;
+		json_object_foreach((json_t *)v, k, e) if ((c = depth(e)) > d) d = c;
 		return (d + 1);
 	}
 	return (0);
@@ -63,7 +59,8 @@ plain_ok(const char *s)
 	if (n >= 2 && strncmp(s, "=?base64?", 9) == 0 && strcmp(s + n - 2, "?=") == 0)
 		return (0);
 	for (i = 0; i < n; i++)
-		if (!((unsigned char)s[i] == '\t' || ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)))
+		if (!((unsigned char)s[i] == '\t' ||
+		        ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)))
 			return (0);
 	return (1);
 }
@@ -80,7 +77,7 @@ check_headers(const struct jsonrpc_msg *m)
 		return;
 	if ((src = jsonrpc_name_source(m->method)) == NULL) {
 		CHECK(jsonrpc_check_headers(m, m->method, NULL, &e) == 0 ||
-		    strlen(m->method) > JSONRPC_HEADER_MAX);
+		      strlen(m->method) > JSONRPC_HEADER_MAX);
 		jsonrpc_error_clear(&e);
 		return;
 	}
@@ -109,7 +106,7 @@ check_headers(const struct jsonrpc_msg *m)
 static void
 reparse(const struct jsonrpc_msg *m)
 {
-	const struct jsonrpc_limits big = {SIZE_MAX, MAX_DEPTH};
+	const struct jsonrpc_limits big = { SIZE_MAX, MAX_DEPTH };
 	struct jsonrpc_msg m2;
 	struct jsonrpc_error e;
 	char *s;
@@ -157,7 +154,7 @@ header(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct jsonrpc_limits lim = {MAX_BYTES, MAX_DEPTH};
+	const struct jsonrpc_limits lim = { MAX_BYTES, MAX_DEPTH };
 	struct jsonrpc_msg m;
 	struct jsonrpc_error e;
 	json_t *r;
@@ -181,7 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		CHECK(m.root == NULL);
 		CHECK(e.code == JSONRPC_PARSE_ERROR || e.code == JSONRPC_INVALID_REQUEST ||
-		    e.code == JSONRPC_INVALID_PARAMS || e.code == JSONRPC_INTERNAL_ERROR);
+		      e.code == JSONRPC_INVALID_PARAMS || e.code == JSONRPC_INTERNAL_ERROR);
 		CHECK(e.http_status == 400 || e.http_status == 413 || e.http_status == 500);
 		CHECK((e.fail == JSONRPC_FAIL_SIZE) == (size > MAX_BYTES));
 		CHECK(e.id == NULL || jsonrpc_id_valid(e.id));

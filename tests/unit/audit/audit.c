@@ -203,7 +203,8 @@ test_escaping(void **state)
 	r.session = "caf\xc3\xa9 \xe4\xb8\x96";
 	o = roundtrip(&r, 0, NULL);
 	assert_string_equal(sget(o, "subject"), "a\"b\\c\nd\te\x01\x7f");
-	assert_string_equal(sget(o, "client"), "bad\xef\xbf\xbd\xef\xbf\xbdutf8\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!");
+	assert_string_equal(
+	    sget(o, "client"), "bad\xef\xbf\xbd\xef\xbf\xbdutf8\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!");
 	assert_string_equal(sget(o, "session"), "caf\xc3\xa9 \xe4\xb8\x96");
 	assert_null(json_object_get(o, "truncated"));
 	json_decref(o);
@@ -334,7 +335,8 @@ test_config(void **state)
 
 	(void)state;
 	audit_config_init(&c);
-	o = json_loads("{\"file\":\"/var/log/mcpgate/audit.jsonl\",\"arguments\":true,\"fsync\":true}", 0, NULL);
+	o = json_loads(
+	    "{\"file\":\"/var/log/mcpgate/audit.jsonl\",\"arguments\":true,\"fsync\":true}", 0, NULL);
 	assert_int_equal(audit_config_parse(o, &c, &why), 0);
 	json_decref(o);
 	assert_string_equal(c.file, "/var/log/mcpgate/audit.jsonl");
@@ -346,8 +348,8 @@ test_config(void **state)
 	assert_string_equal(c.file, "/var/log/mcpgate/audit.jsonl");
 	assert_false(c.arguments);
 	assert_true(c.fsync);
-	static const char *bad[] = {"{\"file\":\"\"}", "{\"file\":1}", "{\"arguments\":1}", "{\"fsync\":\"yes\"}",
-		"{\"fil\":\"x\"}", "[]", "{\"file\":\"a\\u0000b\"}"};
+	static const char *bad[] = { "{\"file\":\"\"}", "{\"file\":1}", "{\"arguments\":1}",
+		"{\"fsync\":\"yes\"}", "{\"fil\":\"x\"}", "[]", "{\"file\":\"a\\u0000b\"}" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o = json_loads(bad[i], JSON_ALLOW_NUL, NULL);
 		assert_non_null(o);
@@ -367,7 +369,7 @@ struct th {
 	int fails;
 };
 
-#define NTHREADS 8
+#define NTHREADS   8
 #define PER_THREAD 1500
 
 static void *
@@ -636,11 +638,11 @@ test_query(void **state)
 		const char *subj, *client, *tool;
 		enum audit_decision d;
 	} recs[] = {
-		{1785230100000LL, "s1", "c1", "fs__read_file", AUDIT_ALLOW},
-		{1785230200000LL, "s2", "c1", "fs__write_file", AUDIT_DENY},
-		{1785230300000LL, "s1", "c2", "fs__write_file", AUDIT_ALLOW},
-		{1785230400000LL, "s3", "c2", NULL, AUDIT_NONE},
-		{1785230500000LL, "s1", "c1", "fs__write_file", AUDIT_DENY},
+		{ 1785230100000LL, "s1", "c1", "fs__read_file", AUDIT_ALLOW },
+		{ 1785230200000LL, "s2", "c1", "fs__write_file", AUDIT_DENY },
+		{ 1785230300000LL, "s1", "c2", "fs__write_file", AUDIT_ALLOW },
+		{ 1785230400000LL, "s3", "c2", NULL, AUDIT_NONE },
+		{ 1785230500000LL, "s1", "c1", "fs__write_file", AUDIT_DENY },
 	};
 	size_t i;
 

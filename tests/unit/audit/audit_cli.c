@@ -172,7 +172,8 @@ test_cli(void **state)
 	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--client=c1", NULL), 0);
 	subjects(out, subs, sizeof(subs));
 	assert_string_equal(subs, "old new2");
-	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--tool", "fs__write_file", NULL), 0);
+	assert_int_equal(
+	    run(logpath, out, sizeof(out), err, sizeof(err), "--tool", "fs__write_file", NULL), 0);
 	subjects(out, subs, sizeof(subs));
 	assert_string_equal(subs, "new new2");
 	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--denied", NULL), 0);
@@ -181,12 +182,14 @@ test_cli(void **state)
 	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--since", "1h", NULL), 0);
 	subjects(out, subs, sizeof(subs));
 	assert_string_equal(subs, "new new2");
-	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--since", "3d", "--client", "c1", NULL), 0);
+	assert_int_equal(
+	    run(logpath, out, sizeof(out), err, sizeof(err), "--since", "3d", "--client", "c1", NULL), 0);
 	subjects(out, subs, sizeof(subs));
 	assert_string_equal(subs, "old new2");
 	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--since", "30s", NULL), 0);
 	assert_string_equal(out, "");
-	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--since", "2000-01-01T00:00:00Z", NULL), 0);
+	assert_int_equal(
+	    run(logpath, out, sizeof(out), err, sizeof(err), "--since", "2000-01-01T00:00:00Z", NULL), 0);
 	subjects(out, subs, sizeof(subs));
 	assert_string_equal(subs, "old new new2");
 	assert_int_equal(run(logpath, out, sizeof(out), err, sizeof(err), "--since", "9999-01-01", NULL), 0);

@@ -11,7 +11,7 @@
 
 #include "mcp/jsonrpc.h"
 
-static const struct jsonrpc_limits lim = {JSONRPC_MAX_BYTES_DEFAULT, JSONRPC_MAX_DEPTH_DEFAULT};
+static const struct jsonrpc_limits lim = { JSONRPC_MAX_BYTES_DEFAULT, JSONRPC_MAX_DEPTH_DEFAULT };
 
 /* Parse ${s}; expect success of kind ${kind}; return the message. */
 static void
@@ -142,16 +142,16 @@ test_errors(void **state)
 	bad("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"a\"}", JSONRPC_INVALID_REQUEST, 400, NULL);
 	bad("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"a\"}", JSONRPC_INVALID_REQUEST, 400, NULL);
 	bad("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"a\"}", JSONRPC_INVALID_REQUEST, 400, NULL);
-	bad("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775808,\"method\":\"a\"}", JSONRPC_INVALID_REQUEST,
-	    400, NULL);
+	bad("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775808,\"method\":\"a\"}", JSONRPC_INVALID_REQUEST, 400,
+	    NULL);
 	bad("{\"jsonrpc\":\"2.0\",\"id\":-9223372036854775809,\"method\":\"a\"}", JSONRPC_INVALID_REQUEST,
 	    400, NULL);
 
 	/* Params: an object; an array is legal JSON-RPC but invalid MCP params. */
 	bad("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"a\",\"params\":[1]}", JSONRPC_INVALID_PARAMS, 400,
 	    "5");
-	bad("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"a\",\"params\":\"x\"}", JSONRPC_INVALID_REQUEST,
-	    400, "5");
+	bad("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"a\",\"params\":\"x\"}", JSONRPC_INVALID_REQUEST, 400,
+	    "5");
 	bad("{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":null}", JSONRPC_INVALID_REQUEST, 400, NULL);
 
 	/* Requests and responses do not mix. */
@@ -203,7 +203,8 @@ test_limits(void **state)
 	/* Depth: params {"a":[[...]]} with the envelope at depth 1. */
 	l.max_bytes = sizeof(deep);
 	for (l.max_depth = 2; l.max_depth < 20; l.max_depth++) {
-		n = (size_t)snprintf(deep, sizeof(deep), "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":");
+		n = (size_t)snprintf(
+		    deep, sizeof(deep), "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":");
 		for (i = 2; i < l.max_depth; i++)
 			deep[n++] = '[';
 		for (i = 2; i < l.max_depth; i++)
@@ -309,14 +310,17 @@ test_ids(void **state)
 
 	/* Errors without an id carry null; data is included when given. */
 	out = jsonrpc_dumps(jsonrpc_error(NULL, JSONRPC_PARSE_ERROR, "Parse error", NULL));
-	assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"Parse error\"}}");
+	assert_string_equal(
+	    out, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"Parse error\"}}");
 	free(out);
-	out = jsonrpc_dumps(jsonrpc_error(b, JSONRPC_INVALID_PARAMS, "Invalid params", json_pack("{s:i}", "x", 1)));
+	out = jsonrpc_dumps(
+	    jsonrpc_error(b, JSONRPC_INVALID_PARAMS, "Invalid params", json_pack("{s:i}", "x", 1)));
 	assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"error\":{\"code\":-32602,\"message\":"
-				 "\"Invalid params\",\"data\":{\"x\":1}}}");
+	                         "\"Invalid params\",\"data\":{\"x\":1}}}");
 	free(out);
 	out = jsonrpc_dumps(jsonrpc_error(a, JSONRPC_INTERNAL_ERROR, "Internal error", NULL));
-	assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32603,\"message\":\"Internal error\"}}");
+	assert_string_equal(
+	    out, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32603,\"message\":\"Internal error\"}}");
 	free(out);
 	assert_null(jsonrpc_dumps(NULL));
 	json_decref(a);
@@ -335,7 +339,7 @@ test_error_from(void **state)
 	assert_int_equal(jsonrpc_parse(s, strlen(s), &lim, &m, &e), -1);
 	out = jsonrpc_dumps(jsonrpc_error_from(&e));
 	assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":\"k\",\"error\":{\"code\":-32602,\"message\":"
-				 "\"Invalid params: params must be an object\"}}");
+	                         "\"Invalid params: params must be an object\"}}");
 	free(out);
 	jsonrpc_error_clear(&e);
 	assert_null(e.id);
@@ -346,8 +350,9 @@ test_classify_element(void **state)
 {
 	struct jsonrpc_msg m, el;
 	struct jsonrpc_error e;
-	const char *s = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"n\"},"
-			"[1],{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}]";
+	const char *s =
+	    "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"n\"},"
+	    "[1],{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}]";
 
 	(void)state;
 	ok(s, JSONRPC_BATCH, &m);
@@ -408,7 +413,9 @@ test_header_decode(void **state)
 
 	/* Padding may be left out; an empty payload is the empty value. */
 	dec_ok("=?base64?IHBhZGRlZCA?=", " padded ");
-	dec_ok("=?base64?" "?=", "");
+	dec_ok("=?base64?"
+	       "?=",
+	    "");
 	dec_ok("a b\tc", "a b\tc");
 	dec_ok("", "");
 
@@ -418,17 +425,17 @@ test_header_decode(void **state)
 	dec_ok("SGk=?=", "SGk=?=");
 
 	/* Malformed. */
-	dec_bad("=?base64?SGk!?=");	    /* not base64 */
-	dec_bad("=?base64?S?=");	    /* impossible length */
-	dec_bad("=?base64?SGl=?=");	    /* non-canonical trailing bits */
-	dec_bad("=?base64?/w==?=");	    /* decodes to invalid UTF-8 */
-	dec_bad("=?base64?AA==?=");	    /* decodes to NUL */
-	dec_bad("=?base64?7aCA?=");	    /* a UTF-16 surrogate */
-	dec_bad("=?base64?=");		    /* sentinel pattern, too short to be one */
+	dec_bad("=?base64?SGk!?="); /* not base64 */
+	dec_bad("=?base64?S?=");    /* impossible length */
+	dec_bad("=?base64?SGl=?="); /* non-canonical trailing bits */
+	dec_bad("=?base64?/w==?="); /* decodes to invalid UTF-8 */
+	dec_bad("=?base64?AA==?="); /* decodes to NUL */
+	dec_bad("=?base64?7aCA?="); /* a UTF-16 surrogate */
+	dec_bad("=?base64?=");      /* sentinel pattern, too short to be one */
 	dec_bad(" lead");
 	dec_bad("trail\t");
 	dec_bad("a\nb");
-	dec_bad("caf\xc3\xa9");		    /* raw non-ASCII must be encoded */
+	dec_bad("caf\xc3\xa9"); /* raw non-ASCII must be encoded */
 	dec_bad("del\x7f");
 	dec_bad(NULL);
 
@@ -476,11 +483,14 @@ hdr(const char *s, const char *meth, const char *name, int want)
 static void
 test_check_headers(void **state)
 {
-	const char *call = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_weather\"}}";
+	const char *call =
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_weather\"}}";
 	const char *read = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"resources/read\",\"params\":{\"uri\":"
-			   "\"file:///projects/myapp/config.json\",\"name\":\"other\"}}";
-	const char *get = "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"prompts/get\",\"params\":{\"name\":\"Hello, \\u4e16\\u754c\"}}";
-	const char *lit = "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"=?base64?literal?=\"}}";
+	                   "\"file:///projects/myapp/config.json\",\"name\":\"other\"}}";
+	const char *get = "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"prompts/"
+	                  "get\",\"params\":{\"name\":\"Hello, \\u4e16\\u754c\"}}";
+	const char *lit = "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/"
+	                  "call\",\"params\":{\"name\":\"=?base64?literal?=\"}}";
 	const char *list = "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\"}";
 	const char *noname = "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{}}";
 	const char *note = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\"}";

@@ -111,12 +111,12 @@ test_rules(void **state)
 	(void)state;
 	policy_config_init(&cfg);
 	o = load("{\"rules\":["
-		 "{\"tool\":\"fs__read_*\",\"scopes\":[\"fs:read\"]},"
-		 "{\"tool\":\"fs__*\",\"scopes\":[\"fs:all\",\"mcp:admin\"]},"
-		 "{\"tool\":\"github__get_?\",\"scopes\":[]},"
-		 "{\"tool\":\"github__*\",\"scopes\":[\"mcp:github\"]}],"
-		 "\"resource_scopes\":[\"res:read\"],\"prompt_scopes\":[],"
-		 "\"filter_tools_list\":false}");
+	         "{\"tool\":\"fs__read_*\",\"scopes\":[\"fs:read\"]},"
+	         "{\"tool\":\"fs__*\",\"scopes\":[\"fs:all\",\"mcp:admin\"]},"
+	         "{\"tool\":\"github__get_?\",\"scopes\":[]},"
+	         "{\"tool\":\"github__*\",\"scopes\":[\"mcp:github\"]}],"
+	         "\"resource_scopes\":[\"res:read\"],\"prompt_scopes\":[],"
+	         "\"filter_tools_list\":false}");
 	assert_int_equal(policy_config_parse(o, &cfg, &why), 0);
 	json_decref(o);
 	assert_int_equal(cfg.nrules, 4);
@@ -133,13 +133,15 @@ test_rules(void **state)
 	expect(&cfg, POLICY_TOOL, "fsx", NULL, "read_file", 1, "mcp:read", POLICY_ALLOW, "mcp:read");
 	/* An empty list requires nothing. */
 	expect(&cfg, POLICY_TOOL, "github", "mcp:github", "get_x", 0, "", POLICY_ALLOW, "");
-	expect(&cfg, POLICY_TOOL, "github", "mcp:github", "get_xy", 0, "mcp:write", POLICY_DENY, "mcp:github");
+	expect(
+	    &cfg, POLICY_TOOL, "github", "mcp:github", "get_xy", 0, "mcp:write", POLICY_DENY, "mcp:github");
 	/* No rule: defaults. */
 	expect(&cfg, POLICY_TOOL, "jira", "mcp:jira", "x", 0, "mcp:jira mcp:write", POLICY_ALLOW,
 	    "mcp:jira mcp:write");
 	/* Configured resource and prompt scopes replace mcp:read. */
 	expect(&cfg, POLICY_RESOURCE, "fs", NULL, "file:///a", 0, "mcp:read", POLICY_DENY, "res:read");
-	expect(&cfg, POLICY_RESOURCE, "fs", "mcp:fs", "file:///a", 0, "res:read", POLICY_DENY, "mcp:fs res:read");
+	expect(&cfg, POLICY_RESOURCE, "fs", "mcp:fs", "file:///a", 0, "res:read", POLICY_DENY,
+	    "mcp:fs res:read");
 	expect(&cfg, POLICY_PROMPT, "fs", NULL, "p", 0, "", POLICY_ALLOW, "");
 	expect(&cfg, POLICY_PROMPT, "fs", "mcp:fs", "p", 0, "", POLICY_DENY, "mcp:fs");
 	policy_config_clear(&cfg);
@@ -239,40 +241,40 @@ test_glob(void **state)
 		const char *g, *s;
 		int m;
 	} t[] = {
-		{"*", "", 1},
-		{"*", "anything/at all", 1},
-		{"", "", 1},
-		{"", "a", 0},
-		{"a", "a", 1},
-		{"a", "A", 0},
-		{"?", "", 0},
-		{"?", "x", 1},
-		{"?", "xy", 0},
-		{"github__*", "github__create_issue", 1},
-		{"github__*", "github__", 1},
-		{"github__*", "githubx__create", 0},
-		{"github__*", "gitlab__x", 0},
-		{"fs__read_*", "fs__read_file", 1},
-		{"fs__read_*", "fs__read", 0},
-		{"fs__read_*", "fs__write_file", 0},
-		{"*__delete*", "jira__delete_issue", 1},
-		{"*__delete*", "jira__soft_delete", 0},
-		{"*delete*", "jira__soft_delete", 1},
-		{"a*b*c", "abc", 1},
-		{"a*b*c", "aXbYc", 1},
-		{"a*b*c", "aXbYcZ", 0},
-		{"a*b*c", "abcbc", 1},
-		{"a**b", "ab", 1},
-		{"*a", "bbbba", 1},
-		{"*a", "bbbbab", 0},
-		{"??__*", "fs__x", 1},
-		{"??__*", "f__x", 0},
-		{"[a]", "[a]", 1},
-		{"[a]", "a", 0},
-		{"\\*", "\\x", 1},
-		{"a/b", "a/b", 1},
-		{"*/b", "x/y/b", 1},
-		{"*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+		{ "*", "", 1 },
+		{ "*", "anything/at all", 1 },
+		{ "", "", 1 },
+		{ "", "a", 0 },
+		{ "a", "a", 1 },
+		{ "a", "A", 0 },
+		{ "?", "", 0 },
+		{ "?", "x", 1 },
+		{ "?", "xy", 0 },
+		{ "github__*", "github__create_issue", 1 },
+		{ "github__*", "github__", 1 },
+		{ "github__*", "githubx__create", 0 },
+		{ "github__*", "gitlab__x", 0 },
+		{ "fs__read_*", "fs__read_file", 1 },
+		{ "fs__read_*", "fs__read", 0 },
+		{ "fs__read_*", "fs__write_file", 0 },
+		{ "*__delete*", "jira__delete_issue", 1 },
+		{ "*__delete*", "jira__soft_delete", 0 },
+		{ "*delete*", "jira__soft_delete", 1 },
+		{ "a*b*c", "abc", 1 },
+		{ "a*b*c", "aXbYc", 1 },
+		{ "a*b*c", "aXbYcZ", 0 },
+		{ "a*b*c", "abcbc", 1 },
+		{ "a**b", "ab", 1 },
+		{ "*a", "bbbba", 1 },
+		{ "*a", "bbbbab", 0 },
+		{ "??__*", "fs__x", 1 },
+		{ "??__*", "f__x", 0 },
+		{ "[a]", "[a]", 1 },
+		{ "[a]", "a", 0 },
+		{ "\\*", "\\x", 1 },
+		{ "a/b", "a/b", 1 },
+		{ "*/b", "x/y/b", 1 },
+		{ "*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
 	};
 	size_t i;
 
@@ -340,7 +342,8 @@ test_config(void **state)
 		size_t k, o2 = (size_t)sprintf(big, "{\"rules\":[");
 
 		for (k = 0; k < n - 1 + i; k++)
-			o2 += (size_t)sprintf(big + o2, "%s{\"tool\":\"t%zu\",\"scopes\":[]}", k ? "," : "", k);
+			o2 +=
+			    (size_t)sprintf(big + o2, "%s{\"tool\":\"t%zu\",\"scopes\":[]}", k ? "," : "", k);
 		sprintf(big + o2, "]}");
 		o = load(big);
 		policy_config_init(&cfg);
