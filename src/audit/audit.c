@@ -21,6 +21,7 @@ struct audit_log {
 	int with_args;
 	int fsync;
 	int torn; /* the file may end in a partial line: start the next on a new one */
+	char *path;
 	pthread_mutex_t mu;
 };
 
@@ -100,6 +101,41 @@ err:
 	return (-1);
 }
 
+/* Open ${path} for appending (0600 if created); a regular file only.  Sets
+ * ${torn} if it does not end in a newline.  Returns the descriptor or -1. */
+static int
+open_append(const char *path, int *torn)
+{
+	struct stat sb;
+	int fd, rfd, e;
+	char c;
+
+	*torn = 0;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return (-1);
+	if (fstat(fd, &sb) != 0)
+		goto err;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		goto err;
+	}
+	/* A torn last line (see audit.h) must not swallow our first one. */
+	if (sb.st_size > 0) {
+		rfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (rfd == -1 || pread(rfd, &c, 1, sb.st_size - 1) != 1 || c != '\n')
+			*torn = 1;
+		if (rfd != -1)
+			close(rfd);
+	}
+	return (fd);
+
+err:
+	e = errno;
+	close(fd);
+	errno = e;
+	return (-1);
+}
+
 /**
  * audit_open(cfg):
  * Open ${cfg->file} for appending, creating it 0600.
@@ -108,8 +144,6 @@ struct audit_log *
 audit_open(const struct audit_config *cfg)
 {
 	struct audit_log *log;
-	struct stat sb;
-	char c;
 
 	if (cfg->file == NULL) {
 		log_warn("audit: no file configured");
@@ -117,36 +151,48 @@ audit_open(const struct audit_config *cfg)
 	}
 	if ((log = calloc(1, sizeof(*log))) == NULL)
 		goto err0;
-	if ((log->fd = open(cfg->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	if ((log->path = strdup(cfg->file)) == NULL)
 		goto err1;
-	if (fstat(log->fd, &sb) != 0)
+	if ((log->fd = open_append(cfg->file, &log->torn)) == -1)
 		goto err2;
-	if (!S_ISREG(sb.st_mode)) {
-		errno = EINVAL;
-		goto err2;
-	}
-	/* A torn last line (see audit.h) must not swallow our first one. */
-	if (sb.st_size > 0) {
-		int rfd = open(cfg->file, O_RDONLY | O_CLOEXEC);
-
-		if (rfd == -1 || pread(rfd, &c, 1, sb.st_size - 1) != 1 || c != '\n')
-			log->torn = 1;
-		if (rfd != -1)
-			close(rfd);
-	}
 	if (pthread_mutex_init(&log->mu, NULL) != 0)
-		goto err2;
+		goto err3;
 	log->with_args = cfg->arguments;
 	log->fsync = cfg->fsync;
 	return (log);
 
-err2:
+err3:
 	close(log->fd);
+err2:
+	free(log->path);
 err1:
 	free(log);
 err0:
 	log_warnp("audit: cannot open %s", cfg->file);
 	return (NULL);
+}
+
+/**
+ * audit_reopen(log):
+ * Continue in a fresh open of the configured path.
+ */
+int
+audit_reopen(struct audit_log *log)
+{
+	int fd, old, torn;
+
+	if ((fd = open_append(log->path, &torn)) == -1) {
+		log_warnp("audit: cannot reopen %s", log->path);
+		return (-1);
+	}
+	pthread_mutex_lock(&log->mu);
+	old = log->fd;
+	log->fd = fd;
+	log->torn = torn;
+	pthread_mutex_unlock(&log->mu);
+	if (close(old) != 0)
+		log_warnp("audit: close");
+	return (0);
 }
 
 /**
@@ -161,6 +207,7 @@ audit_close(struct audit_log *log)
 	if (close(log->fd) != 0)
 		log_warnp("audit: close");
 	pthread_mutex_destroy(&log->mu);
+	free(log->path);
 	free(log);
 }
 

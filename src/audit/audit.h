@@ -93,6 +93,12 @@ int audit_config_parse(json_t *o, struct audit_config *cfg, const char **why);
  * ${cfg->file} for appending.  Returns the log, or NULL (logged with errno). */
 struct audit_log *audit_open(const struct audit_config *cfg);
 
+/* audit_reopen(log): open the configured path again and continue there, for
+ * a rotation that moved the file away (call it on SIGHUP).  Lines written
+ * concurrently go to the old or the new file, never get lost or torn.
+ * Returns 0, or -1 (logged) and the old file stays in use. */
+int audit_reopen(struct audit_log *log);
+
 /* audit_close(log): close ${log}; NULL does nothing. */
 void audit_close(struct audit_log *log);
 

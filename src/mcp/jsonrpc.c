@@ -1,10 +1,13 @@
 #include "mcp/jsonrpc.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/b64.h"
+
+_Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long");
 
 #define SENTINEL_PREFIX "=?base64?"
 #define SENTINEL_SUFFIX "?="
@@ -511,6 +514,75 @@ jsonrpc_header_decode(const char *hdr, char *out, size_t outcap, size_t *outlen)
 	out[n] = '\0';
 	*outlen = n;
 	return (0);
+}
+
+/* Parse the decimal text ${s} of ${n} bytes as an integer: [-]digits with
+ * an optional fraction of zeros.  Returns 0, or -1 if it is not one or does
+ * not fit in json_int_t. */
+static int
+parse_int(const char *s, size_t n, json_int_t *out)
+{
+	unsigned long long v = 0, lim;
+	size_t i = 0, nd = 0;
+	int neg = 0;
+
+	if (n > 0 && s[0] == '-') {
+		neg = 1;
+		i++;
+	}
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, nd++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (v > (lim - d) / 10)
+			return (-1);
+		v = v * 10 + d;
+	}
+	if (nd == 0)
+		return (-1);
+	if (i < n && s[i] == '.') {
+		if (++i == n)
+			return (-1);
+		for (; i < n; i++)
+			if (s[i] != '0')
+				return (-1);
+	}
+	if (i != n)
+		return (-1);
+	if (neg)
+		*out = v == (unsigned long long)LLONG_MAX + 1 ? (json_int_t)(-LLONG_MAX - 1) : -(json_int_t)v;
+	else
+		*out = (json_int_t)v;
+	return (0);
+}
+
+/**
+ * jsonrpc_header_value_eq(hdr, v):
+ * 1 if the Mcp-Param header ${hdr} mirrors the argument ${v}, 0 if not,
+ * -1 if the header is malformed.
+ */
+int
+jsonrpc_header_value_eq(const char *hdr, const json_t *v)
+{
+	char *dec;
+	size_t n;
+	json_int_t iv;
+	int rc;
+
+	if ((dec = malloc(JSONRPC_HEADER_MAX + 1)) == NULL)
+		return (-1);
+	if (jsonrpc_header_decode(hdr, dec, JSONRPC_HEADER_MAX + 1, &n) != 0)
+		rc = -1;
+	else if (json_is_string(v))
+		rc = json_string_length(v) == n && memcmp(json_string_value(v), dec, n) == 0;
+	else if (json_is_boolean(v))
+		rc = strcmp(dec, json_is_true(v) ? "true" : "false") == 0;
+	else if (json_is_integer(v))
+		rc = parse_int(dec, n, &iv) == 0 && iv == json_integer_value(v);
+	else
+		rc = 0;
+	free(dec);
+	return (rc);
 }
 
 static int

@@ -182,6 +182,15 @@ const char *jsonrpc_name_source(const char *method);
  * JSONRPC_HEADER_MAX, or does not fit. */
 int jsonrpc_header_decode(const char *hdr, char *out, size_t outcap, size_t *outlen);
 
+/* jsonrpc_header_value_eq(hdr, v): compare an Mcp-Param-{Name} header
+ * value ${hdr} (decoded as jsonrpc_header_decode() does) with the argument
+ * ${v} it mirrors, by the 2026-07-28 type conversion: a string as it is, a
+ * boolean as "true" or "false", an integer numerically (so "42" and "42.0"
+ * both equal 42; only decimal digits, an optional '-' and an optional
+ * fraction of zeros are numbers).  Other JSON types are never mirrored.
+ * Returns 1 if equal, 0 if not, -1 if the header is malformed. */
+int jsonrpc_header_value_eq(const char *hdr, const json_t *v);
+
 /* jsonrpc_check_headers(m, mcp_method, mcp_name, err): the 2026-07-28
  * header-body validation of a request or notification ${m} against the
  * Mcp-Method header ${mcp_method} and the Mcp-Name header ${mcp_name}

@@ -11,7 +11,8 @@
  * - for an accepted request naming a tool, prompt or resource, Mcp-Method and
  *   an Mcp-Name header made from its body (Base64 sentinel form, and plain
  *   form when the value allows it) pass jsonrpc_check_headers();
- * - a header value that decodes yields valid text of at most its own length.
+ * - a header value that decodes yields valid text of at most its own length,
+ *   and equals that text as jsonrpc_header_value_eq() sees it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -134,6 +135,7 @@ static void
 header(const uint8_t *data, size_t size)
 {
 	char *h, *out;
+	json_t *v;
 	size_t n;
 
 	if (size > JSONRPC_HEADER_MAX + 16)
@@ -146,6 +148,11 @@ header(const uint8_t *data, size_t size)
 		CHECK(n <= strlen(h));
 		CHECK(out[n] == '\0');
 		CHECK(strlen(out) == n);
+		CHECK((v = json_stringn(out, n)) != NULL);
+		CHECK(jsonrpc_header_value_eq(h, v) == 1);
+		json_decref(v);
+	} else {
+		CHECK(jsonrpc_header_value_eq(h, json_true()) == -1);
 	}
 	free(out);
 	free(h);

@@ -363,6 +363,40 @@ test_config(void **state)
 	audit_config_clear(&c);
 }
 
+static int count_cb(void *ctx, const char *line, size_t len, const json_t *rec);
+
+static void
+test_reopen(void **state)
+{
+	struct fix *f = *state;
+	struct audit_record r;
+	struct audit_stats st;
+	struct audit_log *log;
+	char moved[700];
+	size_t n = 0;
+
+	log = open_log(f->path, 0);
+	memset(&r, 0, sizeof(r));
+	r.subject = "before";
+	r.latency_ms = -1;
+	assert_int_equal(audit_write(log, &r), 0);
+	snprintf(moved, sizeof(moved), "%s.1", f->path);
+	assert_int_equal(rename(f->path, moved), 0);
+	r.subject = "still-old";
+	assert_int_equal(audit_write(log, &r), 0);
+	assert_int_equal(audit_reopen(log), 0);
+	r.subject = "after";
+	assert_int_equal(audit_write(log, &r), 0);
+	audit_close(log);
+	assert_int_equal(audit_query(moved, NULL, count_cb, &n, &st), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(audit_query(f->path, NULL, count_cb, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(st.malformed, 0);
+	unlink(moved);
+}
+
 struct th {
 	struct audit_log *log;
 	int no;
@@ -720,6 +754,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,6 +533,61 @@ test_check_headers(void **state)
 }
 
 static void
+test_header_value(void **state)
+{
+	json_t *v;
+
+	(void)state;
+	v = json_string("us-west1");
+	assert_int_equal(jsonrpc_header_value_eq("us-west1", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("=?base64?dXMtd2VzdDE=?=", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("us-west2", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq(" us-west1", v), -1);
+	json_decref(v);
+	v = json_string("Hello, \xe4\xb8\x96\xe7\x95\x8c");
+	assert_int_equal(jsonrpc_header_value_eq("=?base64?SGVsbG8sIOS4lueVjA==?=", v), 1);
+	json_decref(v);
+	v = json_string("line1\nline2");
+	assert_int_equal(jsonrpc_header_value_eq("=?base64?bGluZTEKbGluZTI=?=", v), 1);
+	json_decref(v);
+
+	v = json_integer(42);
+	assert_int_equal(jsonrpc_header_value_eq("42", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("42.0", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("42.000", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("042", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("42.5", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("42.", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("4e1", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("+42", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("43", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("", v), 0);
+	json_decref(v);
+	v = json_integer(-7);
+	assert_int_equal(jsonrpc_header_value_eq("-7", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("7", v), 0);
+	assert_int_equal(jsonrpc_header_value_eq("-", v), 0);
+	json_decref(v);
+	v = json_integer(LLONG_MAX);
+	assert_int_equal(jsonrpc_header_value_eq("9223372036854775807", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("9223372036854775808", v), 0);
+	json_decref(v);
+	v = json_integer(-LLONG_MAX - 1);
+	assert_int_equal(jsonrpc_header_value_eq("-9223372036854775808", v), 1);
+	assert_int_equal(jsonrpc_header_value_eq("-9223372036854775809", v), 0);
+	json_decref(v);
+
+	assert_int_equal(jsonrpc_header_value_eq("true", json_true()), 1);
+	assert_int_equal(jsonrpc_header_value_eq("false", json_false()), 1);
+	assert_int_equal(jsonrpc_header_value_eq("True", json_true()), 0);
+	assert_int_equal(jsonrpc_header_value_eq("1", json_true()), 0);
+	assert_int_equal(jsonrpc_header_value_eq("null", json_null()), 0);
+	v = json_real(1.5);
+	assert_int_equal(jsonrpc_header_value_eq("1.5", v), 0);
+	json_decref(v);
+}
+
+static void
 test_name_source(void **state)
 {
 	(void)state;
@@ -555,6 +611,7 @@ main(void)
 		cmocka_unit_test(test_classify_element),
 		cmocka_unit_test(test_header_decode),
 		cmocka_unit_test(test_check_headers),
+		cmocka_unit_test(test_header_value),
 		cmocka_unit_test(test_name_source),
 	};
 
