@@ -56,13 +56,15 @@ v4_forbidden(const uint8_t *a)
 	    (a[0] == 169 && a[1] == 254) ||		/* link-local */
 	    (a[0] == 172 && (a[1] & 0xf0) == 16) ||	/* 172.16/12 */
 	    (a[0] == 192 && a[1] == 168) ||		/* 192.168/16 */
+	    (a[0] == 192 && a[1] == 0 && a[2] == 0) ||	/* 192.0.0/24 IETF protocol assignments */
+	    (a[0] == 198 && (a[1] & 0xfe) == 18) ||	/* 198.18/15 benchmarking */
 	    a[0] >= 224);				/* multicast, reserved, broadcast */
 }
 
 /* 1 if a connection to ${sa} is not allowed for a fetch of a public
  * document (fails closed on unknown families). */
-static int
-addr_forbidden(const struct sockaddr *sa)
+int
+fetch_addr_forbidden(const struct sockaddr *sa)
 {
 	static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 	static const uint8_t zero[12];
@@ -83,6 +85,12 @@ addr_forbidden(const struct sockaddr *sa)
 	a = s6->sin6_addr.s6_addr;
 	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) || memcmp(a, nat64, 12) == 0)
 		return (v4_forbidden(a + 12));
+	/* Local-use NAT64 (RFC 8215) may translate to anything inside. */
+	if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0x00 && a[5] == 0x01)
+		return (1);
+	/* 6to4 (2002::/16) carries an IPv4 address in bits 16-47. */
+	if (a[0] == 0x20 && a[1] == 0x02)
+		return (v4_forbidden(a + 2));
 	if (memcmp(a, zero, 12) == 0)		/* ::, ::1, IPv4-compatible */
 		return (1);
 	return ((a[0] & 0xfe) == 0xfc ||	/* fc00::/7 unique local */
@@ -98,7 +106,7 @@ open_cb(void *cls, curlsocktype purpose, struct curl_sockaddr *addr)
 
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return (CURL_SOCKET_BAD);
-	if (!ctx->allow_private && addr_forbidden(&addr->addr)) {
+	if (!ctx->allow_private && fetch_addr_forbidden(&addr->addr)) {
 		ctx->blocked = 1;
 		return (CURL_SOCKET_BAD);
 	}

@@ -62,6 +62,13 @@ enum fetch_err fetch_get(const char *url, const struct fetch_opts *opts, struct 
 enum fetch_err fetch_post_form(const char *url, const struct fetch_opts *opts, const char *form, size_t formlen,
     const char *auth, struct buf *body, long *status);
 
+/* fetch_addr_forbidden(sa): 1 if a fetch of a public document may not
+ * connect to ${sa} (loopback, private, link-local, CGNAT, benchmarking,
+ * multicast, reserved; IPv4-mapped, NAT64 and 6to4 forms of those; unknown
+ * families), else 0.  Exposed for tests. */
+struct sockaddr;
+int fetch_addr_forbidden(const struct sockaddr *sa);
+
 /* fetch_strerror(e): a short text for ${e}. */
 const char *fetch_strerror(enum fetch_err e);
 

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cmocka.h>
 
 #include "core/buf.h"
@@ -338,6 +341,46 @@ test_post_form(void **state)
 	buf_clear(&b);
 }
 
+/* The address policy itself, on addresses that are never connected to. */
+static int
+forbidden(const char *text)
+{
+	struct sockaddr_in s4;
+	struct sockaddr_in6 s6;
+
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
+	if (inet_pton(AF_INET, text, &s4.sin_addr) == 1) {
+		s4.sin_family = AF_INET;
+		return (fetch_addr_forbidden((struct sockaddr *)&s4));
+	}
+	assert_int_equal(inet_pton(AF_INET6, text, &s6.sin6_addr), 1);
+	s6.sin6_family = AF_INET6;
+	return (fetch_addr_forbidden((struct sockaddr *)&s6));
+}
+
+static void
+test_addr_policy(void **state)
+{
+	static const char *no[] = {"0.0.0.0", "10.1.2.3", "100.64.0.1", "127.0.0.1", "169.254.169.254",
+	    "172.16.0.1", "172.31.255.255", "192.168.1.1", "192.0.0.8", "198.18.0.1", "198.19.255.255",
+	    "224.0.0.1", "240.0.0.1", "255.255.255.255", "::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+	    "64:ff9b::a00:1", "64:ff9b:1::1", "2002:a00:1::1", "2002:7f00:1::", "fc00::1", "fd12::1",
+	    "fe80::1", "fec0::1", "ff02::1"};
+	static const char *yes[] = {"1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.32.0.1",
+	    "192.0.1.1", "198.17.255.255", "198.20.0.1", "223.255.255.255", "2606:4700::1111",
+	    "64:ff9b::808:808", "2002:808:808::1", "2001:db8::1"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (!forbidden(no[i]))
+			fail_msg("%s should be refused", no[i]);
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (forbidden(yes[i]))
+			fail_msg("%s should be allowed", yes[i]);
+}
+
 int
 main(void)
 {
@@ -351,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_post_form),
+		cmocka_unit_test(test_addr_policy),
 	};
 
 	/* fetch_get() must work without fetch_global_init() (test_ok calls
