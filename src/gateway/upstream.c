@@ -568,11 +568,12 @@ init_done(struct upstream_call *c, json_t *result, json_t *error)
 		pthread_mutex_unlock(&u->mtx);
 		return;
 	}
+	/* Over HTTP, the notification already carries MCP-Protocol-Version. */
+	u->tp->set_version(s->t, v);
 	n = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
 	if (n != NULL)
 		(void)u->tp->send(s->t, n, 0, 5000);
 	json_decref(n);
-	u->tp->set_version(s->t, v);
 	pthread_mutex_lock(&u->mtx);
 	if (s->gen != c->gen || s->state != S_INIT) {
 		pthread_mutex_unlock(&u->mtx);
