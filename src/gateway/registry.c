@@ -84,6 +84,7 @@ struct part {
 	size_t n, cap;
 	json_t *arr;		/* client-facing definitions */
 	json_t *seen;		/* set of client-facing names */
+	size_t collisions;
 };
 
 /* Add ${def} of ${u} under client-facing ${name} (original ${orig}),
@@ -96,8 +97,7 @@ add(struct part *p, struct upstream *u, json_t *def, const char *key, const char
 	json_t *d;
 
 	if (json_object_get(p->seen, name) != NULL) {
-		log_warn("registry: %s from upstream %s collides with another server's; left out",
-		    name, upstream_name(u));
+		p->collisions++;
 		return (0);
 	}
 	if ((d = json_deep_copy(def)) == NULL || json_object_set_new(d, key, json_string(name)) ||
@@ -225,6 +225,8 @@ rebuild(struct registry *r)
 	/* On a collision (only possible with a non-namespaced server, whose
 	 * names may look like "s__t"), configuration order decides. */
 	for (i = 0; i < r->n; i++) {
+		size_t before = pt.collisions + pp.collisions + pr.collisions + pm.collisions;
+
 		if ((l = upstream_lists_get(r->u[i])) == NULL)
 			continue;
 		rc = add_named(&pt, r->u[i], l->tools) || add_named(&pp, r->u[i], l->prompts) ||
@@ -236,10 +238,17 @@ rebuild(struct registry *r)
 		upstream_lists_release(l);
 		if (rc)
 			goto out;
+		if (pt.collisions + pp.collisions + pr.collisions + pm.collisions > before)
+			log_warn("registry: %zu names of upstream %s collide with earlier servers' and "
+			    "are left out", pt.collisions + pp.collisions + pr.collisions + pm.collisions -
+			    before, upstream_name(r->u[i]));
 	}
-	qsort(pt.v, pt.n, sizeof(*pt.v), entry_cmp);
-	qsort(pp.v, pp.n, sizeof(*pp.v), entry_cmp);
-	qsort(pr.v, pr.n, sizeof(*pr.v), entry_cmp);
+	if (pt.n > 0)
+		qsort(pt.v, pt.n, sizeof(*pt.v), entry_cmp);
+	if (pp.n > 0)
+		qsort(pp.v, pp.n, sizeof(*pp.v), entry_cmp);
+	if (pr.n > 0)
+		qsort(pr.v, pr.n, sizeof(*pr.v), entry_cmp);
 	s->tools = json_incref(pt.arr);
 	s->prompts = json_incref(pp.arr);
 	s->resources = json_incref(pr.arr);

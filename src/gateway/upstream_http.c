@@ -348,8 +348,8 @@ finished(struct http_t *t, struct xfer *x, CURLcode cc)
 		snprintf(why, sizeof(why), "HTTP %ld", status);
 	if (cc != CURLE_OK || (status != 200 && status != 202))
 		log_warn("upstream %s: POST failed: %s", t->cfg->name, why);
-	if (x->id != 0 && !x->got_response)
-		t->cb.failed(t->cb.arg, x->id, why);
+	/* An expired session first: the session layer must not be seen ready
+	 * (by whoever the failure below wakes) while it is gone. */
 	if (expired) {
 		pthread_mutex_lock(&t->mtx);
 		t->session[0] = '\0';
@@ -359,6 +359,8 @@ finished(struct http_t *t, struct xfer *x, CURLcode cc)
 		t->cb.down(t->cb.arg, "session expired");
 		t->cb.up(t->cb.arg);
 	}
+	if (x->id != 0 && !x->got_response)
+		t->cb.failed(t->cb.arg, x->id, why);
 }
 
 static void
