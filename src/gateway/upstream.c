@@ -450,7 +450,8 @@ lists_done(struct upstream_call *c, json_t *result, json_t *error)
 	pthread_mutex_lock(&u->mtx);
 	if (error != NULL || !json_is_object(result) ||
 	    !json_is_array(items = json_object_get(result, kinds[k].key))) {
-		log_warn("upstream %s: %s failed", u->cfg->name, kinds[k].method);
+		if (s->state == S_READY)
+			log_warn("upstream %s: %s failed", u->cfg->name, kinds[k].method);
 		json_decref(s->acc[k]);
 		s->acc[k] = NULL;
 		s->refreshing[k] = 0;
@@ -1319,11 +1320,11 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 	else
 		c->state = C_QUEUED;
 	if (handle != NULL) {
-		c->refs++;
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 		*handle = c;
 	}
-	if (go)
-		c->refs++;	/* held across transmit() */
+	if (go)	/* a reference held across transmit() */
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&u->mtx);
 	if (go) {
 		transmit(c);

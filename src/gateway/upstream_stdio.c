@@ -258,6 +258,17 @@ deliver_line(struct stdio_t *t)
 	if (n == 0)
 		return;
 	msg = json_loadb(t->line.p, n, JSON_REJECT_DUPLICATES, &je);
+	if (json_is_array(msg)) {
+		/* A batch (protocol 2025-03-26): its messages one by one. */
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(msg, i, v)
+			if (json_is_object(v))
+				t->cb.message(t->cb.arg, json_incref(v), 0);
+		json_decref(msg);
+		return;
+	}
 	if (msg == NULL || !json_is_object(msg)) {
 		log_warn("upstream %s: ignored a line on stdout that is not a JSON-RPC message",
 		    t->cfg->name);
