@@ -294,6 +294,7 @@ t_queued_until_ready(void **state)
 struct worker {
 	struct upstream *u;
 	int n;
+	int everything;		/* server-everything's echo {message} */
 	struct waiter w[PER_THREAD];
 	int ok;
 };
@@ -303,7 +304,7 @@ worker_run(void *arg)
 {
 	struct worker *k = arg;
 	struct upstream_call_opts o;
-	char text[64];
+	char text[80];
 	int i;
 
 	for (i = 0; i < PER_THREAD; i++) {
@@ -312,8 +313,11 @@ worker_run(void *arg)
 		w_init(&k->w[i]);
 		snprintf(text, sizeof(text), "thread %d call %d", k->n, i);
 		/* Every third call is slow, so answers come back out of order. */
-		p = json_pack("{s:s, s:{s:s, s:i}}", "name", i % 3 ? "echo" : "slow", "arguments",
-		    "text", text, "ms", 50);
+		if (k->everything)
+			p = json_pack("{s:s, s:{s:s}}", "name", "echo", "arguments", "message", text);
+		else
+			p = json_pack("{s:s, s:{s:s, s:i}}", "name", i % 3 ? "echo" : "slow",
+			    "arguments", "text", text, "ms", 50);
 		memset(&o, 0, sizeof(o));
 		o.done = w_done;
 		o.arg = &k->w[i];
@@ -330,7 +334,8 @@ worker_run(void *arg)
 		while (!k->w[i].done && pthread_cond_timedwait(&k->w[i].cv, &k->w[i].mtx, &ts) == 0)
 			;
 		pthread_mutex_unlock(&k->w[i].mtx);
-		snprintf(text, sizeof(text), "thread %d call %d", k->n, i);
+		snprintf(text, sizeof(text), "%sthread %d call %d", k->everything ? "Echo: " : "", k->n,
+		    i);
 		if (!k->w[i].done || k->w[i].result == NULL ||
 		    text_of(k->w[i].result) == NULL || strcmp(text_of(k->w[i].result), text) != 0)
 			return (NULL);
@@ -340,19 +345,17 @@ worker_run(void *arg)
 }
 
 static void
-t_concurrent_routing(void **state)
+concurrent(struct upstream *u, int everything)
 {
 	static struct worker k[THREADS];
 	pthread_t t[THREADS];
-	struct upstream *u;
 	int i, j;
 
-	(void)state;
-	u = start_echo(NULL, NULL, NULL);
 	for (i = 0; i < THREADS; i++) {
 		memset(&k[i], 0, sizeof(k[i]));
 		k[i].u = u;
 		k[i].n = i;
+		k[i].everything = everything;
 		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &k[i]), 0);
 	}
 	for (i = 0; i < THREADS; i++)
@@ -362,6 +365,16 @@ t_concurrent_routing(void **state)
 		for (j = 0; j < PER_THREAD; j++)
 			w_clear(&k[i].w[j]);
 	}
+}
+
+static void
+t_concurrent_routing(void **state)
+{
+	struct upstream *u;
+
+	(void)state;
+	u = start_echo(NULL, NULL, NULL);
+	concurrent(u, 0);
 	upstream_free(u);
 }
 
@@ -751,6 +764,7 @@ t_server_everything(void **state)
 	struct waiter w;
 	struct upstream *u;
 	json_t *p;
+	pid_t pid;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
@@ -775,7 +789,11 @@ t_server_everything(void **state)
 	assert_null(w.error);
 	assert_non_null(strstr(text_of(w.result), "hi there"));
 	w_clear(&w);
+	concurrent(u, 1);
+	pid = upstream_pid(u, NULL);
+	assert_true(pid > 0 && alive(pid));
 	upstream_free(u);
+	assert_false(alive(pid));
 }
 
 int
