@@ -681,6 +681,7 @@ fail_all(struct session *s, const char *why)
 
 	pthread_mutex_lock(&u->mtx);
 	s->state = S_DOWN;
+	s->retry_at = 0;	/* the transport brings it back */
 	for (k = 0; k < L_N; k++) {
 		s->refreshing[k] = s->dirty[k] = 0;
 		json_decref(s->acc[k]);
@@ -764,7 +765,7 @@ on_server_request(struct session *s, json_t *msg, const char *method, int64_t as
 {
 	struct upstream *u = s->u;
 	struct upstream_call *c, *pick = NULL;
-	struct upstream_reply *r;
+	struct upstream_reply *r = NULL;
 	json_t *id = json_object_get(msg, "id"), *e;
 	int ambiguous = 0;
 
@@ -789,6 +790,7 @@ on_server_request(struct session *s, json_t *msg, const char *method, int64_t as
 		}
 	if (pick == NULL || ambiguous || (r = calloc(1, sizeof(*r))) == NULL || !busy_enter(pick)) {
 		pthread_mutex_unlock(&u->mtx);
+		free(r);
 		log_info("upstream %s: %s not routed to a client", u->cfg->name, method);
 		e = json_pack("{s:i, s:s}", "code", -32603, "message",
 		    "the gateway cannot route this request to a client");

@@ -479,6 +479,11 @@ terminate(struct stdio_t *t)
 	if (t->pid_fd >= 0)
 		close(t->pid_fd);
 	t->pid_fd = -1;
+	if (t->errdropped > 0) {
+		log_warn("upstream %s: %lu stderr lines not logged (rate limit)", t->cfg->name,
+		    t->errdropped);
+		t->errdropped = 0;
+	}
 	pthread_mutex_lock(&t->mtx);
 	t->pid = -1;
 	pthread_mutex_unlock(&t->mtx);

@@ -11,7 +11,7 @@
  *				request's progressToken, then answers
  *	change {}		adds the tool "extra" and sends
  *				notifications/tools/list_changed
- *	stderr {text}		writes text as one line on stderr
+ *	stderr {text, count}	writes text as a line on stderr (count times)
  *	sample {}		asks the client sampling/createMessage and
  *				returns the text of its answer
  *	env {name}		returns getenv(name), or "(unset)"
@@ -167,6 +167,10 @@ tools_call(json_t *id, json_t *params)
 		emit(json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method",
 		    "notifications/tools/list_changed"));
 	} else if (strcmp(name, "stderr") == 0) {
+		json_int_t i, n = json_integer_value(json_object_get(args, "count"));
+
+		for (i = 1; i < n; i++)
+			fprintf(stderr, "%s\n", text ? text : "");
 		fprintf(stderr, "%s\n", text ? text : "");
 		fflush(stderr);
 		result(id, text_result("written"));

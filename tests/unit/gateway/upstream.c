@@ -634,7 +634,8 @@ static void
 t_stderr_logged(void **state)
 {
 	char path[] = "/tmp/mcpgate-upstream-XXXXXX";
-	char buf[65536];
+	static char buf[1 << 20];
+	const char *p;
 	struct waiter w;
 	struct upstream *u;
 	ssize_t n;
@@ -651,6 +652,11 @@ t_stderr_logged(void **state)
 	call_tool(u, &w, "stderr", json_pack("{s:s}", "text", "marker\x01line"), 0, NULL);
 	w_wait(&w);
 	w_clear(&w);
+	/* A flood is cut by the rate limit, and the cut is reported. */
+	w_init(&w);
+	call_tool(u, &w, "stderr", json_pack("{s:s, s:i}", "text", "flood", "count", 1000), 0, NULL);
+	w_wait(&w);
+	w_clear(&w);
 	upstream_free(u);
 	fflush(stderr);
 	dup2(saved, 2);
@@ -663,6 +669,10 @@ t_stderr_logged(void **state)
 	assert_non_null(strstr(buf, "upstream echo: stderr: echo_mcp: started"));
 	/* Control characters do not reach the log. */
 	assert_non_null(strstr(buf, "upstream echo: stderr: marker?line"));
+	for (n = 0, p = buf; (p = strstr(p, "stderr: flood")) != NULL; p++)
+		n++;
+	assert_true(n > 10 && n < 1000);
+	assert_non_null(strstr(buf, "stderr lines not logged (rate limit)"));
 }
 
 static void
