@@ -1143,12 +1143,10 @@ defer_answer(struct MHD_Connection *conn, struct http_defer *d)
 	struct pend *p = &d->p;
 	struct http_resp r;
 	enum pend_state state;
-	int shutdown;
 
 	http_resp_init(&r);
 	pthread_mutex_lock(&p->a->mu);
 	state = p->state;
-	shutdown = p->shutdown;
 	if (state == PEND_DONE) {
 		r = d->resp;
 		http_resp_init(&d->resp);
@@ -1160,9 +1158,9 @@ defer_answer(struct MHD_Connection *conn, struct http_defer *d)
 	case PEND_TIMEDOUT:
 		return (send_error(conn, 504, "timeout", NULL, 0));
 	case PEND_CLOSED:
-		if (shutdown)
-			return (send_error(conn, 503, "unavailable", NULL, 1));
-		return (MHD_NO);	/* the client is gone */
+		/* Shutting down, or the client is gone (then this goes
+		 * nowhere, but quietly, unlike an MHD_NO). */
+		return (send_error(conn, 503, "unavailable", NULL, 1));
 	default:
 		log_err("http: deferred request resumed while still open");
 		return (MHD_NO);
@@ -1393,8 +1391,8 @@ stream_reader(void *cls, uint64_t pos, char *out, size_t max)
 		 * loop, so sleep until a send, heartbeat or close. */
 		suspend_locked(p);
 		rc = 0;
-	} else if (p->state == PEND_CLOSED && !p->shutdown)
-		rc = MHD_CONTENT_READER_END_WITH_ERROR;	/* gone or overflowed */
+	} else if (p->state == PEND_CLOSED && p->overflow)
+		rc = MHD_CONTENT_READER_END_WITH_ERROR;	/* drop the connection */
 	else
 		rc = MHD_CONTENT_READER_END_OF_STREAM;
 	pthread_mutex_unlock(&p->a->mu);
