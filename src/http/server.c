@@ -425,9 +425,10 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
  * resume).  MHD calls none of our callbacks with its internal mutex held.
  *
  * Notifications are made at most once (pend.notified), never after the
- * owner gave the handle back (pend.released), never from inside an http_*
- * call of the owner, and always with async.mu released; while one runs,
- * pend.cb_running makes a finish or close on another thread wait.
+ * owner gave the handle back (pend.released, checked just before the call),
+ * never from inside an http_* call of the owner, and always with async.mu
+ * released; while one executes, pend.cb_running makes a finish or close on
+ * another thread wait (one that is only scheduled is skipped instead).
  */
 
 #define HIDX_NONE SIZE_MAX
@@ -458,12 +459,12 @@ struct pend {
 	unsigned on_unwatched : 1;	/* on a->unwatched */
 	unsigned released : 1;		/* the owner gave it back */
 	unsigned notified : 1;		/* a notification was made */
-	unsigned cb_running : 1;	/* ... and has not returned yet */
+	unsigned cb_running : 1;	/* a notification is executing */
 	unsigned attached : 1;		/* on a->all */
 	unsigned shutdown : 1;		/* closed by http_server_free() */
 	unsigned overflow : 1;		/* stream: closed by its queue cap */
 	unsigned ping : 1;		/* stream: a heartbeat is due */
-	pthread_t cb_thread;		/* where the notification runs */
+	pthread_t cb_thread;		/* where it executes */
 	http_notify_fn cb, on_timeout, on_close;
 	void *arg;
 	int64_t deadline;		/* timer, in clock_now_ms() time */
@@ -698,8 +699,6 @@ notify_locked(struct pend *p, http_notify_fn fn, struct pend **list)
 	if (fn == NULL)
 		return;
 	p->cb = fn;
-	p->cb_running = 1;
-	p->cb_thread = pthread_self();
 	p->refs++;
 	p->cbnext = *list;
 	*list = p;
@@ -716,12 +715,18 @@ notify_run(struct async *a, struct pend *list)
 		list = p->cbnext;
 		pthread_mutex_lock(&a->mu);
 		fn = p->released ? NULL : p->cb;
+		if (fn != NULL) {
+			p->cb_running = 1;
+			p->cb_thread = pthread_self();
+		}
 		pthread_mutex_unlock(&a->mu);
 		if (fn != NULL)
 			fn(p->arg);
 		pthread_mutex_lock(&a->mu);
-		p->cb_running = 0;
-		pthread_cond_broadcast(&a->cv);
+		if (fn != NULL) {
+			p->cb_running = 0;
+			pthread_cond_broadcast(&a->cv);
+		}
 		dead = unref_locked(p);
 		pthread_mutex_unlock(&a->mu);
 		if (dead != NULL)

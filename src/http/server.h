@@ -180,6 +180,8 @@ int http_stream_send(struct http_stream *s, const char *event, const char *id,
  * the response ends.  ${s} must not be used afterwards. */
 void http_stream_close(struct http_stream *s);
 
+/* A route's handler.  ${req} and everything it points to are valid only
+ * during the call: a handler that defers copies what it needs. */
 typedef void (*http_handler_fn)(void *arg, const struct http_req *req, struct http_resp *resp);
 
 struct http_route {

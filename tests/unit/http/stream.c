@@ -108,8 +108,26 @@ h_sse(void *arg, const struct http_req *req, struct http_resp *resp)
 	pthread_mutex_unlock(&mu);
 }
 
+/* /wait: a deferred response nobody finishes. */
+static struct http_defer *waiting;
+
+static void
+h_wait(void *arg, const struct http_req *req, struct http_resp *resp)
+{
+	struct http_defer *d;
+
+	(void)arg;
+	(void)req;
+	if ((d = http_resp_defer(resp, 60000, NULL, on_close, NULL)) == NULL)
+		abort();
+	pthread_mutex_lock(&mu);
+	waiting = d;
+	pthread_mutex_unlock(&mu);
+}
+
 static const struct http_route routes[] = {
 	{"/sse", 0, h_sse, NULL},
+	{"/wait", 0, h_wait, NULL},
 };
 
 /* --- a small SSE client ------------------------------------------------ */
@@ -228,6 +246,7 @@ setup(void **state)
 	cfg.timeout_s = 10;
 	pthread_mutex_lock(&mu);
 	memset(streams, 0, sizeof(streams));
+	waiting = NULL;
 	nstreams = 0;
 	nclose = 0;
 	release_in_callback = 0;
@@ -407,7 +426,8 @@ stop_main(void *cookie)
 static void
 test_shutdown(void **state)
 {
-	struct client c[3];
+	struct http_defer *d = NULL;
+	struct client c[3], w;
 	struct stopper st;
 	pthread_t t;
 	int i;
@@ -417,6 +437,15 @@ test_shutdown(void **state)
 		assert_non_null(stream_at((size_t)i));
 		assert_int_equal(client_wait(&c[i], "data: first\n\n"), 0);
 	}
+	/* And a deferred request, pending. */
+	client_open(&w, port(state), "/wait", 0);
+	for (i = 0; i < WAIT_MS / 5 && d == NULL; i++) {
+		usleep(5000);
+		pthread_mutex_lock(&mu);
+		d = waiting;
+		pthread_mutex_unlock(&mu);
+	}
+	assert_non_null(d);
 	/* One of them has data in flight. */
 	assert_int_equal(http_stream_send(streams[2], NULL, NULL, "late", 4), 0);
 	st.srv = *state;
@@ -425,7 +454,11 @@ test_shutdown(void **state)
 	assert_int_equal(pthread_create(&t, NULL, stop_main, &st), 0);
 	assert_int_equal(wait_count(&st.done, 1), 1);
 	pthread_join(t, NULL);
-	assert_int_equal(counter(&nclose), 3);
+	assert_int_equal(counter(&nclose), 4);
+	assert_int_equal(client_wait(&w, NULL), 0);
+	assert_non_null(strstr(buf_cstr(&w.raw), "HTTP/1.1 503"));
+	client_close(&w);
+	http_defer_finish(d, NULL);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(client_wait(&c[i], NULL), 0);
 		assert_int_equal(http_stream_send(streams[i], NULL, NULL, "x", 1), -1);
