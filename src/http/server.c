@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -436,6 +437,7 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
 #define PING ": ping\n\n"
 #define PING_LEN (sizeof(PING) - 1)
 #define NOFILE_SLACK 256	/* descriptors beyond the connections */
+#define DRAIN_MS 1000		/* shutdown: wait for ended requests to go out */
 
 enum pend_kind { PEND_DEFER, PEND_STREAM };
 
@@ -496,7 +498,7 @@ struct http_stream {
 
 struct async {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;		/* a notification returned */
+	pthread_cond_t cv;		/* a notification returned, or a detach */
 	size_t refs;			/* server + objects */
 	int stopping;			/* http_server_free() has begun */
 	int quit;			/* the timer thread must exit */
@@ -932,6 +934,7 @@ async_new(unsigned hb_default_s)
 {
 	struct async *a;
 	struct epoll_event ev;
+	pthread_condattr_t ca;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return (NULL);
@@ -949,8 +952,14 @@ async_new(unsigned hb_default_s)
 		goto err2;
 	if (pthread_mutex_init(&a->mu, NULL) != 0)
 		goto err2;
-	if (pthread_cond_init(&a->cv, NULL) != 0)
+	if (pthread_condattr_init(&ca) != 0)
 		goto err3;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&a->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto err3;
+	}
+	pthread_condattr_destroy(&ca);
 	return (a);
 
 err3:
@@ -1055,7 +1064,8 @@ pend_detach(struct pend *p)
 			p->next->prev = p->prev;
 		p->prev = p->next = NULL;
 		p->attached = 0;
-		a->nattached--;
+		if (--a->nattached == 0 && a->stopping)
+			pthread_cond_broadcast(&a->cv);
 	}
 	if (p->state == PEND_OPEN)
 		p->state = PEND_CLOSED;
@@ -1965,6 +1975,7 @@ http_server_free(struct http_server *srv)
 {
 	struct async *a;
 	struct pend *p, *cbs = NULL, *dead;
+	struct timespec ts;
 
 	if (srv == NULL)
 		return;
@@ -1984,6 +1995,20 @@ http_server_free(struct http_server *srv)
 	}
 	pthread_mutex_unlock(&a->mu);
 	notify_run(a, cbs);
+	/* Give the pool threads a moment to send the 503s and the ends of
+	 * the streams; MHD_stop_daemon() would just close the sockets. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += DRAIN_MS / 1000;
+	ts.tv_nsec += (DRAIN_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->mu);
+	while (a->nattached > 0)
+		if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&a->mu);
 	timer_stop(srv);
 	MHD_stop_daemon(srv->d);
 	pthread_mutex_lock(&a->mu);

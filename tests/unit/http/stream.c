@@ -34,15 +34,20 @@ static int release_in_callback;	/* on_close gives the handle back itself */
 static void
 on_close(void *arg)
 {
-	struct http_stream **sp = arg;
+	struct http_stream **sp = arg, *s;
+	int release;
 
 	pthread_mutex_lock(&mu);
+	release = release_in_callback && sp != NULL;
+	s = release ? *sp : NULL;
+	pthread_mutex_unlock(&mu);
+	if (release)
+		http_stream_close(s);
+	pthread_mutex_lock(&mu);
+	if (release)
+		*sp = NULL;
 	nclose++;
 	pthread_mutex_unlock(&mu);
-	if (release_in_callback) {
-		http_stream_close(*sp);
-		*sp = NULL;
-	}
 }
 
 static int
