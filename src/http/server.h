@@ -137,7 +137,8 @@ struct http_stream;
  * milliseconds (1 to HTTP_DEFER_TIMEOUT_MAX_MS), the client gets 504
  * {"error":"timeout"} and on_timeout(${arg}) is called.  If the client
  * disconnects first, or the server shuts down (the client gets 503),
- * on_close(${arg}) is called.  Either callback may be NULL.  Whatever the
+ * on_close(${arg}) is called.  (Neither is called once ${d} was given back,
+ * even if the finish came too late for the client.)  Either callback may be NULL.  Whatever the
  * handler put in ${resp} is discarded.  Returns NULL (and the handler must
  * answer in ${resp} as usual) on ENOMEM, a bad ${timeout_ms}, or if ${resp}
  * is not a handler's response or was already deferred or streamed. */

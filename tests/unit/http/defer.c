@@ -38,8 +38,10 @@ static int release_in_callback;	/* on_timeout gives the handle back itself */
 struct owner {
 	struct http_defer *d;
 	int id;
+	int calls;	/* notifications received */
 };
-static struct owner owners[NCONC + 8];
+static struct owner owners[2 * NCONC];
+static size_t nowners;
 
 static void
 on_timeout(void *arg)
@@ -48,6 +50,8 @@ on_timeout(void *arg)
 
 	pthread_mutex_lock(&mu);
 	ntimeout++;
+	if (o != NULL)
+		o->calls++;
 	pthread_mutex_unlock(&mu);
 	if (release_in_callback)
 		http_defer_finish(o->d, NULL);
@@ -56,9 +60,12 @@ on_timeout(void *arg)
 static void
 on_close(void *arg)
 {
-	(void)arg;
+	struct owner *o = arg;
+
 	pthread_mutex_lock(&mu);
 	nclose++;
+	if (o != NULL)
+		o->calls++;
 	pthread_mutex_unlock(&mu);
 }
 
@@ -98,8 +105,10 @@ h_later(void *arg, const struct http_req *req, struct http_resp *resp)
 	(void)arg;
 	sscanf(req->query, "%d&%u", &id, &tmo);
 	pthread_mutex_lock(&mu);
-	owners[npending].id = id;
-	d = http_resp_defer(resp, tmo, on_timeout, on_close, &owners[npending]);
+	if (nowners == sizeof(owners) / sizeof(owners[0]))
+		abort();
+	owners[nowners].id = id;
+	d = http_resp_defer(resp, tmo, on_timeout, on_close, &owners[nowners]);
 	if (d == NULL) {
 		pthread_mutex_unlock(&mu);
 		http_resp_text(resp, 500, "text/plain", "no defer");
@@ -109,7 +118,7 @@ h_later(void *arg, const struct http_req *req, struct http_resp *resp)
 	if (http_resp_defer(resp, tmo, NULL, NULL, NULL) != NULL ||
 	    http_resp_stream(resp, 0, 0, NULL, NULL) != NULL)
 		abort();
-	owners[npending].d = d;
+	owners[nowners++].d = d;
 	pending[npending] = d;
 	pending_id[npending] = id;
 	npending++;
@@ -175,6 +184,7 @@ reset_counts(void)
 	ntimeout = nclose = 0;
 	release_in_callback = 0;
 	memset(owners, 0, sizeof(owners));
+	nowners = 0;
 	pthread_mutex_unlock(&mu);
 }
 
@@ -428,6 +438,72 @@ test_many_in_flight(void **state)
 	assert_int_equal(counter(&nclose), 0);
 }
 
+/* Finish and timeout race: each client gets exactly one of the two
+ * answers, and on_timeout is called once per 504. */
+static void *
+racer(void *cookie)
+{
+	struct http_defer *d;
+	struct http_resp r;
+	int i, n = *(int *)cookie, id;
+
+	for (i = 0; i < n; i++) {
+		if ((d = take(&id)) == NULL)
+			break;
+		http_resp_init(&r);
+		http_resp_text(&r, 200, "text/plain", "won");
+		http_defer_finish(d, &r);
+	}
+	return (NULL);
+}
+
+static void
+test_finish_timeout_race(void **state)
+{
+	static int fds[NCONC], timedout[NCONC];
+	char target[64];
+	pthread_t t;
+	struct buf b;
+	size_t k;
+	int i, n = NCONC, n504 = 0, n200 = 0;
+
+	assert_int_equal(pthread_create(&t, NULL, racer, &n), 0);
+	for (i = 0; i < NCONC; i++) {
+		fds[i] = conn_open(port(state));
+		snprintf(target, sizeof(target), "/later?%d&%d", i, 1 + i % 30);
+		send_req(fds[i], target);
+	}
+	for (i = 0; i < NCONC; i++) {
+		buf_init(&b, 1 << 16);
+		assert_int_equal(read_all(fds[i], &b), 0);
+		close(fds[i]);
+		if (strstr(buf_cstr(&b), "HTTP/1.1 504") != NULL) {
+			assert_string_equal(body_of(&b), "{\"error\":\"timeout\"}");
+			timedout[i] = 1;
+			n504++;
+		} else {
+			assert_non_null(strstr(buf_cstr(&b), "HTTP/1.1 200"));
+			assert_string_equal(body_of(&b), "won");
+			timedout[i] = 0;
+			n200++;
+		}
+		buf_clear(&b);
+	}
+	/* Every handle is back: no notification runs or will run. */
+	pthread_join(t, NULL);
+	print_message("%d finished, %d timed out\n", n200, n504);
+	assert_int_equal(n200 + n504, NCONC);
+	/* on_timeout only for a 504, at most once; it is skipped when the
+	 * owner gave the handle back before it could run. */
+	assert_true(counter(&ntimeout) <= n504);
+	assert_int_equal(counter(&nclose), 0);
+	pthread_mutex_lock(&mu);
+	assert_int_equal(nowners, NCONC);
+	for (k = 0; k < nowners; k++)
+		assert_true(owners[k].calls <= timedout[owners[k].id]);
+	pthread_mutex_unlock(&mu);
+}
+
 /* Misuse is refused, not a crash. */
 static void
 test_misuse(void **state)
@@ -505,6 +581,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_disconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_timeout_race, setup, teardown),
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	};
