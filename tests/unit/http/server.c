@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <unistd.h>
 
@@ -461,6 +463,56 @@ test_config_errors(void **state)
 	http_server_free(NULL);
 }
 
+/* In a child with RLIMIT_NOFILE ${soft} / ${hard}: start a server with the
+ * default connection limit; 0 if it starts and the soft limit is then at
+ * least ${want}. */
+static int
+nofile_child(rlim_t soft, rlim_t hard, rlim_t want)
+{
+	struct http_config cfg;
+	struct http_server *srv;
+	struct rlimit rl;
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) < 0)
+		return (-1);
+	if (pid == 0) {
+		rl.rlim_cur = soft;
+		rl.rlim_max = hard;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(2);
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.bind_addr = "127.0.0.1";
+		cfg.threads = 2;
+		if ((srv = http_server_new(&cfg, routes, 1)) == NULL)
+			_exit(3);
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+			_exit(4);
+		http_server_free(srv);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return (-1);
+	return (WEXITSTATUS(status));
+}
+
+/* The soft RLIMIT_NOFILE is raised to fit the connection limit; a hard limit
+ * too low for it lowers the connection limit instead of failing. */
+static void
+test_nofile(void **state)
+{
+	struct rlimit rl;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < HTTP_CONN_LIMIT_DEFAULT + 256)
+		skip();
+	assert_int_equal(nofile_child(256, HTTP_CONN_LIMIT_DEFAULT + 256,
+	    HTTP_CONN_LIMIT_DEFAULT + 256), 0);
+	assert_int_equal(nofile_child(512, 512, 512), 0);
+}
+
 /* Write a self-signed P-256 certificate and its key as PEM into ${dir}. */
 static void
 make_cert(const char *dir, char *cert, char *key, size_t cap)
@@ -645,6 +697,7 @@ main(void)
 		cmocka_unit_test(test_resp_helpers),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_nofile),
 	};
 	int rc;
 
