@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hex.h"
+
 /* The b64token alphabet without the trailing '='. */
 static int
 b64token_char(unsigned char c)
@@ -73,18 +75,6 @@ bearer_parse(const char *hdr, const char **tok, size_t *len)
 	return (BEARER_OK);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* name_is_access_token(p, n): 1 if the ${n} bytes at ${p}, form-urldecoded,
  * spell "access_token".  Decoding on the fly: no copy, no allocation. */
 static int
@@ -100,7 +90,8 @@ name_is_access_token(const char *p, size_t n)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%') {
-			if (i + 2 >= n || (hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
+			if (i + 2 >= n || (hi = hex_value((unsigned char)p[i + 1])) < 0 ||
+			    (lo = hex_value((unsigned char)p[i + 2])) < 0)
 				return (0);
 			c = (char)(hi << 4 | lo);
 			i += 2;

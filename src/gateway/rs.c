@@ -1021,26 +1021,6 @@ jwks_verify(struct rs *rs, const char *tok, size_t len, json_t **claims, const c
 /* ---------------------------------------------------------------------- */
 /* Checks */
 
-/* numeric_date(v, out): a NumericDate (integer, or a finite real, truncated). */
-static int
-numeric_date(json_t *v, int64_t *out)
-{
-	double d;
-
-	if (json_is_integer(v)) {
-		*out = json_integer_value(v);
-		return (0);
-	}
-	if (json_is_real(v)) {
-		d = json_real_value(v);
-		if (!(d > -4e18 && d < 4e18))
-			return (-1);
-		*out = (int64_t)d;
-		return (0);
-	}
-	return (-1);
-}
-
 /* aud_has(v, aud): 1 if the aud member ${v} is ${aud} or an array holding it. */
 static int
 aud_has(json_t *v, const char *aud)
@@ -1099,7 +1079,7 @@ jwt_claims(struct rs *rs, json_t *claims, int64_t now, struct principal **p)
 		return (RS_ERR_ISSUER);
 	if (!aud_has(json_object_get(claims, "aud"), rs->audience))
 		return (RS_ERR_AUDIENCE);
-	if (numeric_date(json_object_get(claims, "exp"), &exp))
+	if (jwt_numeric_date(json_object_get(claims, "exp"), &exp))
 		return (RS_ERR_INVALID);
 	if (exp <= now - rs->cfg.clock_skew)
 		return (RS_ERR_EXPIRED);
@@ -1185,13 +1165,13 @@ introspect_answer(struct rs *rs, json_t *doc, const char *tok, size_t len, int64
 	if (!aud_has(json_object_get(doc, "aud"), rs->audience))
 		return (RS_ERR_AUDIENCE);
 	if ((v = json_object_get(doc, "exp")) != NULL) {
-		if (numeric_date(v, &exp))
+		if (jwt_numeric_date(v, &exp))
 			return (RS_ERR_INVALID);
 		if (exp <= now - rs->cfg.clock_skew)
 			return (RS_ERR_EXPIRED);
 	}
 	if ((v = json_object_get(doc, "nbf")) != NULL) {
-		if (numeric_date(v, &nbf) || nbf > now + rs->cfg.clock_skew)
+		if (jwt_numeric_date(v, &nbf) || nbf > now + rs->cfg.clock_skew)
 			return (RS_ERR_INVALID);
 	}
 	if ((cid = id_member(doc, "client_id")) == NULL || scope_member(doc, &set))

@@ -3,20 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/buf.h"
 #include "core/secret.h"
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
 
 /*
  * form_urldecode(s, n, out): append the percent-decoding of the ${n} bytes
@@ -47,7 +36,8 @@ form_urldecode(const char *s, size_t n, struct buf *out)
 			c = ' ';
 			i++;
 		} else {
-			if (n - i < 3 || (hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
+			if (n - i < 3 || (hi = hex_value((unsigned char)p[i + 1])) < 0 ||
+			    (lo = hex_value((unsigned char)p[i + 2])) < 0)
 				return (-1);
 			c = (char)(hi << 4 | lo);
 			if (c == '\0')

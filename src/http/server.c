@@ -23,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "core/hex.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
@@ -1491,18 +1492,6 @@ nofile_fit(unsigned limit)
 
 /* --- requests --------------------------------------------------------- */
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* Percent-decode the ${n}-byte path at ${s} into a new string ('+' stays a
  * '+' in a path).  NULL if an escape is malformed or decodes to a NUL or
  * another control byte, or on ENOMEM. */
@@ -1519,7 +1508,8 @@ path_decode(const char *s, size_t n)
 	for (i = 0, o = out; i < n; i++) {
 		c = p[i];
 		if (c == '%') {
-			if (n - i < 3 || (hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
+			if (n - i < 3 || (hi = hex_value((unsigned char)p[i + 1])) < 0 ||
+			    (lo = hex_value((unsigned char)p[i + 2])) < 0)
 				goto err;
 			c = hi << 4 | lo;
 			i += 2;

@@ -578,10 +578,10 @@ err0:
 	return (-1);
 }
 
-/* numeric_date(v, out): the NumericDate ${v} (integer, or a finite real
+/* jwt_numeric_date(v, out): the NumericDate ${v} (integer, or a finite real
  * truncated) in ${out}.  Returns 0, or -1 if ${v} is not one. */
-static int
-numeric_date(json_t *v, int64_t *out)
+int
+jwt_numeric_date(json_t *v, int64_t *out)
 {
 	double d;
 
@@ -645,7 +645,7 @@ jwt_check_claims(json_t *claims, const char *iss, const char *aud, int64_t now, 
 		*why = "wrong audience";
 		return (-1);
 	}
-	if (numeric_date(json_object_get(claims, "exp"), &t)) {
+	if (jwt_numeric_date(json_object_get(claims, "exp"), &t)) {
 		*why = "missing exp";
 		return (-1);
 	}
@@ -654,7 +654,7 @@ jwt_check_claims(json_t *claims, const char *iss, const char *aud, int64_t now, 
 		return (-1);
 	}
 	if ((v = json_object_get(claims, "nbf")) != NULL) {
-		if (numeric_date(v, &t)) {
+		if (jwt_numeric_date(v, &t)) {
 			*why = "invalid nbf";
 			return (-1);
 		}
@@ -663,7 +663,7 @@ jwt_check_claims(json_t *claims, const char *iss, const char *aud, int64_t now, 
 			return (-1);
 		}
 	}
-	if (numeric_date(json_object_get(claims, "iat"), &t)) {
+	if (jwt_numeric_date(json_object_get(claims, "iat"), &t)) {
 		*why = "missing iat";
 		return (-1);
 	}

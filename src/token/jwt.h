@@ -77,4 +77,9 @@ int jwt_verify(const char *tok, size_t len, const char *alg, jwt_key_lookup_fn l
 int jwt_check_claims(json_t *claims, const char *iss, const char *aud, int64_t now, int64_t skew,
     const char **why);
 
+/* jwt_numeric_date(v, out): the NumericDate (RFC 7519 section 2) ${v}, an
+ * integer or a finite real (truncated), in ${out}.  Returns 0, or -1 if ${v}
+ * is not one. */
+int jwt_numeric_date(json_t *v, int64_t *out);
+
 #endif
