@@ -21,6 +21,8 @@ import {
 	verifyJwt,
 } from './lib/mcpgate.mjs';
 import { introspectJson, serviceClient } from './lib/tokens.mjs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 const CLI_TIMEOUT_MS = 60000;
 
@@ -282,6 +284,29 @@ test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
 		assert.equal(s.code, 1);
 		assert.match(s.stderr, /failed authentication/);
 		fs.writeFileSync(file, good);
+	});
+
+	await t.test('bridge: the TypeScript SDK stdio client lists and calls tools', async () => {
+		const transport = new StdioClientTransport({ command: mcpgateBin(),
+		    args: ['bridge', url, ...base, '--no-login'], stderr: 'pipe' });
+		let stderr = '';
+		transport.stderr?.on('data', (d) => { stderr += d; });
+		const client = new Client({ name: 'sdk-test', version: '1.0.0' });
+		try {
+			await client.connect(transport);
+			assert.equal(client.getServerVersion()?.name, 'test-rs');
+			const { tools } = await client.listTools();
+			assert.deepEqual(tools.map((x) => x.name), ['echo', 'write']);
+			const r = await client.callTool({ name: 'echo', arguments: { a: 'b' } });
+			assert.equal(r.content[0].text, 'echo:{"a":"b"}');
+			await assert.rejects(client.request({ method: 'prompts/list' },
+			    (await import('@modelcontextprotocol/sdk/types.js')).ListPromptsResultSchema), /Method not found/);
+		} catch (err) {
+			err.message += `\nbridge stderr:\n${stderr}`;
+			throw err;
+		} finally {
+			await client.close();
+		}
 	});
 
 	await t.test('logout revokes the tokens', async () => {
