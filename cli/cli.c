@@ -24,6 +24,7 @@ struct opts {
 	const char *client_secret;
 	const char *cimd;
 	const char *store;
+	const char *client_auth;
 	int no_browser;
 	int client_credentials;
 	int no_login;
@@ -47,7 +48,7 @@ void
 cli_usage(FILE *f)
 {
 	fprintf(f, "       mcpgate login URL [--scope S] [--no-browser] [--client-id ID [--client-secret S]]\n"
-		   "                         [--client-credentials] [--cimd URL]\n"
+		   "                         [--client-auth basic|post|none] [--client-credentials] [--cimd URL]\n"
 		   "       mcpgate logout URL\n"
 		   "       mcpgate token URL\n"
 		   "       mcpgate tools URL\n"
@@ -134,6 +135,7 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 		ARG("--client-secret", client_secret)
 		ARG("--cimd", cimd)
 		ARG("--store", store)
+		ARG("--client-auth", client_auth)
 #undef ARG
 		if (strcmp(a, "--no-browser") == 0) {
 			o->no_browser = 1;
@@ -170,8 +172,21 @@ static int
 make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 {
 	struct mcpgate_client *c;
+	mcpgate_auth_method m = MCPGATE_AUTH_AUTO;
 	mcpgate_err e;
 
+	if (o->client_auth != NULL) {
+		if (strcmp(o->client_auth, "basic") == 0)
+			m = MCPGATE_AUTH_BASIC;
+		else if (strcmp(o->client_auth, "post") == 0)
+			m = MCPGATE_AUTH_POST;
+		else if (strcmp(o->client_auth, "none") == 0)
+			m = MCPGATE_AUTH_NONE;
+		else {
+			fprintf(stderr, "mcpgate: --client-auth is basic, post or none\n");
+			return (-1);
+		}
+	}
 	if ((e = mcpgate_client_new(url, &c)) != MCPGATE_OK) {
 		fprintf(stderr, "mcpgate: \"%s\" is not a usable server URL (http or https, no fragment): %s\n", url,
 		    mcpgate_strerror(e));
@@ -181,7 +196,7 @@ make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 	    (o->scope && (e = mcpgate_client_set_scope(c, o->scope)) != MCPGATE_OK) ||
 	    (o->cimd && (e = mcpgate_client_set_cimd_url(c, o->cimd)) != MCPGATE_OK) ||
 	    (o->client_id &&
-	        (e = mcpgate_client_set_credentials(c, o->client_id, o->client_secret, MCPGATE_AUTH_AUTO)) != MCPGATE_OK) ||
+	        (e = mcpgate_client_set_credentials(c, o->client_id, o->client_secret, m)) != MCPGATE_OK) ||
 	    (o->client_credentials && (e = mcpgate_client_set_grant(c, MCPGATE_GRANT_CLIENT_CREDENTIALS)) != MCPGATE_OK) ||
 	    (e = mcpgate_client_set_browser(c, o->no_browser ? browser_print : browser_open, NULL)) != MCPGATE_OK ||
 	    (e = mcpgate_client_set_auto_login(c, !o->no_login)) != MCPGATE_OK) {

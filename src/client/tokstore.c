@@ -317,18 +317,22 @@ tokstore_put(struct tokstore *s, char kind, const char *id, json_t *doc, struct 
 		return (cerr_set(e, MCPGATE_E_INTERNAL, "random generator failed"));
 	rnd[12] = '\0';
 	snprintf(tmpname, sizeof(tmpname), ".tmp-%s-%s", name, rnd);
-	rv = cerr_set(e, MCPGATE_E_NOMEM, "out of memory");
+	rv = MCPGATE_E_NOMEM;
 	if ((path = path_of(s, name)) == NULL || (tmp = path_of(s, tmpname)) == NULL ||
-	    (text = json_dumps(doc, JSON_COMPACT)) == NULL)
+	    (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		cerr_set(e, rv, "out of memory");
 		goto out;
+	}
 	n = strlen(text);
 	outlen = MAGIC_LEN + n + AEAD_OVERHEAD;
 	if (outlen > TOKSTORE_FILE_MAX) {
 		rv = cerr_set(e, MCPGATE_E_STORE, "document too large for the store");
 		goto out;
 	}
-	if ((out = malloc(outlen)) == NULL)
+	if ((out = malloc(outlen)) == NULL) {
+		cerr_set(e, rv, "out of memory");
 		goto out;
+	}
 	memcpy(out, MAGIC, MAGIC_LEN);
 	if (aead_seal(s->key, name, strlen(name), text, n, out + MAGIC_LEN) != 0) {
 		rv = cerr_set(e, MCPGATE_E_INTERNAL, "encryption failed");
