@@ -188,6 +188,17 @@ load_creds(struct mcpgate_client *c, const char *issuer, int *found)
 	return (MCPGATE_OK);
 }
 
+static int
+set_public_creds(struct mcpgate_client *c, const char *iss, const char *cid)
+{
+	client_creds_clear(&c->creds);
+	c->creds.issuer = client_strdup(iss);
+	c->creds.client_id = client_strdup(cid);
+	c->creds.source = client_strdup("cimd");
+	c->have_creds = (c->creds.issuer != NULL && c->creds.client_id != NULL && c->creds.source != NULL);
+	return (c->have_creds ? 0 : -1);
+}
+
 /* Take the tokens (and what is needed to refresh them) from a stored
  * document.  Returns 0, or -1 if it is unusable. */
 static int
@@ -195,6 +206,7 @@ tokens_from_doc(struct mcpgate_client *c, json_t *d)
 {
 	const char *at = jstr(d, "access_token"), *iss = jstr(d, "issuer"), *te = jstr(d, "token_endpoint");
 	const char *cid = jstr(d, "client_id"), *su = jstr(d, "server_url");
+	int found;
 
 	if (at == NULL || iss == NULL || te == NULL || cid == NULL || su == NULL || strcmp(su, c->server_url) != 0)
 		return (-1);
@@ -219,29 +231,16 @@ tokens_from_doc(struct mcpgate_client *c, json_t *d)
 	c->requested_scope = client_strdup(jstr(d, "requested_scope"));
 	if (c->tok.access_token == NULL)
 		return (-1);
-	if (!c->have_creds || c->creds.client_id == NULL || strcmp(c->creds.client_id, cid) != 0) {
-		client_creds_clear(&c->creds);
-		c->have_creds = 0;
-		c->creds.issuer = client_strdup(iss);
-		c->creds.client_id = client_strdup(cid);
-		c->creds.source = client_strdup("cimd");
-		/* The secret, if any, lives with the registration. */
-		if (c->store_dir != NULL) {
-			int found;
-			char *keep = client_strdup(cid);
-
-			if (load_creds(c, iss, &found) == MCPGATE_OK && found && keep != NULL &&
-			    strcmp(c->creds.client_id, keep) == 0) {
-				free(keep);
-				return (0);
-			}
-			client_creds_clear(&c->creds);
-			c->creds.issuer = client_strdup(iss);
-			c->creds.client_id = keep;
-			c->creds.source = client_strdup("cimd");
-		}
-		c->have_creds = (c->creds.client_id != NULL);
-	}
+	if (c->have_creds && c->creds.client_id != NULL && strcmp(c->creds.client_id, cid) == 0 &&
+	    c->creds.issuer != NULL && strcmp(c->creds.issuer, iss) == 0)
+		return (0);
+	/* The client of these tokens: its registration (with the secret, if
+	 * any) when it is stored for the issuer, else a public client (a
+	 * metadata document URL or a registration made in memory). */
+	if (load_creds(c, iss, &found) == MCPGATE_OK && found && strcmp(c->creds.client_id, cid) == 0)
+		return (0);
+	if (set_public_creds(c, iss, cid) != 0)
+		return (-1);
 	return (0);
 }
 
@@ -858,7 +857,7 @@ expiring(const struct tokens *t)
 }
 
 mcpgate_err
-authflow_refresh(struct mcpgate_client *c, int force)
+authflow_refresh(struct mcpgate_client *c)
 {
 	struct tokstore s;
 	json_t *d = NULL;
@@ -895,7 +894,6 @@ authflow_refresh(struct mcpgate_client *c, int force)
 			}
 		}
 	}
-	(void)force;
 	if ((e = do_refresh(c)) == MCPGATE_OK)
 		e = save_tokens(c);
 	else if (e == MCPGATE_E_TOKEN)
@@ -934,7 +932,7 @@ authflow_access(struct mcpgate_client *c, const char **token)
 			c->have_tok = 0;
 			return (MCPGATE_OK);
 		}
-		e = authflow_refresh(c, 0);
+		e = authflow_refresh(c);
 		if (e == MCPGATE_E_TOKEN || e == MCPGATE_E_NOT_LOGGED_IN) {
 			/* Re-authorize instead of retrying a refused refresh. */
 			cerr_reset(&c->err);

@@ -27,11 +27,12 @@ mcpgate_err authflow_login(struct mcpgate_client *c, const struct wwwauth *chal,
  * tokens (token NULL, MCPGATE_OK) so the caller re-authorizes. */
 mcpgate_err authflow_access(struct mcpgate_client *c, const char **token);
 
-/* authflow_refresh(c, force): refresh now (under the store lock: if another
- * process refreshed meanwhile, its tokens are taken instead).  With ${force}
- * the stored token is refreshed even if it looks valid (the server refused
- * it).  MCPGATE_E_NOT_LOGGED_IN if there is no refresh token. */
-mcpgate_err authflow_refresh(struct mcpgate_client *c, int force);
+/* authflow_refresh(c): refresh now, under the store lock: if another process
+ * refreshed meanwhile (the stored refresh token is not ours), its tokens are
+ * taken instead, and refreshed only if they expire too.  A refused refresh
+ * drops the tokens (MCPGATE_E_TOKEN).  MCPGATE_E_NOT_LOGGED_IN if there is no
+ * refresh token. */
+mcpgate_err authflow_refresh(struct mcpgate_client *c);
 
 /* authflow_logout(c): revoke and forget the tokens of c's server. */
 mcpgate_err authflow_logout(struct mcpgate_client *c);

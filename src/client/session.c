@@ -232,7 +232,7 @@ post(struct mcpgate_client *c, const char *body, const char *method, const char 
 		/* 401: refresh once, then log in, within bounds. */
 		if (token != NULL && !refreshed && c->tok.refresh_token != NULL) {
 			refreshed = 1;
-			e = authflow_refresh(c, 1);
+			e = authflow_refresh(c);
 			if (e == MCPGATE_OK)
 				continue;
 			if (e != MCPGATE_E_TOKEN && e != MCPGATE_E_NOT_LOGGED_IN)
