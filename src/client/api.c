@@ -230,7 +230,16 @@ mcpgate_mcp_tools_list(struct mcpgate_client *c, char **result)
 			e = cerr_set(&c->err, MCPGATE_E_MALFORMED, "tools/list returned no tools array");
 			break;
 		}
-		json_array_extend(all, tools);
+		{
+			json_t *tool;
+			size_t i;
+
+			/* Tools with invalid x-mcp-header annotations are dropped. */
+			json_array_foreach(tools, i, tool) {
+				if (session_tool_ok(tool))
+					json_array_append(all, tool);
+			}
+		}
 		cursor = json_string_value(json_object_get(res, "nextCursor"));
 		if (cursor == NULL || cursor[0] == '\0')
 			break;

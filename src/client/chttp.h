@@ -18,7 +18,7 @@
 
 struct cerr;
 
-#define CHTTP_HEADERS_MAX 8
+#define CHTTP_HEADERS_MAX 40
 #define CHTTP_WWWAUTH_MAX 8192
 #define CHTTP_HDRVAL_MAX 512
 
@@ -34,7 +34,8 @@ struct chttp_req {
 	const char *content_type; /* of the body */
 	const char *accept;	  /* NULL: application/json */
 	const char *authorization; /* full header value (a secret), or NULL */
-	const char *headers[CHTTP_HEADERS_MAX]; /* more "Name: value" lines, NULL-ended */
+	const char *headers[CHTTP_HEADERS_MAX]; /* more "Name: value" lines (libcurl
+						 * syntax: "Name;" sends an empty value), NULL-ended */
 	long timeout_ms;	  /* 0: 30000 */
 	size_t max_bytes;	  /* 0: MCPGATE_RESPONSE_MAX */
 	chttp_consumer *consumer; /* for text/event-stream bodies, or NULL */

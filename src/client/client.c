@@ -294,6 +294,8 @@ mcpgate_client_free(struct mcpgate_client *c)
 	client_strfree(&c->session_id);
 	if (c->server_info != NULL)
 		json_decref(c->server_info);
+	if (c->tool_schemas != NULL)
+		json_decref(c->tool_schemas);
 	secret_wipe(c, sizeof(*c));
 	free(c);
 }

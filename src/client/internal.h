@@ -102,6 +102,7 @@ struct mcpgate_client {
 	char *version;	  /* negotiated protocol version */
 	char *session_id; /* legacy Mcp-Session-Id */
 	json_t *server_info;
+	json_t *tool_schemas; /* name -> inputSchema, from tools/list (x-mcp-header) */
 	int64_t next_id;
 };
 

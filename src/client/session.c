@@ -3,6 +3,7 @@
  */
 #include "client/session.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +116,172 @@ mcp_name_header(struct buf *b, const char *v)
 	return (rv);
 }
 
+#define PARAM_HEADERS_MAX 32
+#define SCHEMA_DEPTH_MAX 8
+
+/* A header value: plain when it is visible ASCII with inner spaces only,
+ * else the Base64 sentinel form (also for values that look like one). */
+static char *
+header_value(const char *v, size_t n)
+{
+	size_t i;
+	int plain = (n == 0 || (v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t'));
+	char *out;
+
+	for (i = 0; i < n && plain; i++) {
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			plain = 0;
+	}
+	if (n >= 9 && strncmp(v, "=?base64?", 9) == 0)
+		plain = 0;
+	if (plain) {
+		if ((out = malloc(n + 1)) != NULL) {
+			memcpy(out, v, n);
+			out[n] = '\0';
+		}
+		return (out);
+	}
+	if (n > 8192 || (out = malloc(9 + 4 * ((n + 2) / 3) + 3)) == NULL)
+		return (NULL);
+	memcpy(out, "=?base64?", 9);
+	b64_encode(v, n, out + 9);
+	strcat(out, "?=");
+	return (out);
+}
+
+static int
+token_name(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 128)
+		return (0);
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		        strchr("!#$%&'*+-.^_`|~", ch) != NULL))
+			return (0);
+	}
+	return (1);
+}
+
+/* Walk ${schema} (an object schema) and its "properties" chains; for each
+ * x-mcp-header annotation call ${fn}(arg, name, value-at-path or NULL).
+ * Returns -1 on an invalid annotation. */
+static int
+walk_headers(json_t *schema, json_t *args, int depth, json_t *seen,
+    int (*fn)(void *, const char *, json_t *), void *arg)
+{
+	json_t *props = json_object_get(schema, "properties"), *p;
+	const char *k;
+
+	if (depth > SCHEMA_DEPTH_MAX || (props != NULL && !json_is_object(props)))
+		return (-1);
+	json_object_foreach(props, k, p) {
+		json_t *h = json_object_get(p, "x-mcp-header");
+		const char *type = json_string_value(json_object_get(p, "type"));
+		json_t *v = json_is_object(args) ? json_object_get(args, k) : NULL;
+
+		if (h != NULL) {
+			char lower[129];
+			size_t i;
+
+			if (!json_is_string(h) || !token_name(json_string_value(h)) || type == NULL ||
+			    !(strcmp(type, "string") == 0 || strcmp(type, "integer") == 0 || strcmp(type, "number") == 0 ||
+			        strcmp(type, "boolean") == 0))
+				return (-1);
+			for (i = 0; json_string_value(h)[i] != '\0'; i++)
+				lower[i] = (char)tolower((unsigned char)json_string_value(h)[i]);
+			lower[i] = '\0';
+			if (json_object_get(seen, lower) != NULL)
+				return (-1);
+			json_object_set_new(seen, lower, json_true());
+			if (fn != NULL && fn(arg, json_string_value(h), v) != 0)
+				return (-1);
+		}
+		if (type != NULL && strcmp(type, "object") == 0 && walk_headers(p, v, depth + 1, seen, fn, arg) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+int
+session_tool_ok(json_t *tool)
+{
+	json_t *seen = json_object();
+	int rv;
+
+	if (seen == NULL)
+		return (0);
+	rv = walk_headers(json_object_get(tool, "inputSchema"), NULL, 0, seen, NULL, NULL);
+	json_decref(seen);
+	return (rv == 0);
+}
+
+struct params {
+	char *lines[PARAM_HEADERS_MAX + 1];
+	int n;
+};
+
+static int
+add_param(void *arg, const char *name, json_t *v)
+{
+	struct params *ps = arg;
+	char num[64], *val = NULL;
+	const char *sv;
+	size_t len;
+
+	if (v == NULL || json_is_null(v))
+		return (0); /* absent or null: no header */
+	if (ps->n >= PARAM_HEADERS_MAX)
+		return (-1);
+	if (json_is_string(v)) {
+		sv = json_string_value(v);
+		len = json_string_length(v);
+		val = header_value(sv, len);
+	} else if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		val = strdup(num);
+	} else if (json_is_real(v)) {
+		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+		val = strdup(num);
+	} else if (json_is_boolean(v)) {
+		val = strdup(json_is_true(v) ? "true" : "false");
+	} else {
+		return (0);
+	}
+	if (val == NULL)
+		return (-1);
+	len = strlen(name) + strlen(val) + 16;
+	if ((ps->lines[ps->n] = malloc(len)) == NULL) {
+		free(val);
+		return (-1);
+	}
+	if (val[0] == '\0')
+		snprintf(ps->lines[ps->n], len, "Mcp-Param-%s;", name);
+	else
+		snprintf(ps->lines[ps->n], len, "Mcp-Param-%s: %s", name, val);
+	free(val);
+	ps->n++;
+	return (0);
+}
+
+static void
+params_clear(struct params *ps)
+{
+	int i;
+
+	for (i = 0; i < ps->n; i++)
+		mcpgate_free(ps->lines[i]);
+	ps->n = 0;
+	ps->lines[0] = NULL;
+}
+
 /* One POST of ${body}, without the authorization logic. */
 static mcpgate_err
-post_once(struct mcpgate_client *c, const char *body, const char *method, const char *name, const char *token,
-    json_int_t id, struct chttp_resp *r, struct answer *a)
+post_once(struct mcpgate_client *c, const char *body, const char *method, const char *name,
+    char *const *extra, const char *token, json_int_t id, struct chttp_resp *r, struct answer *a)
 {
 	struct chttp_req q = { 0 };
 	struct buf authz, h1, h2, h3, h4;
@@ -154,6 +317,8 @@ post_once(struct mcpgate_client *c, const char *body, const char *method, const 
 				goto out;
 			q.headers[k++] = buf_cstr(&h4);
 		}
+		for (; extra != NULL && *extra != NULL && k < CHTTP_HEADERS_MAX - 1; extra++)
+			q.headers[k++] = *extra;
 	}
 	cerr_reset(&c->err);
 	q.method = "POST";
@@ -195,8 +360,8 @@ out:
 /* POST ${body} with the access token, handling 401 and 403 as described in
  * session.h.  ${r} and ${a} hold the final answer. */
 static mcpgate_err
-post(struct mcpgate_client *c, const char *body, const char *method, const char *name, json_int_t id,
-    struct chttp_resp *r, struct answer *a)
+post(struct mcpgate_client *c, const char *body, const char *method, const char *name, char *const *extra,
+    json_int_t id, struct chttp_resp *r, struct answer *a)
 {
 	struct wwwauth chal;
 	const char *token;
@@ -210,7 +375,7 @@ post(struct mcpgate_client *c, const char *body, const char *method, const char 
 		}
 		if ((e = authflow_access(c, &token)) != MCPGATE_OK)
 			return (e);
-		if ((e = post_once(c, body, method, name, token, id, r, a)) != MCPGATE_OK)
+		if ((e = post_once(c, body, method, name, extra, token, id, r, a)) != MCPGATE_OK)
 			return (e);
 		if (r->status != 401 && r->status != 403)
 			return (MCPGATE_OK);
@@ -306,6 +471,7 @@ send_request(struct mcpgate_client *c, const char *method, json_t *params, json_
 	const char *name = NULL;
 	char *body;
 	json_int_t id = c->next_id++;
+	struct params ps = { { NULL }, 0 };
 	mcpgate_err e;
 
 	*reply = NULL;
@@ -314,6 +480,16 @@ send_request(struct mcpgate_client *c, const char *method, json_t *params, json_
 			return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
 		if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
 			name = json_string_value(json_object_get(p, "name"));
+		if (strcmp(method, "tools/call") == 0 && name != NULL && c->tool_schemas != NULL) {
+			json_t *schema = json_object_get(c->tool_schemas, name), *seen = json_object();
+
+			/* Mirror x-mcp-header parameters (2026-07-28, "Custom Headers"). */
+			if (schema != NULL && seen != NULL &&
+			    walk_headers(schema, json_object_get(p, "arguments"), 0, seen, add_param, &ps) != 0)
+				params_clear(&ps);
+			if (seen != NULL)
+				json_decref(seen);
+		}
 		else if (strcmp(method, "resources/read") == 0)
 			name = json_string_value(json_object_get(p, "uri"));
 	} else if (params != NULL) {
@@ -331,8 +507,10 @@ send_request(struct mcpgate_client *c, const char *method, json_t *params, json_
 		return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
 	}
 	chttp_resp_init(&r);
-	e = post(c, body, method, name, id, &r, &a);
+	ps.lines[ps.n] = NULL;
+	e = post(c, body, method, name, ps.lines, id, &r, &a);
 	free(body);
+	params_clear(&ps);
 	if (p != NULL)
 		json_decref(p);
 	if (e != MCPGATE_OK)
@@ -390,7 +568,7 @@ send_notification(struct mcpgate_client *c, const char *method, json_t *params)
 	if (body == NULL)
 		return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
 	chttp_resp_init(&r);
-	e = post(c, body, method, NULL, -1, &r, &a);
+	e = post(c, body, method, NULL, NULL, -1, &r, &a);
 	free(body);
 	if (e == MCPGATE_OK && r.status != 202 && r.status != 200 && r.status != 204)
 		e = cerr_set(&c->err, MCPGATE_E_HTTP, "%.200s answered HTTP %ld to %s", c->server_url, r.status,
@@ -469,6 +647,24 @@ ensure_era(struct mcpgate_client *c)
 	return (legacy_init(c));
 }
 
+/* Keep the input schemas of listed tools for header mirroring. */
+static void
+remember_tools(struct mcpgate_client *c, json_t *result)
+{
+	json_t *t;
+	size_t i;
+
+	if (c->tool_schemas == NULL && (c->tool_schemas = json_object()) == NULL)
+		return;
+	json_array_foreach(json_object_get(result, "tools"), i, t) {
+		const char *n = json_string_value(json_object_get(t, "name"));
+		json_t *s = json_object_get(t, "inputSchema");
+
+		if (n != NULL && json_is_object(s) && json_object_size(c->tool_schemas) < 4096)
+			json_object_set(c->tool_schemas, n, s);
+	}
+}
+
 mcpgate_err
 session_request(struct mcpgate_client *c, const char *method, json_t *params, json_t **result, json_t **error)
 {
@@ -501,7 +697,8 @@ session_request(struct mcpgate_client *c, const char *method, json_t *params, js
 			return (e);
 		if ((err = json_object_get(reply, "error")) != NULL) {
 			if (c->era == ERA_MODERN && json_integer_value(json_object_get(err, "code")) == -32022 &&
-			    tries == 0 && (v = pick_supported(err)) != NULL && strcmp(v, c->version) != 0) {
+			    tries == 0 && (v = pick_supported(err)) != NULL) {
+				/* Once, even with the version we sent: the server named it. */
 				json_decref(reply);
 				reply = NULL;
 				client_strfree(&c->version);
@@ -524,6 +721,8 @@ session_request(struct mcpgate_client *c, const char *method, json_t *params, js
 		json_decref(reply);
 		if (*result == NULL)
 			return (cerr_set(&c->err, MCPGATE_E_MALFORMED, "a response without result"));
+		if (strcmp(method, "tools/list") == 0)
+			remember_tools(c, *result);
 		return (MCPGATE_OK);
 	}
 	return (cerr_set(&c->err, MCPGATE_E_PROTOCOL, "%.200s: no usable MCP session", c->server_url));

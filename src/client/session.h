@@ -43,6 +43,13 @@ mcpgate_err session_notify(struct mcpgate_client *c, const char *method, json_t 
  * server/discover), going through authorization if the server asks. */
 mcpgate_err session_probe(struct mcpgate_client *c);
 
+/* session_tool_ok(tool): 0 if the tool definition ${tool} carries an invalid
+ * x-mcp-header annotation (empty or not an HTTP token, on a non-primitive
+ * or non-statically-reachable property, or duplicated case-insensitively),
+ * else 1.  Such tools are dropped from tools/list results (2026-07-28
+ * Streamable HTTP, "Custom Headers"). */
+int session_tool_ok(json_t *tool);
+
 /* session_close(c): end a legacy session (HTTP DELETE, best effort). */
 void session_close(struct mcpgate_client *c);
 

@@ -135,7 +135,7 @@ main(int argc, char **argv)
 	const char *ctxs = getenv("MCP_CONFORMANCE_CONTEXT");
 	const char *ver = getenv("MCP_CONFORMANCE_PROTOCOL_VERSION");
 	struct mcpgate_client *c;
-	json_t *ctx = NULL, *tools, *t0, *args;
+	json_t *ctx = NULL, *tools, *t0, *args, *calls;
 	json_error_t je;
 	char *r = NULL, *a;
 	mcpgate_err e;
@@ -179,7 +179,28 @@ main(int argc, char **argv)
 	tools = json_loads(r, 0, &je);
 	mcpgate_free(r);
 	r = NULL;
-	t0 = json_array_get(json_object_get(tools, "tools"), 0);
+	calls = ctx ? json_object_get(ctx, "toolCalls") : NULL;
+	if (json_is_array(calls) && json_array_size(calls) > 0) {
+		/* The scenario says which calls to make, with which arguments. */
+		json_t *call;
+		size_t i;
+
+		json_array_foreach(calls, i, call) {
+			a = json_dumps(json_object_get(call, "arguments"), JSON_COMPACT);
+			e = mcpgate_mcp_tools_call(c, json_string_value(json_object_get(call, "name")), a, &r);
+			free(a);
+			if (e != MCPGATE_OK && e != MCPGATE_E_RPC) {
+				json_decref(tools);
+				rc = fail(c, e, "tools/call");
+				goto out;
+			}
+			mcpgate_free(r);
+			r = NULL;
+		}
+		t0 = NULL;
+	} else {
+		t0 = json_array_get(json_object_get(tools, "tools"), 0);
+	}
 	if (t0 != NULL) {
 		args = make_args(t0);
 		a = json_dumps(args, JSON_COMPACT);
