@@ -25,6 +25,7 @@ struct opts {
 	const char *cimd;
 	const char *store;
 	const char *client_auth;
+	const char *timeout;
 	int no_browser;
 	int client_credentials;
 	int no_login;
@@ -55,7 +56,8 @@ cli_usage(FILE *f)
 		   "       mcpgate call URL TOOL [JSON]\n"
 		   "       mcpgate status\n"
 		   "       mcpgate bridge URL [--no-browser]\n"
-		   "Client options: --store DIR (default $XDG_DATA_HOME/mcpgate), --no-login;\n"
+		   "Client options: --store DIR (default $XDG_DATA_HOME/mcpgate), --no-login,\n"
+		   "--timeout MS (each HTTP request, default 30000);\n"
 		   "MCPGATE_CLIENT_SECRET may hold the client secret instead of --client-secret.\n");
 }
 
@@ -136,6 +138,7 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 		ARG("--cimd", cimd)
 		ARG("--store", store)
 		ARG("--client-auth", client_auth)
+		ARG("--timeout", timeout)
 #undef ARG
 		if (strcmp(a, "--no-browser") == 0) {
 			o->no_browser = 1;
@@ -192,7 +195,8 @@ make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 		    mcpgate_strerror(e));
 		return (-1);
 	}
-	if ((o->store && (e = mcpgate_client_set_store(c, o->store)) != MCPGATE_OK) ||
+	if ((o->timeout && (e = mcpgate_client_set_timeout(c, strtol(o->timeout, NULL, 10))) != MCPGATE_OK) ||
+	    (o->store && (e = mcpgate_client_set_store(c, o->store)) != MCPGATE_OK) ||
 	    (o->scope && (e = mcpgate_client_set_scope(c, o->scope)) != MCPGATE_OK) ||
 	    (o->cimd && (e = mcpgate_client_set_cimd_url(c, o->cimd)) != MCPGATE_OK) ||
 	    (o->client_id &&
