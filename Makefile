@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test-deps run test unit asan fuzz fuzz-smoke bench clean format
+.PHONY: all build deps test-deps run test unit asan fuzz fuzz-smoke bench clean format install
 
 all: build
 
@@ -46,6 +46,14 @@ fuzz-smoke: fuzz
 
 bench: build test-deps
 	bench/run.sh
+
+# Installs the program, libmcpgate (shared and static), include/mcpgate/ and
+# mcpgate.pc under PREFIX; DESTDIR is honoured for staged installs.
+PREFIX ?= /usr/local
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+	cmake --install $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

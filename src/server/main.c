@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "server/admin.h"
 #include "server/serve.h"
 
@@ -16,8 +17,9 @@ usage(FILE *f)
 		   "       mcpgate admin [--config FILE] client add|list|del ...\n"
 		   "       mcpgate admin [--config FILE] keys list|rotate\n"
 		   "       mcpgate admin [--config FILE] grants list|revoke ...\n"
-		   "       mcpgate version\n"
-		   "Without --config, the store is under $MCPGATE_DATA (default ./var).\n");
+		   "       mcpgate version\n");
+	cli_usage(f);
+	fprintf(f, "Without --config, the store is under $MCPGATE_DATA (default ./var).\n");
 }
 
 int
@@ -31,6 +33,8 @@ main(int argc, char **argv)
 		return (serve_main(argc - 1, argv + 1));
 	if (strcmp(argv[1], "admin") == 0)
 		return (admin_main(argc - 1, argv + 1));
+	if (cli_is_command(argv[1]))
+		return (cli_main(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mcpgate 0.1.0\n");
 		return (0);
