@@ -74,6 +74,7 @@ struct call {
 struct endpoint {
 	char *resource;
 	char *resource_origin;
+	char *loopback_origins[3]; /* the resource's origin under each loopback name */
 	char **origins;
 	size_t norigins;
 	int64_t timeout_ms;
@@ -906,6 +907,18 @@ m_list(struct rq *q, json_t *(*get)(const struct registry_snapshot *), const cha
 	reply_result(q, json_pack("{s:o}", key, a ? a : json_array()));
 }
 
+/* The first upstream configured with "namespace": false, or NULL. */
+static struct upstream *
+unnamespaced(struct registry *reg)
+{
+	size_t i;
+
+	for (i = 0; i < registry_count(reg); i++)
+		if (!upstream_cfg(registry_upstream(reg, i))->namespaced)
+			return (registry_upstream(reg, i));
+	return (NULL);
+}
+
 static void
 m_tools_call(struct rq *q)
 {
@@ -929,7 +942,16 @@ m_tools_call(struct rq *q)
 	snap = registry_snapshot(q->ep->reg);
 	if ((e = registry_tool(snap, name)) == NULL) {
 		registry_snapshot_release(snap);
-		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown tool", NULL);
+		/* A name no upstream lists goes to the first server that keeps
+		 * its own names, which answers as it would without the gateway
+		 * (the gateway stays transparent in front of one server); it
+		 * needs what any tool without readOnlyHint needs. */
+		if ((u = unnamespaced(q->ep->reg)) == NULL) {
+			reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown tool", NULL);
+			return;
+		}
+		if (allowed(q, u, POLICY_TOOL, name, 0))
+			forward(q, u, "tools/call", json_incref(q->m.params));
 		return;
 	}
 	u = e->u;
@@ -985,8 +1007,10 @@ m_prompts_get(struct rq *q)
 	forward(q, u, "prompts/get", params);
 }
 
+/* resources/read, resources/subscribe, resources/unsubscribe: to the
+ * upstream that owns the URI, with its own URI. */
 static void
-m_resources_read(struct rq *q)
+m_resource(struct rq *q)
 {
 	struct registry_snapshot *snap;
 	const char *uri = jsonrpc_param_uri(&q->m);
@@ -1018,7 +1042,7 @@ m_resources_read(struct rq *q)
 		return;
 	}
 	free(orig);
-	forward(q, u, "resources/read", params);
+	forward(q, u, q->m.method, params);
 }
 
 static void
@@ -1096,8 +1120,9 @@ dispatch(struct rq *q)
 		m_tools_call(q);
 	else if (strcmp(m, "prompts/get") == 0)
 		m_prompts_get(q);
-	else if (strcmp(m, "resources/read") == 0)
-		m_resources_read(q);
+	else if (strcmp(m, "resources/read") == 0 || strcmp(m, "resources/subscribe") == 0 ||
+	    strcmp(m, "resources/unsubscribe") == 0)
+		m_resource(q);
 	else if (strcmp(m, "completion/complete") == 0)
 		m_complete(q);
 	else
@@ -1116,6 +1141,9 @@ origin_allowed(struct endpoint *ep, const char *origin)
 		return (1);
 	if (ep->resource_origin != NULL && strcmp(origin, ep->resource_origin) == 0)
 		return (1);
+	for (i = 0; i < 3; i++)
+		if (ep->loopback_origins[i] != NULL && strcmp(origin, ep->loopback_origins[i]) == 0)
+			return (1);
 	for (i = 0; i < ep->norigins; i++)
 		if (strcmp(origin, ep->origins[i]) == 0)
 			return (1);
@@ -1364,6 +1392,38 @@ endpoint_list_changed(struct endpoint *ep, const char *method)
 	pthread_mutex_unlock(&ep->mtx);
 }
 
+/* A resource on a loopback host may be reached as http://localhost:P,
+ * http://127.0.0.1:P and http://[::1]:P alike: all are this server. */
+static int
+loopback_variants(struct endpoint *ep)
+{
+	static const char *const names[3] = {"localhost", "127.0.0.1", "[::1]"};
+	const char *o = ep->resource_origin, *host, *port;
+	size_t i, hlen;
+
+	if ((host = strstr(o, "://")) == NULL)
+		return (0);
+	host += 3;
+	if (host[0] == '[')
+		port = strchr(host, ']') ? strchr(host, ']') + 1 : NULL;
+	else
+		port = host + strcspn(host, ":");
+	if (port == NULL)
+		return (0);
+	hlen = (size_t)(port - host);
+	for (i = 0; i < 3; i++)
+		if (strlen(names[i]) == hlen && strncmp(host, names[i], hlen) == 0)
+			break;
+	if (i == 3)
+		return (0);
+	for (i = 0; i < 3; i++)
+		if (asprintf(&ep->loopback_origins[i], "%.*s%s%s", (int)(host - o), o, names[i], port) < 0) {
+			ep->loopback_origins[i] = NULL;
+			return (-1);
+		}
+	return (0);
+}
+
 struct endpoint *
 endpoint_new(const struct endpoint_params *p)
 {
@@ -1383,6 +1443,8 @@ endpoint_new(const struct endpoint_params *p)
 			goto err;
 		ep->norigins++;
 	}
+	if (loopback_variants(ep) != 0)
+		goto err;
 	ep->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : UPSTREAM_TIMEOUT_DEFAULT_MS;
 	ep->sessions_max = p->sessions_max > 0 ? p->sessions_max : 10000;
 	ep->session_idle_s = p->session_idle_s > 0 ? p->session_idle_s : 3600;
@@ -1421,6 +1483,8 @@ endpoint_free(struct endpoint *ep)
 	free(ep->origins);
 	free(ep->resource);
 	free(ep->resource_origin);
+	for (i = 0; i < 3; i++)
+		free(ep->loopback_origins[i]);
 	pthread_mutex_destroy(&ep->mtx);
 	free(ep);
 }
