@@ -507,7 +507,8 @@ call_done(void *arg, json_t *result, json_t *error)
 			code = JSONRPC_INTERNAL_ERROR;
 		msg = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->id, "error", error);
 	} else {
-		res = json_deep_copy(result);
+		/* Borrowed: copied only where it is changed. */
+		res = c->modern ? json_deep_copy(result) : json_incref(result);
 		msg = jsonrpc_result(c->id, result_for(c->modern, res));
 	}
 	pthread_mutex_lock(&c->mtx);
@@ -1251,16 +1252,16 @@ classify(struct rq *q)
 			plain_error(q, 400, "responses are not accepted");
 			return (-1);
 		}
+		if (hv != NULL && strcmp(hv, ENDPOINT_VERSION_MODERN) != 0) {
+			data = json_pack("{s:[s, s, s], s:s}", "supported", ENDPOINT_VERSION_MODERN,
+			    ENDPOINT_VERSION_LEGACY, ENDPOINT_VERSION_LEGACY_OLD, "requested", hv);
+			reply_error(q, 400, -32022, "Unsupported protocol version", data);
+			return (-1);
+		}
 		if (hv == NULL || (q->m.kind == JSONRPC_REQUEST && (mv == NULL || strcmp(hv, mv) != 0))) {
 			q->reason = "MCP-Protocol-Version does not match the body";
 			reply_error(q, 400, JSONRPC_HEADER_MISMATCH,
 			    "MCP-Protocol-Version header missing or not matching _meta", NULL);
-			return (-1);
-		}
-		if (strcmp(hv, ENDPOINT_VERSION_MODERN) != 0) {
-			data = json_pack("{s:[s, s, s], s:s}", "supported", ENDPOINT_VERSION_MODERN,
-			    ENDPOINT_VERSION_LEGACY, ENDPOINT_VERSION_LEGACY_OLD, "requested", hv);
-			reply_error(q, 400, -32022, "Unsupported protocol version", data);
 			return (-1);
 		}
 		memset(&err, 0, sizeof(err));
