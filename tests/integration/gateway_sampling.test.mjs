@@ -69,3 +69,38 @@ test('sampling over the call stream', async (t) => {
 	assert.equal(m.status, 200);
 	assert.equal(answer(m, 5).error.code, -32603);
 });
+
+test('notifications/cancelled reaches the upstream; a client that leaves cancels too', async (t) => {
+	const { call, openSession: open } = await import('./lib/gateway.mjs');
+	const server = await startGateway(t);
+	const { token } = await ccToken(server);
+	const s = await open(server, token);
+	const slow = call(server, token, s, 77, 'tools/call', { name: 'echo__slow', arguments: { ms: 5000, text: 'late' } },
+	    { headers: { accept: 'application/json' } });
+	await new Promise((r) => setTimeout(r, 200));
+	const n = await post(server, token, { jsonrpc: '2.0', method: 'notifications/cancelled',
+	    params: { requestId: 77, reason: 'changed my mind' } }, { session: s.session, version: s.version });
+	assert.equal(n.status, 202);
+	const r = await slow;
+	assert.equal(r.json.error.code, -32800);
+	// A client that hangs up.
+	const ac = new AbortController();
+	const gone = fetch(mcpUrl(server), {
+		method: 'POST', signal: ac.signal,
+		headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json',
+		    'mcp-session-id': s.session, 'mcp-protocol-version': s.version },
+		body: JSON.stringify({ jsonrpc: '2.0', id: 78, method: 'tools/call',
+		    params: { name: 'echo__slow', arguments: { ms: 5000, text: 'x' } } }),
+	}).catch(() => null);
+	await new Promise((res) => setTimeout(res, 200));
+	ac.abort();
+	await gone;
+	let seen = [];
+	for (let i = 0; i < 50 && seen.length < 2; i++) {
+		const c = await call(server, token, s, 79, 'tools/call', { name: 'echo__cancelled', arguments: {} },
+		    { headers: { accept: 'application/json' } });
+		seen = JSON.parse(c.json.result.content[0].text);
+		await new Promise((res) => setTimeout(res, 100));
+	}
+	assert.equal(seen.length, 2, `upstream saw cancellations: ${JSON.stringify(seen)}`);
+});
