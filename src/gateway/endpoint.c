@@ -28,6 +28,7 @@
 #define DEFER_SLACK_MS 2000
 #define OWNER_MAX 600
 #define SRVREQ_ID_MAX 48
+#define CACHE_TTL_MS 30000
 
 /* A legacy session. */
 struct session {
@@ -214,12 +215,29 @@ reply_error(struct rq *q, int status, int code, const char *msg, json_t *data)
 	reply(q, status, jsonrpc_error(q->m.id, code, msg, data));
 }
 
-/* Modern results carry resultType (2026-07-28 basic/index). */
+/* Modern results carry resultType (2026-07-28 basic/index), and those of
+ * the list methods and resources/read the caching hints ttlMs and
+ * cacheScope (changelog, SEP-2549): "private", since what a token sees
+ * depends on the token, and a short freshness. */
 static json_t *
-result_for(int modern, json_t *result)
+result_for(int modern, const char *method, json_t *result)
 {
-	if (modern && json_is_object(result) && json_object_get(result, "resultType") == NULL)
+	static const char *const cacheable[] = {"tools/list", "prompts/list", "resources/list",
+	    "resources/templates/list", "resources/read", "server/discover", NULL};
+	size_t i;
+
+	if (!modern || !json_is_object(result))
+		return (result);
+	if (json_object_get(result, "resultType") == NULL)
 		json_object_set_new(result, "resultType", json_string("complete"));
+	for (i = 0; method != NULL && cacheable[i] != NULL; i++)
+		if (strcmp(method, cacheable[i]) == 0) {
+			if (json_object_get(result, "ttlMs") == NULL)
+				json_object_set_new(result, "ttlMs", json_integer(CACHE_TTL_MS));
+			if (json_object_get(result, "cacheScope") == NULL)
+				json_object_set_new(result, "cacheScope", json_string("private"));
+			break;
+		}
 	return (result);
 }
 
@@ -227,7 +245,7 @@ static void
 reply_result(struct rq *q, json_t *result)
 {
 	q->decision = q->decision == AUDIT_NONE ? AUDIT_ALLOW : q->decision;
-	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->modern, result)));
+	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->modern, q->m.method, result)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -509,7 +527,7 @@ call_done(void *arg, json_t *result, json_t *error)
 	} else {
 		/* Borrowed: copied only where it is changed. */
 		res = c->modern ? json_deep_copy(result) : json_incref(result);
-		msg = jsonrpc_result(c->id, result_for(c->modern, res));
+		msg = jsonrpc_result(c->id, result_for(c->modern, c->method, res));
 	}
 	pthread_mutex_lock(&c->mtx);
 	c->answered = 1;

@@ -91,7 +91,7 @@ test('conformance server scenarios: through the gateway as well as direct', {
 	await tokenProxy(t, server.port, token, proxyPort);
 
 	for (const version of VERSIONS) {
-		await t.test(version, async () => {
+		await t.test(version, async (tt) => {
 			const direct = await suite(`http://localhost:${evPort}/mcp`, version,
 			    path.join(server.dir, `direct-${version}`));
 			const gw = await suite(`http://localhost:${proxyPort}/mcp`, version,
@@ -111,6 +111,9 @@ test('conformance server scenarios: through the gateway as well as direct', {
 			for (const [id, c] of gw.checks)
 				if (id.startsWith('dns-rebinding-protection/') && c.status !== 'SUCCESS')
 					missing.push(`${id}: ${c.status} ${c.msg ?? ''}`);
+			const ok = (m) => [...m.values()].filter((c) => c.status === 'SUCCESS').length;
+			tt.diagnostic(`${version}: direct ${ok(direct.checks)}/${direct.checks.size} checks SUCCESS, ` +
+			    `through the gateway ${ok(gw.checks)}/${gw.checks.size}`);
 			assert.deepEqual(missing, [], `through the gateway:\n${gw.output}`);
 		});
 	}
