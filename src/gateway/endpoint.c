@@ -1443,6 +1443,38 @@ loopback_variants(struct endpoint *ep)
 	return (0);
 }
 
+void
+endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
+    const char *method, json_t *params)
+{
+	struct session *sess;
+	json_t *p, *n;
+	const char *uri;
+	char *text, *out;
+	size_t b, len;
+
+	if (strcmp(method, "notifications/resources/updated") != 0 ||
+	    (uri = json_string_value(json_object_get(params, "uri"))) == NULL)
+		return;
+	if ((out = registry_uri_out(u, uri)) == NULL)
+		return;
+	p = json_copy(params);
+	if (p != NULL)
+		json_object_set_new(p, "uri", json_string(out));
+	free(out);
+	n = json_pack("{s:s, s:s, s:o?}", "jsonrpc", "2.0", "method", method, "params", p);
+	if ((text = jsonrpc_dumps(n)) == NULL)
+		return;
+	len = strlen(text);
+	pthread_mutex_lock(&ep->mtx);
+	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
+		for (sess = ep->buckets[b]; sess != NULL; sess = sess->next)
+			if (sess->stream != NULL && (subject == NULL || strcmp(subject, sess->sub) == 0))
+				http_stream_send(sess->stream, "message", NULL, text, len);
+	pthread_mutex_unlock(&ep->mtx);
+	free(text);
+}
+
 struct endpoint *
 endpoint_new(const struct endpoint_params *p)
 {

@@ -104,3 +104,40 @@ test('notifications/cancelled reaches the upstream; a client that leaves cancels
 	}
 	assert.equal(seen.length, 2, `upstream saw cancellations: ${JSON.stringify(seen)}`);
 });
+
+test('the session stream carries list_changed notifications', async (t) => {
+	const { call, openSession: open } = await import('./lib/gateway.mjs');
+	const server = await startGateway(t);
+	const { token } = await ccToken(server);
+	const s = await open(server, token);
+	const ac = new AbortController();
+	t.after(() => ac.abort());
+	const res = await fetch(mcpUrl(server), {
+		headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'mcp-session-id': s.session,
+		    'mcp-protocol-version': s.version },
+		signal: ac.signal,
+	});
+	assert.equal(res.status, 200);
+	// A second stream for the same session is refused.
+	const again = await fetch(mcpUrl(server), {
+		headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'mcp-session-id': s.session },
+		signal: AbortSignal.timeout(5000),
+	});
+	assert.equal(again.status, 409);
+	const r = await call(server, token, s, 1, 'tools/call', { name: 'echo__change', arguments: {} },
+	    { headers: { accept: 'application/json' } });
+	assert.ok(r.json.result, r.text);
+	const reader = res.body.getReader();
+	const dec = new TextDecoder();
+	let text = '';
+	const deadline = Date.now() + 5000;
+	while (!text.includes('notifications/tools/list_changed') && Date.now() < deadline) {
+		const { value, done } = await reader.read();
+		if (done)
+			break;
+		text += dec.decode(value, { stream: true });
+	}
+	assert.match(text, /notifications\/tools\/list_changed/);
+	const tools = await call(server, token, s, 2, 'tools/list');
+	assert.ok(tools.json.result.tools.some((x) => x.name === 'echo__extra'));
+});
