@@ -926,6 +926,38 @@ m_list(struct rq *q, json_t *(*get)(const struct registry_snapshot *), const cha
 	reply_result(q, json_pack("{s:o}", key, a ? a : json_array()));
 }
 
+/* 2026-07-28 Mcp-Param-{Name} headers: every property of the tool's
+ * inputSchema marked "x-mcp-header" (reachable through "properties" only)
+ * whose argument is present and not null must be mirrored by its header,
+ * equal once decoded (jsonrpc_header_value_eq()).  Returns 0, or -1 if a
+ * header is missing, malformed or different. */
+static int
+param_headers_ok(const struct http_req *req, const json_t *schema, const json_t *args, int depth)
+{
+	const json_t *props = json_object_get(schema, "properties"), *def, *v;
+	const char *key, *h, *hdr;
+	char name[128];
+
+	if (!json_is_object(props) || !json_is_object(args) || depth > 8)
+		return (0);
+	json_object_foreach((json_t *)props, key, def) {
+		v = json_object_get(args, key);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if ((h = json_string_value(json_object_get(def, "x-mcp-header"))) != NULL) {
+			if (json_is_object(v) || json_is_array(v))
+				continue;
+			if ((size_t)snprintf(name, sizeof(name), "Mcp-Param-%s", h) >= sizeof(name))
+				return (-1);
+			if ((hdr = http_req_header(req, name)) == NULL || jsonrpc_header_value_eq(hdr, v) != 1)
+				return (-1);
+		}
+		if (json_is_object(v) && param_headers_ok(req, def, v, depth + 1) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
 /* The first upstream configured with "namespace": false, or NULL. */
 static struct upstream *
 unnamespaced(struct registry *reg)
@@ -974,6 +1006,13 @@ m_tools_call(struct rq *q)
 		return;
 	}
 	u = e->u;
+	if (q->modern && param_headers_ok(q->req, json_object_get(e->def, "inputSchema"),
+			     json_object_get(q->m.params, "arguments"), 0) != 0) {
+		registry_snapshot_release(snap);
+		q->reason = "Mcp-Param header missing or not matching the arguments";
+		reply_error(q, 400, JSONRPC_HEADER_MISMATCH, "Header mismatch: Mcp-Param header", NULL);
+		return;
+	}
 	if (!allowed(q, u, POLICY_TOOL, e->orig, tool_read_only(e->def))) {
 		registry_snapshot_release(snap);
 		return;
