@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test-deps run test unit asan fuzz fuzz-smoke bench clean format install
+.PHONY: all build deps test-deps npm-deps run test unit asan fuzz fuzz-smoke bench clean format install
 
 all: build
 
@@ -14,13 +14,17 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# Node.js and the npm packages: the MCP servers `make run` fronts.
+npm-deps:
+	@scripts/deps.sh npm
+
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j$(JOBS)
 
-run: build
+run: build npm-deps
 	scripts/run.sh $(BUILD)/mcpgate
 
 # The whole suite; then all of it again under ASan and UBSan; then every fuzz

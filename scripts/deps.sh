@@ -4,6 +4,8 @@
 #   deps.sh test    also the test peers: Node.js packages pinned by
 #                   package-lock.json, Node 22 for the conformance suite,
 #                   chromium for the browser test
+#   deps.sh npm     build, plus Node.js and the npm packages only (the MCP
+#                   servers `make run` fronts)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -35,7 +37,11 @@ apt_install() {
 # install Debian's when there is none.
 # shellcheck disable=SC2086
 apt_install $BUILD_PKGS
-[ "${1:-build}" = test ] || exit 0
+case "${1:-build}" in
+test) ;;
+npm) TEST_PKGS="nodejs npm" ;;
+*) exit 0 ;;
+esac
 
 if command -v node >/dev/null 2>&1; then
 	TEST_PKGS=$(echo "$TEST_PKGS" | sed 's/nodejs npm//')

@@ -514,13 +514,18 @@ admin_main(int argc, char **argv)
 
 	path = serve_take_config_arg(&argc, argv);
 	if ((path != NULL && *path == '\0') || argc < 2) {
-		fprintf(stderr, "usage: mcpgate admin [--config FILE] user|client|keys|grants ...\n");
+		fprintf(stderr, "usage: mcpgate admin [--config FILE] user|client|keys|grants|audit ...\n");
 		return (2);
 	}
 	if (sodium_init() < 0)
 		return (1);
 	if (config_load(&cfg, path))
 		return (1);
+	if (strcmp(argv[1], "audit") == 0) {
+		rc = audit_cli(argc - 1, argv + 1, cfg.audit.file);
+		config_clear(&cfg);
+		return (rc);
+	}
 	if ((st = serve_open_store(&cfg)) == NULL) {
 		config_clear(&cfg);
 		return (1);

@@ -192,11 +192,248 @@ bad:
 	return (-1);
 }
 
+/* A deep copy of ${v} without the "$comment..." keys of its objects, so
+ * that the modules' parsers, which refuse unknown keys, see none. */
+static json_t *
+uncommented(json_t *v)
+{
+	json_t *c, *e;
+	const char *k;
+	size_t i;
+
+	if (json_is_object(v)) {
+		if ((c = json_object()) == NULL)
+			return (NULL);
+		json_object_foreach(v, k, e) {
+			if (strncmp(k, "$comment", 8) == 0)
+				continue;
+			if (json_object_set_new(c, k, uncommented(e)) != 0) {
+				json_decref(c);
+				return (NULL);
+			}
+		}
+		return (c);
+	}
+	if (json_is_array(v)) {
+		if ((c = json_array()) == NULL)
+			return (NULL);
+		json_array_foreach(v, i, e) {
+			if (json_array_append_new(c, uncommented(e)) != 0) {
+				json_decref(c);
+				return (NULL);
+			}
+		}
+		return (c);
+	}
+	return (json_incref(v));
+}
+
+/* Run a module's parser on the uncommented copy of root.${key}. */
+static int
+module_parse(const char *path, json_t *root, const char *key, int (*fn)(json_t *, void *, const char **),
+    void *out)
+{
+	json_t *o, *c;
+	const char *why = "out of memory";
+	int rc = -1;
+
+	if ((o = json_object_get(root, key)) == NULL)
+		return (0);
+	if ((c = uncommented(o)) != NULL)
+		rc = fn(c, out, &why);
+	json_decref(c);
+	if (rc != 0)
+		problem(path, "\"%s\": %s", key, why);
+	return (rc);
+}
+
+static int
+p_upstream(json_t *o, void *out, const char **why)
+{
+	return (upstream_config_parse(o, out, why));
+}
+
+static int
+p_auth(json_t *o, void *out, const char **why)
+{
+	rs_config_clear(out);
+	return (rs_config_parse(o, out, why));
+}
+
+static int
+p_policy(json_t *o, void *out, const char **why)
+{
+	return (policy_config_parse(o, out, why));
+}
+
+static int
+p_audit(json_t *o, void *out, const char **why)
+{
+	return (audit_config_parse(o, out, why));
+}
+
+/* The gateway's sections: "gateway", "authorization_server", and the
+ * modules' own objects, each checked by its module's parser. */
+static int
+load_gateway(struct config *cfg, const char *path, json_t *root)
+{
+	static const char *const k_gw[] = {"enabled", "path", "resource", "allowed_origins", "timeout_ms",
+	    "sessions", "sse_heartbeat", NULL};
+	static const char *const k_sess[] = {"max", "idle_timeout", NULL};
+	static const char *const k_as[] = {"enabled", NULL};
+	json_t *o, *v, *w;
+	int64_t n;
+	size_t i;
+
+	if ((o = json_object_get(root, "authorization_server")) != NULL) {
+		if (only_keys(path, "\"authorization_server\"", o, k_as) ||
+		    get_bool(path, o, "enabled", &cfg->as_enabled))
+			return (-1);
+	}
+	if ((o = json_object_get(root, "gateway")) != NULL) {
+		if (only_keys(path, "\"gateway\"", o, k_gw) || get_bool(path, o, "enabled", &cfg->gateway.enabled) ||
+		    get_str(path, o, "path", &cfg->gateway.path) ||
+		    get_str(path, o, "resource", &cfg->gateway.resource) ||
+		    get_int(path, o, "timeout_ms", 100, UPSTREAM_TIMEOUT_MAX_MS, &cfg->gateway.timeout_ms))
+			return (-1);
+		if (cfg->gateway.path[0] != '/' || strpbrk(cfg->gateway.path, "?#% \t") != NULL ||
+		    strcmp(cfg->gateway.path, "/") == 0 || strncmp(cfg->gateway.path, "/.well-known", 12) == 0) {
+			problem(path, "\"gateway.path\" must be an absolute path like /mcp");
+			return (-1);
+		}
+		n = cfg->gateway.sse_heartbeat_s;
+		if (get_int(path, o, "sse_heartbeat", 1, 3600, &n))
+			return (-1);
+		cfg->gateway.sse_heartbeat_s = (unsigned)n;
+		if ((v = json_object_get(o, "sessions")) != NULL) {
+			if (only_keys(path, "\"gateway.sessions\"", v, k_sess) ||
+			    get_int(path, v, "max", 1, 1000000, &cfg->gateway.sessions_max) ||
+			    get_int(path, v, "idle_timeout", 10, 30 * 86400, &cfg->gateway.session_idle_s))
+				return (-1);
+		}
+		if ((v = json_object_get(o, "allowed_origins")) != NULL) {
+			if (!json_is_array(v) || json_array_size(v) > CONFIG_LIST_MAX) {
+				problem(path, "\"gateway.allowed_origins\" must be a list of origins");
+				return (-1);
+			}
+			json_array_foreach(v, i, w) {
+				if (!json_is_string(w) || json_string_length(w) == 0 ||
+				    json_string_length(w) > 512 ||
+				    strpbrk(json_string_value(w), " \t\r\n") != NULL) {
+					problem(path, "\"gateway.allowed_origins\" must be a list of origins");
+					return (-1);
+				}
+				cfg->gateway.origins[cfg->gateway.norigins++] = xstrdup(json_string_value(w));
+			}
+		}
+	}
+	if (module_parse(path, root, "mcpServers", p_upstream, &cfg->mcp_servers) ||
+	    module_parse(path, root, "auth", p_auth, &cfg->auth) ||
+	    module_parse(path, root, "policy", p_policy, &cfg->policy) ||
+	    module_parse(path, root, "audit", p_audit, &cfg->audit))
+		return (-1);
+	return (0);
+}
+
+/* Without a file: when $MCPGATE_NODE_MODULES names the npm tree of `make
+ * run`, front its filesystem server (on DATA_DIR/demo) and everything
+ * server, started with $MCPGATE_NODE (default "node"). */
+static int
+demo_servers(struct config *cfg)
+{
+	const char *nm, *node, *why;
+	json_t *o;
+	char *fs, *ev, *demo;
+	int rc;
+
+	if ((nm = getenv("MCPGATE_NODE_MODULES")) == NULL || *nm != '/')
+		return (0);
+	if ((node = getenv("MCPGATE_NODE")) == NULL || *node == '\0')
+		node = "node";
+	fs = xasprintf("%s/@modelcontextprotocol/server-filesystem/dist/index.js", nm);
+	ev = xasprintf("%s/@modelcontextprotocol/server-everything/dist/index.js", nm);
+	demo = xasprintf("%s/demo", cfg->data_dir);
+	o = json_pack("{s:{s:s, s:[s, s]}, s:{s:s, s:[s, s]}}", "filesystem", "command", node, "args", fs,
+	    demo, "everything", "command", node, "args", ev, "stdio");
+	free(fs);
+	free(ev);
+	free(demo);
+	if (o == NULL) {
+		fprintf(stderr, "mcpgate: out of memory\n");
+		exit(1);
+	}
+	rc = upstream_config_parse(o, &cfg->mcp_servers, &why);
+	json_decref(o);
+	if (rc != 0)
+		problem(NULL, "demo servers: %s", why);
+	return (rc);
+}
+
+/* The origin (scheme://authority) of the URL ${u}, malloc'd. */
+static char *
+url_origin(const char *u)
+{
+	const char *p = strstr(u, "://");
+	size_t n;
+
+	p = p ? p + 3 : u;
+	n = (size_t)(p - u) + strcspn(p, "/?#");
+	return (xasprintf("%.*s", (int)n, u));
+}
+
+static int
+check_gateway(struct config *cfg, const char *path)
+{
+	char *origin;
+	const char *as;
+
+	if (cfg->gateway.resource == NULL) {
+		/* Default: the issuer's origin and the path; when "resources" were
+		 * configured without it, the first of them. */
+		origin = url_origin(cfg->issuer);
+		cfg->gateway.resource = xasprintf("%s%s", origin, cfg->gateway.path);
+		free(origin);
+		if (cfg->nresources > 0 && !config_has_resource(cfg, cfg->gateway.resource))
+			set_str(&cfg->gateway.resource, cfg->resources[0]);
+	}
+	if (strncmp(cfg->gateway.resource, "https://", 8) != 0 &&
+	    strncmp(cfg->gateway.resource, "http://", 7) != 0) {
+		problem(path, "\"gateway.resource\" must be an absolute URL");
+		return (-1);
+	}
+	if (cfg->nresources == 0)
+		cfg->resources[cfg->nresources++] = xstrdup(cfg->gateway.resource);
+	if (!cfg->as_enabled && !cfg->gateway.enabled) {
+		problem(path, "both the authorization server and the gateway are disabled");
+		return (-1);
+	}
+	if (!cfg->gateway.enabled)
+		return (0);
+	if (cfg->as_enabled) {
+		if (!config_has_resource(cfg, cfg->gateway.resource)) {
+			problem(path, "the gateway's resource %s is not one of \"resources\"",
+			    cfg->gateway.resource);
+			return (-1);
+		}
+		as = cfg->auth.issuer != NULL ? cfg->auth.issuer : cfg->issuer;
+	} else {
+		if (cfg->auth.mode == RS_MODE_LOCAL || cfg->auth.issuer == NULL) {
+			problem(path, "a gateway without the authorization server needs \"auth\" in jwks or "
+				      "introspection mode, with its \"issuer\"");
+			return (-1);
+		}
+		as = cfg->auth.issuer;
+	}
+	cfg->gateway.authorization_servers[cfg->gateway.nas++] = xstrdup(as);
+	return (0);
+}
+
 static int
 load_file(struct config *cfg, const char *path)
 {
 	static const char *const top[] = {"listen", "tls", "issuer", "data_dir", "store", "master_key_file",
-	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log", NULL};
+	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log",
+	    "mcpServers", "auth", "policy", "audit", "gateway", "authorization_server", NULL};
 	static const char *const k_listen[] = {"address", "port", "threads", "body_max", "timeout",
 	    "behind_tls_proxy", NULL};
 	static const char *const k_tls[] = {"cert", "key", NULL};
@@ -378,6 +615,8 @@ load_file(struct config *cfg, const char *path)
 			goto err;
 		cfg->log_debug = s != NULL && strcmp(s, "debug") == 0;
 	}
+	if (load_gateway(cfg, path, root))
+		goto err;
 	free(s);
 	json_decref(root);
 	return (0);
@@ -428,6 +667,19 @@ config_load(struct config *cfg, const char *path)
 		cfg->scopes[i].description = xstrdup(default_scopes[i].description);
 	}
 	cfg->nscopes = i;
+	cfg->as_enabled = 1;
+	cfg->gateway.enabled = 1;
+	cfg->gateway.path = xstrdup("/mcp");
+	cfg->gateway.timeout_ms = CONFIG_GW_TIMEOUT_DEFAULT_MS;
+	cfg->gateway.sessions_max = CONFIG_GW_SESSIONS_MAX_DEFAULT;
+	cfg->gateway.session_idle_s = CONFIG_GW_SESSION_IDLE_DEFAULT_S;
+	cfg->gateway.sse_heartbeat_s = 15;
+	policy_config_init(&cfg->policy);
+	audit_config_init(&cfg->audit);
+	if (rs_config_parse(NULL, &cfg->auth, &env) != 0) {
+		problem(path, "\"auth\": %s", env);
+		goto err;
+	}
 	if (path == NULL) {
 		cfg->demo_username = xstrdup("demo");
 	} else if (load_file(cfg, path)) {
@@ -455,8 +707,12 @@ config_load(struct config *cfg, const char *path)
 		cfg->store_url = xasprintf("sqlite:%s/mcpgate.db", cfg->data_dir);
 	if (cfg->master_key_file == NULL)
 		cfg->master_key_file = xasprintf("%s/master.key", cfg->data_dir);
-	if (cfg->nresources == 0)
-		cfg->resources[cfg->nresources++] = xasprintf("%s/mcp", cfg->issuer);
+	if (cfg->audit.file == NULL)
+		cfg->audit.file = xasprintf("%s/audit.log", cfg->data_dir);
+	if (path == NULL && demo_servers(cfg))
+		goto err;
+	if (check_gateway(cfg, path))
+		goto err;
 	return (0);
 err:
 	config_clear(cfg);
@@ -481,6 +737,16 @@ config_clear(struct config *cfg)
 	}
 	for (i = 0; i < cfg->nresources; i++)
 		free(cfg->resources[i]);
+	free(cfg->gateway.path);
+	free(cfg->gateway.resource);
+	for (i = 0; i < cfg->gateway.norigins; i++)
+		free(cfg->gateway.origins[i]);
+	for (i = 0; i < cfg->gateway.nas; i++)
+		free(cfg->gateway.authorization_servers[i]);
+	upstream_config_clear(&cfg->mcp_servers);
+	rs_config_clear(&cfg->auth);
+	policy_config_clear(&cfg->policy);
+	audit_config_clear(&cfg->audit);
 	free(cfg->demo_username);
 	if (cfg->demo_password != NULL) {
 		secret_wipe(cfg->demo_password, strlen(cfg->demo_password));

@@ -14,8 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
+#include "gateway/rs.h"
+#include "gateway/upstream.h"
+#include "policy/policy.h"
+
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_LIST_MAX 64
+#define CONFIG_GW_TIMEOUT_DEFAULT_MS 30000
+#define CONFIG_GW_SESSIONS_MAX_DEFAULT 10000
+#define CONFIG_GW_SESSION_IDLE_DEFAULT_S 3600
 
 enum reg_policy { REG_OPEN, REG_TOKEN, REG_CLOSED };
 
@@ -77,6 +85,28 @@ struct config {
 	} login;
 
 	int log_debug;
+
+	/* The authorization server ("authorization_server": {"enabled"}). */
+	int as_enabled;
+
+	/* The MCP gateway. */
+	struct {
+		int enabled;
+		char *path;			     /* "/mcp" */
+		char *origins[CONFIG_LIST_MAX];	     /* allowed Origin values */
+		size_t norigins;
+		int64_t timeout_ms;		     /* per forwarded call */
+		int64_t sessions_max;		     /* legacy sessions held at once */
+		int64_t session_idle_s;		     /* a session unused this long ends */
+		unsigned sse_heartbeat_s;
+		char *resource;			     /* canonical URL: issuer origin + path */
+		char *authorization_servers[8];	     /* PRM: default the issuer */
+		size_t nas;
+	} gateway;
+	struct upstream_configs mcp_servers; /* "mcpServers" */
+	struct rs_config auth;		     /* "auth" */
+	struct policy_config policy;	     /* "policy" */
+	struct audit_config audit;	     /* "audit"; file default DATA_DIR/audit.log */
 };
 
 /* config_load(cfg, path): fill ${cfg} with defaults, then the file at ${path}

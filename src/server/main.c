@@ -1,5 +1,5 @@
 /*
- * mcpgate: the program.  `mcpgate serve` runs the authorization server;
+ * mcpgate: the program.  `mcpgate serve` runs the authorization server and the MCP gateway;
  * `mcpgate admin ...` manages its store.
  */
 #include <stdio.h>
@@ -17,6 +17,8 @@ usage(FILE *f)
 		   "       mcpgate admin [--config FILE] client add|list|del ...\n"
 		   "       mcpgate admin [--config FILE] keys list|rotate\n"
 		   "       mcpgate admin [--config FILE] grants list|revoke ...\n"
+		   "       mcpgate admin [--config FILE] audit [--since T] [--subject S] [--client C]\n"
+		   "                                     [--tool T] [--denied]\n"
 		   "       mcpgate version\n");
 	cli_usage(f);
 	fprintf(f, "Without --config, the store is under $MCPGATE_DATA (default ./var).\n");

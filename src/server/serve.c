@@ -1,6 +1,10 @@
 /*
- * `mcpgate serve`: open the store and keys, start the HTTP listener with the
- * authorization server's routes, print where it is, and wait for a signal.
+ * `mcpgate serve`: open the store and keys, start the MCP gateway's
+ * upstreams, start the HTTP listener with the authorization server's and the
+ * gateway's routes, print where it is, and wait for a signal.  On SIGINT or
+ * SIGTERM the listener stops first (streams and pending calls end), then the
+ * upstreams (their processes are stopped and reaped).  SIGHUP reopens the
+ * audit log.
  * Housekeeping (reaping unused registrations, purging expired rows) runs
  * every HOUSEKEEPING_S seconds on the main thread.
  */
@@ -19,6 +23,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "gateway/gateway.h"
 #include "http/fetch.h"
 #include "http/server.h"
 #include "oauth/oauth.h"
@@ -28,6 +33,7 @@
 #include "token/keyring.h"
 
 #define HOUSEKEEPING_S 60
+#define UPSTREAM_READY_MS 10000
 #define DEMO_PASSWORD_BYTES 12
 
 const char *
@@ -113,6 +119,28 @@ demo_user(const struct config *cfg, struct store *st, char *shown, size_t shown_
 	return (rc);
 }
 
+/* The demo folder of `make run` (DATA_DIR/demo), with a file to read. */
+static int
+demo_folder(const struct config *cfg)
+{
+	char p[4096];
+	FILE *f;
+
+	if (getenv("MCPGATE_NODE_MODULES") == NULL)
+		return (0);
+	snprintf(p, sizeof(p), "%s/demo", cfg->data_dir);
+	if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "mcpgate: cannot create %s: %s\n", p, strerror(errno));
+		return (-1);
+	}
+	snprintf(p, sizeof(p), "%s/demo/hello.txt", cfg->data_dir);
+	if (access(p, F_OK) != 0 && (f = fopen(p, "w")) != NULL) {
+		fputs("Hello from the mcpgate demo folder.\n", f);
+		fclose(f);
+	}
+	return (0);
+}
+
 int
 serve_main(int argc, char **argv)
 {
@@ -120,8 +148,9 @@ serve_main(int argc, char **argv)
 	struct store *st = NULL;
 	struct keyring *kr = NULL;
 	struct oauth *o = NULL;
+	struct gateway *gw = NULL;
 	struct http_server *srv = NULL;
-	struct http_route routes[OAUTH_ROUTES_MAX];
+	struct http_route routes[OAUTH_ROUTES_MAX + GATEWAY_ROUTES_MAX];
 	struct http_config hc;
 	unsigned char master[MASTERKEY_LEN];
 	char shown[128];
@@ -162,19 +191,31 @@ serve_main(int argc, char **argv)
 
 	if ((st = serve_open_store(&cfg)) == NULL)
 		goto err0;
-	if (masterkey_load(cfg.master_key_file, getenv("MCPGATE_MASTER_KEY"), master))
-		goto err1;
-	kr = keyring_open(st, master, clock_now());
-	secret_wipe(master, sizeof(master));
-	if (kr == NULL)
-		goto err1;
-	if (demo_user(&cfg, st, shown, sizeof(shown))) {
-		fprintf(stderr, "mcpgate: cannot create the demo user\n");
-		goto err2;
+	if (cfg.as_enabled || cfg.auth.mode == RS_MODE_LOCAL) {
+		if (masterkey_load(cfg.master_key_file, getenv("MCPGATE_MASTER_KEY"), master))
+			goto err1;
+		kr = keyring_open(st, master, clock_now());
+		secret_wipe(master, sizeof(master));
+		if (kr == NULL)
+			goto err1;
 	}
-	if ((o = oauth_new(&cfg, st, kr)) == NULL)
-		goto err2;
-	nroutes = oauth_routes(o, routes, OAUTH_ROUTES_MAX);
+	nroutes = 0;
+	if (cfg.as_enabled) {
+		if (demo_user(&cfg, st, shown, sizeof(shown))) {
+			fprintf(stderr, "mcpgate: cannot create the demo user\n");
+			goto err2;
+		}
+		if ((o = oauth_new(&cfg, st, kr)) == NULL)
+			goto err2;
+		nroutes = oauth_routes(o, routes, OAUTH_ROUTES_MAX);
+	}
+	if (cfg.gateway.enabled) {
+		if (demo_folder(&cfg) != 0 || (gw = gateway_new(&cfg, kr, st)) == NULL)
+			goto err3;
+		nroutes += gateway_routes(gw, routes + nroutes, GATEWAY_ROUTES_MAX);
+		if (gateway_start(gw, UPSTREAM_READY_MS) != 0)
+			goto err4;
+	}
 	memset(&hc, 0, sizeof(hc));
 	hc.bind_addr = cfg.listen_addr;
 	hc.port = cfg.port;
@@ -183,22 +224,28 @@ serve_main(int argc, char **argv)
 	hc.timeout_s = cfg.timeout_s;
 	hc.tls_cert = cfg.tls_cert;
 	hc.tls_key = cfg.tls_key;
+	hc.sse_heartbeat_s = cfg.gateway.sse_heartbeat_s;
 	if ((srv = http_server_new(&hc, routes, nroutes)) == NULL) {
 		fprintf(stderr, "mcpgate: cannot listen on %s port %u\n", cfg.listen_addr, cfg.port);
-		goto err3;
+		goto err4;
 	}
-	printf("mcpgate is ready\n"
-	       "  issuer:       %s\n"
-	       "  metadata:     %s/.well-known/oauth-authorization-server\n"
-	       "  MCP resource: %s\n",
-	    cfg.issuer, cfg.issuer, cfg.resources[0]);
-	if (cfg.demo_username != NULL)
+	printf("mcpgate is ready\n");
+	if (cfg.as_enabled)
+		printf("  issuer:       %s\n"
+		       "  metadata:     %s/.well-known/oauth-authorization-server\n",
+		    cfg.issuer, cfg.issuer);
+	if (gw != NULL)
+		printf("  MCP URL:      %s\n", gateway_url(gw));
+	else
+		printf("  MCP resource: %s\n", cfg.resources[0]);
+	if (cfg.as_enabled && cfg.demo_username != NULL)
 		printf("  demo user:    %s\n  password:     %s\n", cfg.demo_username, shown);
 	fflush(stdout);
 	secret_wipe(shown, sizeof(shown));
 	log_info("listening on %s port %u", cfg.listen_addr, http_server_port(srv));
 
-	oauth_housekeeping(o, clock_now());
+	if (o != NULL)
+		oauth_housekeeping(o, clock_now());
 	ts.tv_sec = HOUSEKEEPING_S;
 	ts.tv_nsec = 0;
 	for (;;) {
@@ -207,11 +254,16 @@ serve_main(int argc, char **argv)
 			break;
 		if (sig < 0 && errno != EAGAIN && errno != EINTR)
 			break;
-		oauth_housekeeping(o, clock_now());
+		if (sig == SIGHUP && gw != NULL)
+			gateway_reopen_audit(gw);
+		if (o != NULL)
+			oauth_housekeeping(o, clock_now());
 	}
 	log_info("shutting down");
 	rc = 0;
 	http_server_free(srv);
+err4:
+	gateway_free(gw);
 err3:
 	oauth_free(o);
 err2:

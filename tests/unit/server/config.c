@@ -83,6 +83,27 @@ test_defaults(void **state)
 	assert_true(cfg.cimd.enabled);
 	assert_false(cfg.cimd.allow_private);
 	assert_false(cfg.cimd.allow_http);
+	assert_true(cfg.as_enabled);
+	assert_true(cfg.gateway.enabled);
+	assert_string_equal(cfg.gateway.path, "/mcp");
+	assert_string_equal(cfg.gateway.resource, "http://127.0.0.1:18123/mcp");
+	assert_string_equal(cfg.gateway.authorization_servers[0], "http://127.0.0.1:18123");
+	assert_string_equal(cfg.audit.file, "/tmp/mcpgate-data/audit.log");
+	assert_int_equal(cfg.auth.mode, RS_MODE_LOCAL);
+	assert_int_equal(cfg.mcp_servers.n, 0);
+	config_clear(&cfg);
+
+	/* make run: the two npm servers */
+	setenv("MCPGATE_NODE_MODULES", "/opt/nm", 1);
+	setenv("MCPGATE_NODE", "/opt/node", 1);
+	assert_int_equal(config_load(&cfg, NULL), 0);
+	unsetenv("MCPGATE_NODE_MODULES");
+	unsetenv("MCPGATE_NODE");
+	assert_int_equal(cfg.mcp_servers.n, 2);
+	assert_string_equal(cfg.mcp_servers.v[0].name, "filesystem");
+	assert_string_equal(cfg.mcp_servers.v[0].argv[0], "/opt/node");
+	assert_string_equal(cfg.mcp_servers.v[0].argv[2], "/tmp/mcpgate-data/demo");
+	assert_string_equal(cfg.mcp_servers.v[1].name, "everything");
 	config_clear(&cfg);
 
 	setenv("MCPGATE_PORT", "70000", 1);
@@ -117,8 +138,12 @@ test_values(void **state)
 				    "\"resources\":[\"https://mcp.example.com/mcp\",\"https://b.example.com\"],"
 				    "\"scopes\":[\"a\",\"b:c\"],\"registration\":{\"policy\":\"token\","
 				    "\"initial_access_token\":\"0123456789abcdef\"},"
-				    "\"tokens\":{\"access_ttl\":300}}"),
+				    "\"tokens\":{\"access_ttl\":300},"
+				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\"}}"),
 	    0);
+	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/mcp");
+	assert_int_equal(cfg.gateway.nas, 1);
+	assert_string_equal(cfg.gateway.authorization_servers[0], "https://auth.example.com");
 	assert_int_equal(cfg.port, 9000);
 	assert_string_equal(cfg.issuer, "https://auth.example.com");
 	assert_true(config_has_resource(&cfg, "https://b.example.com"));
@@ -127,6 +152,19 @@ test_values(void **state)
 	assert_int_equal(cfg.registration.policy, REG_TOKEN);
 	assert_int_equal(cfg.tokens.access_ttl, 300);
 	assert_null(cfg.demo_username); /* only with "demo_user" in a file */
+	config_clear(&cfg);
+
+	/* Without "gateway.resource": the first resource when the issuer's
+	 * origin + path is not one of them. */
+	assert_int_equal(load(&cfg, "{\"issuer\":\"https://auth.example.com\","
+				    "\"resources\":[\"https://mcp.example.com/x\"]}"),
+	    0);
+	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/x");
+	config_clear(&cfg);
+	assert_int_equal(load(&cfg, "{\"issuer\":\"https://auth.example.com\","
+				    "\"resources\":[\"https://x.example\",\"https://auth.example.com/mcp\"]}"),
+	    0);
+	assert_string_equal(cfg.gateway.resource, "https://auth.example.com/mcp");
 	config_clear(&cfg);
 }
 
@@ -159,6 +197,22 @@ test_rejects(void **state)
 		"{\"tls\":{\"cert\":\"/c.pem\"}}",		  /* no key */
 		"{\"cimd\":{\"allow_private\":\"yes\"}}",
 		"{\"issuer\":\"https://a\",\"issuer\":\"https://b\"}", /* duplicate key */
+		"{\"gateway\":{\"pth\":\"/mcp\"}}",
+		"{\"gateway\":{\"path\":\"mcp\"}}",
+		"{\"gateway\":{\"path\":\"/.well-known/x\"}}",
+		"{\"gateway\":{\"timeout_ms\":0}}",
+		"{\"gateway\":{\"sessions\":{\"max\":0}}}",
+		"{\"gateway\":{\"sessions\":{\"ttl\":5}}}",
+		"{\"gateway\":{\"allowed_origins\":[\"a b\"]}}",
+		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"https://b/mcp\"}}",
+		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"ftp://a/mcp\"}}",
+		"{\"authorization_server\":{\"enabled\":false}}",	   /* local auth without AS */
+		"{\"authorization_server\":{\"enabled\":false},\"gateway\":{\"enabled\":false}}",
+		"{\"mcpServers\":{\"a__b\":{\"command\":\"x\"}}}",
+		"{\"mcpServers\":{\"a\":{\"command\":\"x\",\"bogus\":1}}}",
+		"{\"auth\":{\"mode\":\"magic\"}}",
+		"{\"policy\":{\"rulez\":[]}}",
+		"{\"audit\":{\"fil\":\"x\"}}",
 	};
 	struct config cfg;
 	size_t i;

@@ -1,0 +1,107 @@
+/*
+ * gateway/endpoint: the MCP endpoint (Streamable HTTP) of the gateway.
+ *
+ * One handler serves every method on the endpoint's path for the three
+ * protocol versions the gateway speaks:
+ *
+ *   2025-06-18, 2025-11-25 ("legacy"): initialize creates a session, whose
+ *       id goes back in Mcp-Session-Id; every later request names it, and a
+ *       session is bound to the token's subject and client: any other token
+ *       gets 404 for it.  GET opens the session's stream of server messages
+ *       (Server-Sent Events); DELETE ends the session.
+ *   2026-07-28 ("modern"): stateless; every POST carries MCP-Protocol-Version
+ *       and, for requests, Mcp-Method (and Mcp-Name) mirroring the body:
+ *       400 with -32020 on a mismatch; GET and DELETE get 405.
+ *
+ * A request is modern when its MCP-Protocol-Version header or its
+ * params._meta protocol version says 2026-07-28 (or any version other than
+ * the two legacy ones), else legacy; initialize is always legacy.
+ *
+ * Order of checks: the Origin header (present and not allowed: 403), the
+ * bearer token (gateway/rs.h: 401 / 400 with the challenge), the HTTP
+ * method, the body (gateway/jsonrpc.h limits: 413, 400 -32700, 400 -32600;
+ * batches are refused), the era's headers and session, then the method.
+ *
+ * The gateway answers initialize, server/discover, ping, logging/setLevel
+ * and the list methods itself (tools/list filtered by policy_tool_listed());
+ * tools/call, resources/read, prompts/get and completion/complete go to the
+ * upstream that owns the name, after policy_decide(): a denied call gets 403
+ * with an insufficient_scope challenge naming every scope it needs.  A
+ * forwarded call never blocks a pool thread: the HTTP response is deferred
+ * (JSON) or streamed (SSE, when the client accepts it and the call carries
+ * a progressToken, or for a legacy tools/call, so that the upstream's
+ * sampling / elicitation / roots requests can reach the client); the
+ * upstream call is bounded by the configured timeout, and a client that
+ * leaves cancels it.  Modern clients never get server-to-client requests:
+ * those are answered with an error to the upstream.
+ *
+ * Every request gets one audit line (audit/audit.h), refused ones
+ * included.  No token text is ever logged or forwarded.
+ */
+#ifndef MCPGATE_GATEWAY_ENDPOINT_H
+#define MCPGATE_GATEWAY_ENDPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define ENDPOINT_VERSION_MODERN "2026-07-28"
+#define ENDPOINT_VERSION_LEGACY "2025-11-25"
+#define ENDPOINT_VERSION_LEGACY_OLD "2025-06-18"
+#define ENDPOINT_SRVREQ_MAX 8	/* server-to-client requests pending per call */
+#define ENDPOINT_SESSION_BUCKETS 4096
+
+struct rs;
+struct registry;
+struct policy_config;
+struct audit_log;
+struct http_req;
+struct http_resp;
+
+struct endpoint_params {
+	const char *resource;		/* canonical URL (its origin is always allowed) */
+	const char *const *origins;	/* other allowed Origin values */
+	size_t norigins;
+	int64_t timeout_ms;		/* forwarded calls */
+	size_t sessions_max;
+	int64_t session_idle_s;
+	unsigned heartbeat_s;		/* SSE comments; 0: the server's default */
+	size_t body_max;		/* JSON-RPC message limit */
+	struct rs *rs;
+	struct registry *reg;
+	const struct policy_config *policy;
+	struct audit_log *audit;	/* NULL: no audit */
+	int audit_arguments;
+};
+
+struct endpoint;
+
+/* endpoint_new(p): an endpoint per ${p} (strings copied; the objects must
+ * outlive it).  NULL on ENOMEM. */
+struct endpoint *endpoint_new(const struct endpoint_params *p);
+
+/* endpoint_handle(arg, req, resp): the http_handler_fn; ${arg} is the
+ * endpoint. */
+void endpoint_handle(void *arg, const struct http_req *req, struct http_resp *resp);
+
+/* endpoint_list_changed(ep, method): send the notification ${method}
+ * (notifications/tools/list_changed, ...) on every open session stream. */
+void endpoint_list_changed(struct endpoint *ep, const char *method);
+
+/* endpoint_upstream_notification(ep, u, subject, method, params): an
+ * upstream's notification not tied to a call (the registry's hook): a
+ * notifications/resources/updated goes, with the client-facing URI, to the
+ * open session streams (of ${subject}'s sessions only, for a per-user
+ * upstream; to every session for a shared one, whose resources every
+ * client sees alike).  Others are dropped. */
+struct upstream;
+void endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
+    const char *method, json_t *params);
+
+/* endpoint_free(ep): end every session and free.  Call it after the HTTP
+ * server and the registry were freed (no call can still be pending).  NULL
+ * does nothing. */
+void endpoint_free(struct endpoint *ep);
+
+#endif
