@@ -66,7 +66,7 @@ struct call {
 	struct srvreq srv[ENDPOINT_SRVREQ_MAX];
 	unsigned nsrv;
 	/* audit */
-	char *sub, *client_id, *session, *method, *tool, *resource, *upstream;
+	char *sub, *client_id, *session, *method, *tool, *resource, *upstream, *reason;
 	json_t *arguments;
 	int64_t t0;
 	struct call *prev, *next; /* ep->calls, under ep->mtx */
@@ -110,6 +110,7 @@ struct rq {
 	/* audit */
 	const char *tool, *resource, *upstream, *reason;
 	char toolbuf[REGISTRY_NAME_MAX + 1];
+	char reasonbuf[POLICY_REASON_MAX];
 	enum audit_decision decision;
 	int code;
 	int64_t t0;
@@ -181,7 +182,7 @@ audit_call(struct call *c, int code)
 	r.tool = c->tool;
 	r.resource = c->resource;
 	r.decision = AUDIT_ALLOW;
-	r.reason = "allowed";
+	r.reason = c->reason;
 	r.upstream = c->upstream;
 	r.latency_ms = clock_now_ms() - c->t0;
 	r.error_code = code;
@@ -459,6 +460,7 @@ call_unref(struct call *c)
 	free(c->tool);
 	free(c->resource);
 	free(c->upstream);
+	free(c->reason);
 	free(c);
 }
 
@@ -714,6 +716,7 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	c->tool = xstrdup0(q->tool);
 	c->resource = xstrdup0(q->resource);
 	c->upstream = xstrdup0(upstream_name(u));
+	c->reason = xstrdup0(q->reason);
 	c->t0 = q->t0;
 	if (ep->audit_arguments && strcmp(method, "tools/call") == 0)
 		c->arguments = json_incref(json_object_get(params, "arguments"));
@@ -814,6 +817,8 @@ allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *nam
 	q->upstream = upstream_name(u);
 	if (ok) {
 		q->decision = AUDIT_ALLOW;
+		snprintf(q->reasonbuf, sizeof(q->reasonbuf), "%s", d->reason);
+		q->reason = q->reasonbuf;
 	} else {
 		q->decision = AUDIT_DENY;
 		q->reason = d->reason;
