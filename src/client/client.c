@@ -296,6 +296,8 @@ mcpgate_client_free(struct mcpgate_client *c)
 		json_decref(c->server_info);
 	if (c->tool_schemas != NULL)
 		json_decref(c->tool_schemas);
+	if (c->capabilities != NULL)
+		json_decref(c->capabilities);
 	secret_wipe(c, sizeof(*c));
 	free(c);
 }
@@ -430,5 +432,30 @@ mcpgate_client_set_client_info(struct mcpgate_client *c, const char *name, const
 		return (MCPGATE_E_INVAL);
 	if (set_str(&c->client_name, name) != MCPGATE_OK || set_str(&c->client_version, version) != MCPGATE_OK)
 		return (MCPGATE_E_NOMEM);
+	return (MCPGATE_OK);
+}
+
+mcpgate_err
+mcpgate_client_set_request_handler(struct mcpgate_client *c, mcpgate_request_fn *fn, void *arg,
+    const char *capabilities)
+{
+	json_error_t je;
+	json_t *caps = NULL;
+
+	if (c == NULL)
+		return (MCPGATE_E_INVAL);
+	if (capabilities != NULL) {
+		if (strlen(capabilities) > 65536 || (caps = json_loads(capabilities, 0, &je)) == NULL)
+			return (MCPGATE_E_INVAL);
+		if (!json_is_object(caps)) {
+			json_decref(caps);
+			return (MCPGATE_E_INVAL);
+		}
+	}
+	if (c->capabilities != NULL)
+		json_decref(c->capabilities);
+	c->capabilities = caps;
+	c->req_fn = fn;
+	c->req_arg = arg;
 	return (MCPGATE_OK);
 }

@@ -103,6 +103,10 @@ struct mcpgate_client {
 	char *session_id; /* legacy Mcp-Session-Id */
 	json_t *server_info;
 	json_t *tool_schemas; /* name -> inputSchema, from tools/list (x-mcp-header) */
+	mcpgate_request_fn *req_fn; /* server-to-client requests, or NULL */
+	void *req_arg;
+	json_t *capabilities; /* client capabilities declared; NULL: {} */
+	int no_listen;	      /* the server refused a GET stream: do not ask again */
 	int64_t next_id;
 };
 
