@@ -194,6 +194,36 @@ test('client against oidc-provider', { timeout: 120000 }, async (t) => {
 		});
 	}
 
+	await t.test('client credentials with --client-secret-file', async () => {
+		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
+		const file = path.join(dir, 'secret');
+		fs.writeFileSync(file, 'secret-post-0123456789\n', { mode: 0o600 });
+		const r = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret-file', file, '--client-auth', 'post']);
+		assert.equal(r.code, 0, `${r.stderr}\n${state.errors.join('\n')}`);
+		assert.equal(JSON.parse(r.stdout).content[0].text, 'ok');
+		assert.equal(state.claims.at(-1).client_id, 'svc-post');
+		assert.doesNotMatch(r.stderr, /readable by others/);
+		// Readable by others: a warning, still used; empty, missing or
+		// both forms: refused before any request.
+		fs.chmodSync(file, 0o644);
+		const w = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret-file', file, '--client-auth', 'post']);
+		assert.equal(w.code, 0, w.stderr);
+		assert.match(w.stderr, /readable by others/);
+		fs.writeFileSync(file, '\n');
+		for (const args of [['--client-secret-file', file], ['--client-secret-file', path.join(dir, 'none')],
+		    ['--client-secret-file', file, '--client-secret', 'x']]) {
+			const before = state.as.tokenRequests.length;
+			const b = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+			    '--client-id', 'svc-post', ...args]);
+			assert.notEqual(b.code, 0, b.stderr);
+			assert.match(b.stderr, /client secret file|not both/);
+			assert.equal(state.as.tokenRequests.length, before);
+			assert.doesNotMatch(b.stderr, /secret-post-0123456789/);
+		}
+	});
+
 	await t.test('client credentials with a wrong secret fail clearly', async () => {
 		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
 		const r = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
