@@ -29,6 +29,7 @@ struct opts {
 	const char *client_id;
 	const char *client_secret;
 	const char *client_secret_file;
+	const char *issuer;
 	const char *cimd;
 	const char *store;
 	const char *client_auth;
@@ -56,7 +57,7 @@ void
 cli_usage(FILE *f)
 {
 	fprintf(f, "       mcpgate login URL [--scope S] [--no-browser] [--client-id ID [--client-secret S]]\n"
-		   "                         [--client-secret-file FILE]\n"
+		   "                         [--client-secret-file FILE] [--issuer URL]\n"
 		   "                         [--client-auth basic|post|none] [--client-credentials] [--cimd URL]\n"
 		   "       mcpgate logout URL\n"
 		   "       mcpgate token URL\n"
@@ -145,6 +146,7 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 		ARG("--client-id", client_id)
 		ARG("--client-secret", client_secret)
 		ARG("--client-secret-file", client_secret_file)
+		ARG("--issuer", issuer)
 		ARG("--cimd", cimd)
 		ARG("--store", store)
 		ARG("--client-auth", client_auth)
@@ -174,6 +176,10 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 	}
 	if ((o->client_secret != NULL || o->client_secret_file != NULL) && o->client_id == NULL) {
 		fprintf(stderr, "mcpgate: --client-secret%s needs --client-id\n", o->client_secret_file ? "-file" : "");
+		return (-1);
+	}
+	if (o->issuer != NULL && o->client_id == NULL) {
+		fprintf(stderr, "mcpgate: --issuer names the issuer of --client-id; give both\n");
 		return (-1);
 	}
 	if (o->client_secret != NULL && o->client_secret_file != NULL) {
@@ -267,6 +273,7 @@ make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 	    (o->store && (e = mcpgate_client_set_store(c, o->store)) != MCPGATE_OK) ||
 	    (o->scope && (e = mcpgate_client_set_scope(c, o->scope)) != MCPGATE_OK) ||
 	    (o->cimd && (e = mcpgate_client_set_cimd_url(c, o->cimd)) != MCPGATE_OK) ||
+	    (o->issuer && (e = mcpgate_client_set_issuer(c, o->issuer)) != MCPGATE_OK) ||
 	    (o->client_id &&
 	        (e = mcpgate_client_set_credentials(c, o->client_id, sec, m)) != MCPGATE_OK) ||
 	    (o->client_credentials && (e = mcpgate_client_set_grant(c, MCPGATE_GRANT_CLIENT_CREDENTIALS)) != MCPGATE_OK) ||

@@ -159,6 +159,15 @@ typedef enum mcpgate_auth_method {
 MCPGATE_EXPORT mcpgate_err mcpgate_client_set_credentials(struct mcpgate_client *c, const char *client_id,
     const char *client_secret, mcpgate_auth_method method);
 
+/* mcpgate_client_set_issuer(c, issuer): the issuer (authorization server)
+ * that the credentials of mcpgate_client_set_credentials() were registered
+ * with.  When the MCP server's metadata leads to another issuer (compared
+ * exactly, RFC 8414), operations that need them fail with
+ * MCPGATE_E_REGISTRATION before the credentials are sent anywhere.  Without
+ * it, pre-registered credentials are used with whatever issuer the server
+ * names first. */
+MCPGATE_EXPORT mcpgate_err mcpgate_client_set_issuer(struct mcpgate_client *c, const char *issuer);
+
 /* mcpgate_client_set_cimd_url(c, url): use the https URL ${url} of a Client
  * ID Metadata Document as client_id where the server supports them. */
 MCPGATE_EXPORT mcpgate_err mcpgate_client_set_cimd_url(struct mcpgate_client *c, const char *url);

@@ -550,6 +550,10 @@ ensure_creds(struct mcpgate_client *c, const char *redirect_uri, int port, int *
 	mcpgate_err e;
 
 	*reuse_port = 0;
+	if (c->opt_client_id != NULL && c->opt_issuer != NULL && strcmp(c->opt_issuer, c->as.issuer) != 0)
+		return (cerr_set(&c->err, MCPGATE_E_REGISTRATION,
+		    "the client id was registered with %.200s, but %.200s uses the authorization server %.200s; "
+		    "not using it there", c->opt_issuer, c->server_url, c->as.issuer));
 	if (c->opt_client_id != NULL) {
 		if ((e = set_creds(c, c->opt_client_id, c->opt_client_secret, c->opt_method, "pre")) != MCPGATE_OK)
 			return (e);

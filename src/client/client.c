@@ -280,6 +280,7 @@ mcpgate_client_free(struct mcpgate_client *c)
 	client_strfree(&c->opt_client_id);
 	client_strfree(&c->opt_client_secret);
 	client_strfree(&c->opt_cimd_url);
+	client_strfree(&c->opt_issuer);
 	client_strfree(&c->opt_scope);
 	client_strfree(&c->store_dir);
 	client_strfree(&c->proto);
@@ -333,6 +334,14 @@ mcpgate_client_set_credentials(struct mcpgate_client *c, const char *client_id, 
 		return (MCPGATE_E_NOMEM);
 	c->opt_method = method;
 	return (MCPGATE_OK);
+}
+
+mcpgate_err
+mcpgate_client_set_issuer(struct mcpgate_client *c, const char *issuer)
+{
+	if (c == NULL || issuer == NULL || !server_url_ok(issuer))
+		return (MCPGATE_E_INVAL);
+	return (set_str(&c->opt_issuer, issuer));
 }
 
 mcpgate_err

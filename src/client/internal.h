@@ -73,6 +73,7 @@ struct mcpgate_client {
 	char *opt_client_id, *opt_client_secret;
 	mcpgate_auth_method opt_method;
 	char *opt_cimd_url;
+	char *opt_issuer; /* the issuer the pre-registration belongs to, or NULL */
 	char *opt_scope;
 	mcpgate_grant grant;
 	mcpgate_browser_fn *browser;

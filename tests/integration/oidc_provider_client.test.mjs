@@ -224,6 +224,23 @@ test('client against oidc-provider', { timeout: 120000 }, async (t) => {
 		}
 	});
 
+	await t.test('pre-registered credentials tied to an issuer (--issuer)', async () => {
+		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
+		const base = ['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret', 'secret-post-0123456789', '--client-auth', 'post'];
+		const ok = await cli([...base, '--issuer', state.as.issuer]);
+		assert.equal(ok.code, 0, ok.stderr);
+		assert.equal(JSON.parse(ok.stdout).content[0].text, 'ok');
+		// Another issuer: refused before the credentials go anywhere.
+		const before = state.as.tokenRequests.length;
+		const dir2 = fs.mkdtempSync(path.join(store, 'cc-'));
+		const bad = await cli([...base.map((a) => (a === dir ? dir2 : a)), '--issuer', 'https://as.other.example']);
+		assert.equal(bad.code, 1, bad.stderr);
+		assert.match(bad.stderr, /registered with https:\/\/as\.other\.example/);
+		assert.equal(state.as.tokenRequests.length, before);
+		assert.equal(bad.stdout, '');
+	});
+
 	await t.test('client credentials with a wrong secret fail clearly', async () => {
 		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
 		const r = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
