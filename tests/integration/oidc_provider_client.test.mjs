@@ -7,7 +7,8 @@
 //   - client credentials, client_secret_basic and client_secret_post;
 //   - the authorization code flow: the CLI registers (application_type
 //     native), prints the URL; the test is the browser, driving
-//     oidc-provider's login and consent pages over HTTP.
+//     oidc-provider's login and consent pages over HTTP; then refreshes
+//     (offline_access, prompt=consent, rotated refresh tokens).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -52,6 +53,9 @@ async function startProvider(t, resource) {
 			},
 		},
 		scopes: ['openid', 'offline_access', 'mcp:read'],
+		// Access tokens that expire within the client's refresh margin
+		// (a minute): every `mcpgate token` refreshes.
+		ttl: { AccessToken: 45 },
 		pkce: { required: () => true },
 	});
 	provider.on('server_error', (ctx, err) => { console.error('oidc-provider error', err); });
@@ -260,5 +264,23 @@ test('client against oidc-provider', { timeout: 120000 }, async (t) => {
 		const last = state.claims.at(-1);
 		assert.equal(last.sub, 'alice');
 		assert.match(last.scope, /mcp:read/);
+
+		// offline_access with prompt=consent gave a refresh token; each
+		// `token` refreshes (the access token lives 45 s, under the
+		// client's one-minute margin), and oidc-provider rotates the
+		// refresh token, so the second refresh proves the first rotated
+		// one was stored.
+		const status = await cli(['status', '--store', dir]);
+		assert.equal(status.code, 0, status.stderr);
+		assert.match(status.stdout, /refresh: +yes/);
+		const seen = new Set();
+		for (let i = 0; i < 2; i++) {
+			const tok = await cli(['token', url, '--store', dir, '--no-login']);
+			assert.equal(tok.code, 0, `${tok.stderr}\n${state.errors.join('\n')}`);
+			seen.add(tok.stdout.trim());
+		}
+		assert.equal(seen.size, 2, 'each token call should have refreshed');
+		const after = await cli(['tools', url, '--store', dir, '--no-login']);
+		assert.equal(after.code, 0, after.stderr);
 	});
 });
