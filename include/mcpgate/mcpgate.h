@@ -47,7 +47,9 @@
  * the browser a deadline (mcpgate_client_set_login_timeout()).
  *
  * WARNING: the library calls curl_global_init() on first use; a program with
- * threads should call mcpgate_global_init() from main() first.
+ * threads should call mcpgate_global_init() from main() first.  It also makes
+ * jansson, process-wide, wipe the memory it frees (json_set_alloc_funcs),
+ * unless the program set its own jansson allocator first.
  */
 #ifndef MCPGATE_MCPGATE_H
 #define MCPGATE_MCPGATE_H

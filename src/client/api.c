@@ -141,6 +141,7 @@ mcpgate_store_list(const char *dir, mcpgate_status_fn *fn, void *arg)
 	char *d = NULL;
 	mcpgate_err rv;
 
+	client_jansson_init();
 	if (fn == NULL)
 		return (MCPGATE_E_INVAL);
 	cerr_reset(&e);

@@ -1,6 +1,8 @@
 /*
  * client/client: the handle, its options, and small shared helpers.
  */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,7 +58,39 @@ mcpgate_strerror(mcpgate_err e)
 mcpgate_err
 mcpgate_global_init(void)
 {
+	client_jansson_init();
 	return (chttp_global_init() == 0 ? MCPGATE_OK : MCPGATE_E_INTERNAL);
+}
+
+/* jansson's free, wiping first: its copies of tokens and secrets. */
+static void
+wiping_free(void *p)
+{
+	if (p == NULL)
+		return;
+	secret_wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
+static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
+
+static void
+jansson_init(void)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	/* Only over jansson's defaults: a program's own allocator stays.
+	 * Objects allocated before the switch came from malloc too. */
+	json_get_alloc_funcs(&m, &f);
+	if (m == malloc && f == free)
+		json_set_alloc_funcs(malloc, wiping_free);
+}
+
+void
+client_jansson_init(void)
+{
+	pthread_once(&jansson_once, jansson_init);
 }
 
 void
@@ -253,6 +287,7 @@ mcpgate_client_new(const char *server_url, struct mcpgate_client **out)
 	*out = NULL;
 	if (server_url == NULL || !server_url_ok(server_url))
 		return (MCPGATE_E_INVAL);
+	client_jansson_init();
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (MCPGATE_E_NOMEM);
 	c->timeout_ms = 30000;

@@ -118,6 +118,10 @@ mcpgate_err cerr_set(struct cerr *e, mcpgate_err code, const char *fmt, ...)
 /* cerr_reset(e): clear ${e}. */
 void cerr_reset(struct cerr *e);
 
+/* client_jansson_init(): once per process, make jansson wipe what it frees
+ * (its copies of tokens), unless the program set its own allocator. */
+void client_jansson_init(void);
+
 /* Release helpers (NULL-safe, wiping). */
 void client_prm_clear(struct prm *p);
 void client_asmeta_clear(struct asmeta *m);

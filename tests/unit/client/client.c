@@ -77,6 +77,28 @@ test_issuer(void **state)
 	mcpgate_client_free(c);
 }
 
+/* jansson frees through a wiping function once the library is in use; the
+ * memory still comes from malloc (objects made before stay valid). */
+static void
+test_jansson_wipes(void **state)
+{
+	struct mcpgate_client *c;
+	json_malloc_t m;
+	json_free_t f;
+	json_t *before;
+
+	(void)state;
+	before = json_string("made before the switch");
+	assert_int_equal(mcpgate_client_new("https://mcp.example/mcp", &c), MCPGATE_OK);
+	json_get_alloc_funcs(&m, &f);
+	assert_ptr_equal(m, malloc);
+	assert_ptr_not_equal(f, free);
+	json_decref(before);
+	before = json_pack("{s:s}", "access_token", "x");
+	json_decref(before);
+	mcpgate_client_free(c);
+}
+
 static void
 test_strerror(void **state)
 {
@@ -97,6 +119,7 @@ main(void)
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_handle),
 		cmocka_unit_test(test_issuer),
+		cmocka_unit_test(test_jansson_wipes),
 		cmocka_unit_test(test_strerror),
 	};
 
