@@ -3,11 +3,16 @@
  */
 #include "cli/cli.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <spawn.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -16,12 +21,15 @@
 extern char **environ;
 
 #define LINE_MAX_BYTES (4 * 1024 * 1024)
+#define SECRET_FILE_MAX 4096
 
 struct opts {
 	const char *url;
 	const char *scope;
 	const char *client_id;
 	const char *client_secret;
+	const char *client_secret_file;
+	const char *issuer;
 	const char *cimd;
 	const char *store;
 	const char *client_auth;
@@ -49,6 +57,7 @@ void
 cli_usage(FILE *f)
 {
 	fprintf(f, "       mcpgate login URL [--scope S] [--no-browser] [--client-id ID [--client-secret S]]\n"
+		   "                         [--client-secret-file FILE] [--issuer URL]\n"
 		   "                         [--client-auth basic|post|none] [--client-credentials] [--cimd URL]\n"
 		   "       mcpgate logout URL\n"
 		   "       mcpgate token URL\n"
@@ -58,7 +67,8 @@ cli_usage(FILE *f)
 		   "       mcpgate bridge URL [--no-browser]\n"
 		   "Client options: --store DIR (default $XDG_DATA_HOME/mcpgate), --no-login,\n"
 		   "--timeout MS (each HTTP request, default 30000);\n"
-		   "MCPGATE_CLIENT_SECRET may hold the client secret instead of --client-secret.\n");
+		   "MCPGATE_CLIENT_SECRET or --client-secret-file FILE (its first line) may hold the\n"
+		   "client secret instead of --client-secret, which other users can see in ps.\n");
 }
 
 static int
@@ -135,6 +145,8 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 		ARG("--scope", scope)
 		ARG("--client-id", client_id)
 		ARG("--client-secret", client_secret)
+		ARG("--client-secret-file", client_secret_file)
+		ARG("--issuer", issuer)
 		ARG("--cimd", cimd)
 		ARG("--store", store)
 		ARG("--client-auth", client_auth)
@@ -162,13 +174,67 @@ parse_opts(int argc, char **argv, int npos, const char **pos, struct opts *o)
 		}
 		pos[k++] = a;
 	}
-	if (o->client_secret != NULL && o->client_id == NULL) {
-		fprintf(stderr, "mcpgate: --client-secret needs --client-id\n");
+	if ((o->client_secret != NULL || o->client_secret_file != NULL) && o->client_id == NULL) {
+		fprintf(stderr, "mcpgate: --client-secret%s needs --client-id\n", o->client_secret_file ? "-file" : "");
 		return (-1);
 	}
-	if (o->client_secret == NULL && o->client_id != NULL)
+	if (o->issuer != NULL && o->client_id == NULL) {
+		fprintf(stderr, "mcpgate: --issuer names the issuer of --client-id; give both\n");
+		return (-1);
+	}
+	if (o->client_secret != NULL && o->client_secret_file != NULL) {
+		fprintf(stderr, "mcpgate: give --client-secret or --client-secret-file, not both\n");
+		return (-1);
+	}
+	if (o->client_secret == NULL && o->client_secret_file == NULL && o->client_id != NULL)
 		o->client_secret = getenv("MCPGATE_CLIENT_SECRET");
 	return (k);
+}
+
+/* Read the client secret from the first line of ${path} into ${buf}
+ * (${cap} bytes).  A regular file of at most SECRET_FILE_MAX bytes whose
+ * first line is not empty; a warning if others may read it. */
+static int
+read_secret_file(const char *path, char *buf, size_t cap)
+{
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		fprintf(stderr, "mcpgate: cannot open the client secret file %s: %s\n", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SECRET_FILE_MAX) {
+		fprintf(stderr, "mcpgate: the client secret file %s is not a regular file of at most %d bytes\n",
+		    path, SECRET_FILE_MAX);
+		close(fd);
+		return (-1);
+	}
+	if ((st.st_mode & 077) != 0)
+		fprintf(stderr, "mcpgate: warning: the client secret file %s is readable by others (chmod 600)\n",
+		    path);
+	while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "mcpgate: cannot read the client secret file %s: %s\n", path, strerror(errno));
+			close(fd);
+			explicit_bzero(buf, cap);
+			return (-1);
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		fprintf(stderr, "mcpgate: the client secret file %s is empty\n", path);
+		explicit_bzero(buf, cap);
+		return (-1);
+	}
+	return (0);
 }
 
 static int
@@ -177,6 +243,8 @@ make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 	struct mcpgate_client *c;
 	mcpgate_auth_method m = MCPGATE_AUTH_AUTO;
 	mcpgate_err e;
+	char secret[SECRET_FILE_MAX + 1];
+	const char *sec = o->client_secret;
 
 	if (o->client_auth != NULL) {
 		if (strcmp(o->client_auth, "basic") == 0)
@@ -190,24 +258,33 @@ make_client(const struct opts *o, const char *url, struct mcpgate_client **out)
 			return (-1);
 		}
 	}
+	if (o->client_secret_file != NULL) {
+		if (read_secret_file(o->client_secret_file, secret, sizeof(secret)) != 0)
+			return (-1);
+		sec = secret;
+	}
 	if ((e = mcpgate_client_new(url, &c)) != MCPGATE_OK) {
 		fprintf(stderr, "mcpgate: \"%s\" is not a usable server URL (http or https, no fragment): %s\n", url,
 		    mcpgate_strerror(e));
+		explicit_bzero(secret, sizeof(secret));
 		return (-1);
 	}
 	if ((o->timeout && (e = mcpgate_client_set_timeout(c, strtol(o->timeout, NULL, 10))) != MCPGATE_OK) ||
 	    (o->store && (e = mcpgate_client_set_store(c, o->store)) != MCPGATE_OK) ||
 	    (o->scope && (e = mcpgate_client_set_scope(c, o->scope)) != MCPGATE_OK) ||
 	    (o->cimd && (e = mcpgate_client_set_cimd_url(c, o->cimd)) != MCPGATE_OK) ||
+	    (o->issuer && (e = mcpgate_client_set_issuer(c, o->issuer)) != MCPGATE_OK) ||
 	    (o->client_id &&
-	        (e = mcpgate_client_set_credentials(c, o->client_id, o->client_secret, m)) != MCPGATE_OK) ||
+	        (e = mcpgate_client_set_credentials(c, o->client_id, sec, m)) != MCPGATE_OK) ||
 	    (o->client_credentials && (e = mcpgate_client_set_grant(c, MCPGATE_GRANT_CLIENT_CREDENTIALS)) != MCPGATE_OK) ||
 	    (e = mcpgate_client_set_browser(c, o->no_browser ? browser_print : browser_open, NULL)) != MCPGATE_OK ||
 	    (e = mcpgate_client_set_auto_login(c, !o->no_login)) != MCPGATE_OK) {
 		fprintf(stderr, "mcpgate: bad option: %s\n", mcpgate_strerror(e));
 		mcpgate_client_free(c);
+		explicit_bzero(secret, sizeof(secret));
 		return (-1);
 	}
+	explicit_bzero(secret, sizeof(secret));
 	*out = c;
 	return (0);
 }

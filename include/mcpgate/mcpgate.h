@@ -47,7 +47,9 @@
  * the browser a deadline (mcpgate_client_set_login_timeout()).
  *
  * WARNING: the library calls curl_global_init() on first use; a program with
- * threads should call mcpgate_global_init() from main() first.
+ * threads should call mcpgate_global_init() from main() first.  It also makes
+ * jansson, process-wide, wipe the memory it frees (json_set_alloc_funcs),
+ * unless the program set its own jansson allocator first.
  */
 #ifndef MCPGATE_MCPGATE_H
 #define MCPGATE_MCPGATE_H
@@ -72,6 +74,12 @@ extern "C" {
 #define MCPGATE_URL_MAX 2048
 /* MCPGATE_STEPUP_MAX: re-authorizations for one request on 403 insufficient_scope. */
 #define MCPGATE_STEPUP_MAX 2
+/* MCPGATE_INPUT_ROUNDS_MAX: retries of one request answering "input_required". */
+#define MCPGATE_INPUT_ROUNDS_MAX 8
+/* MCPGATE_SERVER_REQUESTS_MAX: server requests answered on one response stream. */
+#define MCPGATE_SERVER_REQUESTS_MAX 64
+/* MCPGATE_RESUME_MAX: reconnections (GET with Last-Event-ID) for one request. */
+#define MCPGATE_RESUME_MAX 5
 
 /*
  * Error codes.  Stable numbers; a retired code stays as a placeholder.
@@ -153,6 +161,15 @@ typedef enum mcpgate_auth_method {
 MCPGATE_EXPORT mcpgate_err mcpgate_client_set_credentials(struct mcpgate_client *c, const char *client_id,
     const char *client_secret, mcpgate_auth_method method);
 
+/* mcpgate_client_set_issuer(c, issuer): the issuer (authorization server)
+ * that the credentials of mcpgate_client_set_credentials() were registered
+ * with.  When the MCP server's metadata leads to another issuer (compared
+ * exactly, RFC 8414), operations that need them fail with
+ * MCPGATE_E_REGISTRATION before the credentials are sent anywhere.  Without
+ * it, pre-registered credentials are used with whatever issuer the server
+ * names first. */
+MCPGATE_EXPORT mcpgate_err mcpgate_client_set_issuer(struct mcpgate_client *c, const char *issuer);
+
 /* mcpgate_client_set_cimd_url(c, url): use the https URL ${url} of a Client
  * ID Metadata Document as client_id where the server supports them. */
 MCPGATE_EXPORT mcpgate_err mcpgate_client_set_cimd_url(struct mcpgate_client *c, const char *url);
@@ -205,6 +222,35 @@ MCPGATE_EXPORT mcpgate_err mcpgate_client_set_protocol_version(struct mcpgate_cl
  * servers and client_name sent at registration (default "mcpgate"). */
 MCPGATE_EXPORT mcpgate_err mcpgate_client_set_client_info(struct mcpgate_client *c, const char *name,
     const char *version);
+
+/* mcpgate_request_fn(method, params, result, arg): answer the request
+ * ${method} (elicitation/create, sampling/createMessage, roots/list, ...) that
+ * the MCP server sent with ${params} (JSON object text, "{}" if none): store
+ * the JSON text of the result, allocated with malloc(), in ${result} and
+ * return 0; or return -1 if the method is not supported (the server gets
+ * JSON-RPC error -32601).  Called during an mcpgate_mcp_*() call on the same
+ * thread; it must not use the handle. */
+typedef int mcpgate_request_fn(const char *method, const char *params, char **result, void *arg);
+
+/* mcpgate_client_set_request_handler(c, fn, arg, capabilities): how ${c}
+ * answers the server's requests, and the client capabilities it declares
+ * (JSON object text such as {"elicitation":{}}, or NULL for {}).  Requests
+ * come on the response streams of older servers (answered by POST at once)
+ * and as "input_required" results of 2026-07-28 servers (the request is
+ * retried with the answers, at most MCPGATE_INPUT_ROUNDS_MAX times).  "ping"
+ * is always answered by the library.  Without a handler (${fn} NULL),
+ * elicitation/create is declined ({"action":"decline"}) and every other
+ * request gets -32601. */
+MCPGATE_EXPORT mcpgate_err mcpgate_client_set_request_handler(struct mcpgate_client *c, mcpgate_request_fn *fn,
+    void *arg, const char *capabilities);
+
+/* mcpgate_elicitation_defaults(params, result): the result of accepting the
+ * elicitation/create request with ${params} with every field that has a
+ * "default" in its requestedSchema set to it (SEP-1034), as JSON text
+ * {"action":"accept","content":{...}} in ${result} (free with mcpgate_free).
+ * When a required field has no default, the result declines instead.
+ * Errors: MCPGATE_E_INVAL (not an elicitation), MCPGATE_E_NOMEM. */
+MCPGATE_EXPORT mcpgate_err mcpgate_elicitation_defaults(const char *params, char **result);
 
 /*
  * Authorization.

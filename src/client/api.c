@@ -141,6 +141,7 @@ mcpgate_store_list(const char *dir, mcpgate_status_fn *fn, void *arg)
 	char *d = NULL;
 	mcpgate_err rv;
 
+	client_jansson_init();
 	if (fn == NULL)
 		return (MCPGATE_E_INVAL);
 	cerr_reset(&e);
@@ -323,4 +324,58 @@ mcpgate_mcp_server_info(struct mcpgate_client *c, char **info)
 		return (MCPGATE_OK);
 	}
 	return (dump(c, c->server_info, info));
+}
+
+mcpgate_err
+mcpgate_elicitation_defaults(const char *params, char **result)
+{
+	json_t *p, *schema, *props, *req, *content = NULL, *out = NULL, *prop, *v;
+	json_error_t je;
+	const char *k;
+	size_t i;
+	int complete = 1;
+	char *s;
+
+	if (params == NULL || result == NULL || strlen(params) > MCPGATE_RESPONSE_MAX)
+		return (MCPGATE_E_INVAL);
+	*result = NULL;
+	if ((p = json_loads(params, 0, &je)) == NULL)
+		return (MCPGATE_E_INVAL);
+	schema = json_object_get(p, "requestedSchema");
+	props = json_object_get(schema, "properties");
+	req = json_object_get(schema, "required");
+	if (!json_is_object(schema) || (props != NULL && !json_is_object(props)) ||
+	    (req != NULL && !json_is_array(req))) {
+		json_decref(p);
+		return (MCPGATE_E_INVAL);
+	}
+	if ((content = json_object()) == NULL)
+		goto nomem;
+	json_object_foreach(props, k, prop) {
+		if ((v = json_object_get(prop, "default")) != NULL &&
+		    json_object_set(content, k, v) != 0)
+			goto nomem;
+	}
+	json_array_foreach(req, i, v) {
+		if (!json_is_string(v) || json_object_get(content, json_string_value(v)) == NULL)
+			complete = 0;
+	}
+	if (complete)
+		out = json_pack("{s:s, s:O}", "action", "accept", "content", content);
+	else
+		out = json_pack("{s:s}", "action", "decline");
+	if (out == NULL || (s = json_dumps(out, JSON_COMPACT)) == NULL)
+		goto nomem;
+	json_decref(out);
+	json_decref(content);
+	json_decref(p);
+	*result = s;
+	return (MCPGATE_OK);
+nomem:
+	if (out != NULL)
+		json_decref(out);
+	if (content != NULL)
+		json_decref(content);
+	json_decref(p);
+	return (MCPGATE_E_NOMEM);
 }

@@ -550,6 +550,10 @@ ensure_creds(struct mcpgate_client *c, const char *redirect_uri, int port, int *
 	mcpgate_err e;
 
 	*reuse_port = 0;
+	if (c->opt_client_id != NULL && c->opt_issuer != NULL && strcmp(c->opt_issuer, c->as.issuer) != 0)
+		return (cerr_set(&c->err, MCPGATE_E_REGISTRATION,
+		    "the client id was registered with %.200s, but %.200s uses the authorization server %.200s; "
+		    "not using it there", c->opt_issuer, c->server_url, c->as.issuer));
 	if (c->opt_client_id != NULL) {
 		if ((e = set_creds(c, c->opt_client_id, c->opt_client_secret, c->opt_method, "pre")) != MCPGATE_OK)
 			return (e);
@@ -725,7 +729,12 @@ code_flow(struct mcpgate_client *c, const char *scope)
 		    form_encode(&p, "redirect_uri", redirect) != 0 || form_encode(&p, "code_challenge", challenge) != 0 ||
 		    form_encode(&p, "code_challenge_method", "S256") != 0 || form_encode(&p, "state", state) != 0 ||
 		    form_encode(&p, "resource", c->prm.resource) != 0 ||
-		    (scope != NULL && form_encode(&p, "scope", scope) != 0) || buf_add(&url, p.p, p.len) != 0) {
+		    (scope != NULL && form_encode(&p, "scope", scope) != 0) ||
+		    /* OpenID Connect grants offline_access only with consent
+		     * asked for (OIDC Core 11); plain OAuth servers ignore it. */
+		    (scope != NULL && client_scope_has(scope, "offline_access") &&
+		        client_scope_has(c->as.scopes_supported, "openid") && form_encode(&p, "prompt", "consent") != 0) ||
+		    buf_add(&url, p.p, p.len) != 0) {
 			buf_clear(&p);
 			goto out;
 		}

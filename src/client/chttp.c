@@ -16,6 +16,8 @@
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
+#define SIDE_WAIT_MS 2000
+#define POLL_MS 50
 
 struct xfer {
 	const struct chttp_req *q;
@@ -25,8 +27,13 @@ struct xfer {
 	int too_big;
 	int consumer_done;
 	int consumer_failed;
+	int headers_done; /* the header block of the final response ended */
 	size_t seen;
 	size_t max;
+	CURL *h;
+	struct curl_slist *hl;
+	struct buf line;
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -107,8 +114,13 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb, nl, vl;
 	const char *colon, *v;
 
+	if (n <= 2 && (n == 0 || p[0] == '\r' || p[0] == '\n')) {
+		x->headers_done = 1;
+		return (n);
+	}
 	/* A new response (after 100 Continue, say) starts over. */
 	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		x->headers_done = 0;
 		buf_reset(&x->r->wwwauth);
 		x->r->content_type[0] = x->r->session_id[0] = x->r->location[0] = '\0';
 		return (n);
@@ -194,81 +206,76 @@ url_ok(const char *url)
 	return (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0);
 }
 
-mcpgate_err
-chttp_do(const struct chttp_req *q, struct chttp_resp *r, struct cerr *e)
+/* Make ${x} (zeroed by the caller) ready to perform ${q} into ${r}.  On
+ * failure, ${x} still goes to xfer_done(). */
+static mcpgate_err
+xfer_prepare(struct xfer *x, const struct chttp_req *q, struct chttp_resp *r, struct cerr *e)
 {
+	struct curl_slist *nl;
 	CURL *h;
-	CURLcode cc;
-	struct curl_slist *hl = NULL, *nl;
-	struct xfer x;
-	struct buf line;
-	char errbuf[CURL_ERROR_SIZE];
-	mcpgate_err rv;
 	size_t i;
 
+	buf_init(&x->line, 16384);
 	if (!url_ok(q->url))
 		return (cerr_set(e, MCPGATE_E_INVAL, "not an http(s) URL: %.200s", q->url ? q->url : "(none)"));
 	if (chttp_global_init() != 0)
 		return (cerr_set(e, MCPGATE_E_INTERNAL, "libcurl initialisation failed"));
-	memset(&x, 0, sizeof(x));
-	x.q = q;
-	x.r = r;
-	x.max = q->max_bytes ? q->max_bytes : MCPGATE_RESPONSE_MAX;
+	x->q = q;
+	x->r = r;
+	x->max = q->max_bytes ? q->max_bytes : MCPGATE_RESPONSE_MAX;
 	buf_reset(&r->body);
 	buf_reset(&r->wwwauth);
 	r->status = 0;
 	r->content_type[0] = r->session_id[0] = r->location[0] = '\0';
 	r->streamed = 0;
 
-	if ((h = curl_easy_init()) == NULL)
-		return (cerr_set(e, MCPGATE_E_NOMEM, "out of memory"));
-	buf_init(&line, 16384);
-	rv = MCPGATE_E_NOMEM;
-	if (buf_printf(&line, "Accept: %s", q->accept ? q->accept : "application/json") != 0 ||
-	    (nl = curl_slist_append(hl, buf_cstr(&line))) == NULL)
-		goto done;
-	hl = nl;
+	if ((x->h = h = curl_easy_init()) == NULL)
+		goto nomem;
+	if (buf_printf(&x->line, "Accept: %s", q->accept ? q->accept : "application/json") != 0 ||
+	    (nl = curl_slist_append(x->hl, buf_cstr(&x->line))) == NULL)
+		goto nomem;
+	x->hl = nl;
 	if (q->body != NULL) {
-		buf_reset(&line);
-		if (buf_printf(&line, "Content-Type: %s",
+		buf_reset(&x->line);
+		if (buf_printf(&x->line, "Content-Type: %s",
 		        q->content_type ? q->content_type : "application/json") != 0 ||
-		    (nl = curl_slist_append(hl, buf_cstr(&line))) == NULL)
-			goto done;
-		hl = nl;
+		    (nl = curl_slist_append(x->hl, buf_cstr(&x->line))) == NULL)
+			goto nomem;
+		x->hl = nl;
 	}
 	if (q->authorization != NULL) {
-		buf_reset(&line);
-		if (buf_printf(&line, "Authorization: %s", q->authorization) != 0 ||
-		    (nl = curl_slist_append(hl, buf_cstr(&line))) == NULL)
-			goto done;
-		hl = nl;
+		buf_reset(&x->line);
+		if (buf_printf(&x->line, "Authorization: %s", q->authorization) != 0 ||
+		    (nl = curl_slist_append(x->hl, buf_cstr(&x->line))) == NULL)
+			goto nomem;
+		x->hl = nl;
 	}
 	for (i = 0; i < CHTTP_HEADERS_MAX && q->headers[i] != NULL; i++) {
-		if ((nl = curl_slist_append(hl, q->headers[i])) == NULL)
-			goto done;
-		hl = nl;
+		if ((nl = curl_slist_append(x->hl, q->headers[i])) == NULL)
+			goto nomem;
+		x->hl = nl;
 	}
 	/* No "Expect: 100-continue" round trip. */
-	if ((nl = curl_slist_append(hl, "Expect:")) == NULL)
-		goto done;
-	hl = nl;
+	if ((nl = curl_slist_append(x->hl, "Expect:")) == NULL)
+		goto nomem;
+	x->hl = nl;
 
-	errbuf[0] = '\0';
+	x->errbuf[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_URL, q->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, q->timeout_ms > 0 ? q->timeout_ms : (long)DEFAULT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hl);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "mcpgate/" MCPGATE_VERSION);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x.max);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	if (q->body != NULL) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body);
@@ -276,29 +283,136 @@ chttp_do(const struct chttp_req *q, struct chttp_resp *r, struct cerr *e)
 	}
 	if (q->method != NULL && strcmp(q->method, "GET") != 0 && strcmp(q->method, "POST") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+	return (MCPGATE_OK);
+nomem:
+	return (cerr_set(e, MCPGATE_E_NOMEM, "out of memory"));
+}
 
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x.consumer_done)) {
+/* The outcome of ${x}'s transfer, which ended with ${cc}. */
+static mcpgate_err
+xfer_outcome(struct xfer *x, CURLcode cc, struct cerr *e)
+{
+	mcpgate_err rv;
+
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->r->status);
+	if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->consumer_done)) {
 		rv = MCPGATE_OK;
-	} else if (x.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		rv = cerr_set(e, MCPGATE_E_TOO_BIG, "the response from %.200s is larger than %zu bytes", q->url,
-		    x.max);
-	} else if (x.consumer_failed) {
-		rv = cerr_set(e, MCPGATE_E_MALFORMED, "malformed event stream from %.200s", q->url);
+	} else if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+		rv = cerr_set(e, MCPGATE_E_TOO_BIG, "the response from %.200s is larger than %zu bytes", x->q->url,
+		    x->max);
+	} else if (x->consumer_failed) {
+		rv = cerr_set(e, MCPGATE_E_MALFORMED, "malformed event stream from %.200s", x->q->url);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-		rv = cerr_set(e, MCPGATE_E_TIMEOUT, "%.200s did not answer in time", q->url);
+		rv = cerr_set(e, MCPGATE_E_TIMEOUT, "%.200s did not answer in time", x->q->url);
 	} else {
-		rv = cerr_set(e, MCPGATE_E_NETWORK, "cannot reach %.200s: %s", q->url,
-		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		rv = cerr_set(e, MCPGATE_E_NETWORK, "cannot reach %.200s: %s", x->q->url,
+		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 	}
 	if (rv != MCPGATE_OK)
-		r->status = 0;
-done:
-	if (rv == MCPGATE_E_NOMEM)
-		cerr_set(e, rv, "out of memory");
-	buf_clear(&line);
-	wipe_slist(hl);
-	curl_easy_cleanup(h);
+		x->r->status = 0;
+	return (rv);
+}
+
+static void
+xfer_done(struct xfer *x)
+{
+	buf_clear(&x->line);
+	wipe_slist(x->hl);
+	x->hl = NULL;
+	if (x->h != NULL)
+		curl_easy_cleanup(x->h);
+	x->h = NULL;
+}
+
+mcpgate_err
+chttp_do(const struct chttp_req *q, struct chttp_resp *r, struct cerr *e)
+{
+	struct xfer x;
+	mcpgate_err rv;
+
+	memset(&x, 0, sizeof(x));
+	if ((rv = xfer_prepare(&x, q, r, e)) == MCPGATE_OK)
+		rv = xfer_outcome(&x, curl_easy_perform(x.h), e);
+	xfer_done(&x);
+	return (rv);
+}
+
+mcpgate_err
+chttp_do_with(const struct chttp_req *q, struct chttp_resp *r, const struct chttp_req *side,
+    struct chttp_resp *side_r, struct cerr *e)
+{
+	struct xfer x, y;
+	struct cerr ignore;
+	CURLM *m = NULL;
+	CURLMsg *msg;
+	CURLcode cc = CURLE_OK;
+	mcpgate_err rv;
+	int running, left, main_added = 0, main_done = 0, side_on = 0, waited = 0;
+
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	cerr_reset(&ignore);
+	if ((rv = xfer_prepare(&x, q, r, e)) != MCPGATE_OK)
+		goto out;
+	if (xfer_prepare(&y, side, side_r, &ignore) != MCPGATE_OK) {
+		/* No side stream: a plain request. */
+		rv = xfer_outcome(&x, curl_easy_perform(x.h), e);
+		goto out;
+	}
+	if ((m = curl_multi_init()) == NULL || curl_multi_add_handle(m, y.h) != CURLM_OK) {
+		rv = cerr_set(e, MCPGATE_E_NOMEM, "out of memory");
+		goto out;
+	}
+	side_on = 1;
+	while (!main_done) {
+		/* The side stream first, up to its headers (or SIDE_WAIT_MS), so
+		 * that the server knows of it before it sees the request. */
+		if (!main_added && (!side_on || y.headers_done || waited >= SIDE_WAIT_MS)) {
+			if (curl_multi_add_handle(m, x.h) != CURLM_OK) {
+				rv = cerr_set(e, MCPGATE_E_NOMEM, "out of memory");
+				goto out;
+			}
+			main_added = 1;
+		}
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			rv = cerr_set(e, MCPGATE_E_INTERNAL, "libcurl failed");
+			goto out;
+		}
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			if (msg->easy_handle == x.h) {
+				cc = msg->data.result;
+				main_done = 1;
+			} else if (msg->easy_handle == y.h && side_on) {
+				curl_easy_getinfo(y.h, CURLINFO_RESPONSE_CODE, &side_r->status);
+				curl_multi_remove_handle(m, y.h);
+				side_on = 0;
+			}
+		}
+		if (main_done)
+			break;
+		if (curl_multi_poll(m, NULL, 0, POLL_MS, NULL) != CURLM_OK) {
+			rv = cerr_set(e, MCPGATE_E_INTERNAL, "libcurl failed");
+			goto out;
+		}
+		if (!main_added)
+			waited += POLL_MS; /* at least: poll returns early on activity */
+	}
+	if (side_on) {
+		curl_easy_getinfo(y.h, CURLINFO_RESPONSE_CODE, &side_r->status);
+		curl_multi_remove_handle(m, y.h);
+		side_on = 0;
+	}
+	curl_multi_remove_handle(m, x.h);
+	rv = xfer_outcome(&x, cc, e);
+out:
+	if (m != NULL) {
+		if (side_on)
+			curl_multi_remove_handle(m, y.h);
+		curl_multi_cleanup(m);
+	}
+	xfer_done(&y);
+	xfer_done(&x);
 	return (rv);
 }

@@ -65,6 +65,15 @@ void chttp_resp_clear(struct chttp_resp *r);
  * text/event-stream. */
 mcpgate_err chttp_do(const struct chttp_req *q, struct chttp_resp *r, struct cerr *e);
 
+/* chttp_do_with(q, r, side, side_r, e): chttp_do(q, r, e) while ${side} (the
+ * GET of a server's event stream) runs alongside on the same thread, with
+ * its consumer called as bytes come.  ${side} starts first; ${q} follows
+ * once the side's response headers came (or after 2 s).  ${side} ends when
+ * ${q} does; its own failures are ignored, its status is in ${side_r}
+ * (0 if none).  Returns what chttp_do(q, r, e) would. */
+mcpgate_err chttp_do_with(const struct chttp_req *q, struct chttp_resp *r, const struct chttp_req *side,
+    struct chttp_resp *side_r, struct cerr *e);
+
 /* chttp_global_init(): curl_global_init once per process (thread-safe). */
 int chttp_global_init(void);
 

@@ -1,6 +1,8 @@
 /*
  * client/client: the handle, its options, and small shared helpers.
  */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,7 +58,39 @@ mcpgate_strerror(mcpgate_err e)
 mcpgate_err
 mcpgate_global_init(void)
 {
+	client_jansson_init();
 	return (chttp_global_init() == 0 ? MCPGATE_OK : MCPGATE_E_INTERNAL);
+}
+
+/* jansson's free, wiping first: its copies of tokens and secrets. */
+static void
+wiping_free(void *p)
+{
+	if (p == NULL)
+		return;
+	secret_wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
+static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
+
+static void
+jansson_init(void)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	/* Only over jansson's defaults: a program's own allocator stays.
+	 * Objects allocated before the switch came from malloc too. */
+	json_get_alloc_funcs(&m, &f);
+	if (m == malloc && f == free)
+		json_set_alloc_funcs(malloc, wiping_free);
+}
+
+void
+client_jansson_init(void)
+{
+	pthread_once(&jansson_once, jansson_init);
 }
 
 void
@@ -253,6 +287,7 @@ mcpgate_client_new(const char *server_url, struct mcpgate_client **out)
 	*out = NULL;
 	if (server_url == NULL || !server_url_ok(server_url))
 		return (MCPGATE_E_INVAL);
+	client_jansson_init();
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (MCPGATE_E_NOMEM);
 	c->timeout_ms = 30000;
@@ -280,6 +315,7 @@ mcpgate_client_free(struct mcpgate_client *c)
 	client_strfree(&c->opt_client_id);
 	client_strfree(&c->opt_client_secret);
 	client_strfree(&c->opt_cimd_url);
+	client_strfree(&c->opt_issuer);
 	client_strfree(&c->opt_scope);
 	client_strfree(&c->store_dir);
 	client_strfree(&c->proto);
@@ -296,6 +332,8 @@ mcpgate_client_free(struct mcpgate_client *c)
 		json_decref(c->server_info);
 	if (c->tool_schemas != NULL)
 		json_decref(c->tool_schemas);
+	if (c->capabilities != NULL)
+		json_decref(c->capabilities);
 	secret_wipe(c, sizeof(*c));
 	free(c);
 }
@@ -331,6 +369,14 @@ mcpgate_client_set_credentials(struct mcpgate_client *c, const char *client_id, 
 		return (MCPGATE_E_NOMEM);
 	c->opt_method = method;
 	return (MCPGATE_OK);
+}
+
+mcpgate_err
+mcpgate_client_set_issuer(struct mcpgate_client *c, const char *issuer)
+{
+	if (c == NULL || issuer == NULL || !server_url_ok(issuer))
+		return (MCPGATE_E_INVAL);
+	return (set_str(&c->opt_issuer, issuer));
 }
 
 mcpgate_err
@@ -430,5 +476,30 @@ mcpgate_client_set_client_info(struct mcpgate_client *c, const char *name, const
 		return (MCPGATE_E_INVAL);
 	if (set_str(&c->client_name, name) != MCPGATE_OK || set_str(&c->client_version, version) != MCPGATE_OK)
 		return (MCPGATE_E_NOMEM);
+	return (MCPGATE_OK);
+}
+
+mcpgate_err
+mcpgate_client_set_request_handler(struct mcpgate_client *c, mcpgate_request_fn *fn, void *arg,
+    const char *capabilities)
+{
+	json_error_t je;
+	json_t *caps = NULL;
+
+	if (c == NULL)
+		return (MCPGATE_E_INVAL);
+	if (capabilities != NULL) {
+		if (strlen(capabilities) > 65536 || (caps = json_loads(capabilities, 0, &je)) == NULL)
+			return (MCPGATE_E_INVAL);
+		if (!json_is_object(caps)) {
+			json_decref(caps);
+			return (MCPGATE_E_INVAL);
+		}
+	}
+	if (c->capabilities != NULL)
+		json_decref(c->capabilities);
+	c->capabilities = caps;
+	c->req_fn = fn;
+	c->req_arg = arg;
 	return (MCPGATE_OK);
 }

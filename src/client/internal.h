@@ -73,6 +73,7 @@ struct mcpgate_client {
 	char *opt_client_id, *opt_client_secret;
 	mcpgate_auth_method opt_method;
 	char *opt_cimd_url;
+	char *opt_issuer; /* the issuer the pre-registration belongs to, or NULL */
 	char *opt_scope;
 	mcpgate_grant grant;
 	mcpgate_browser_fn *browser;
@@ -103,6 +104,10 @@ struct mcpgate_client {
 	char *session_id; /* legacy Mcp-Session-Id */
 	json_t *server_info;
 	json_t *tool_schemas; /* name -> inputSchema, from tools/list (x-mcp-header) */
+	mcpgate_request_fn *req_fn; /* server-to-client requests, or NULL */
+	void *req_arg;
+	json_t *capabilities; /* client capabilities declared; NULL: {} */
+	int no_listen;	      /* the server refused a GET stream: do not ask again */
 	int64_t next_id;
 };
 
@@ -112,6 +117,10 @@ mcpgate_err cerr_set(struct cerr *e, mcpgate_err code, const char *fmt, ...)
 
 /* cerr_reset(e): clear ${e}. */
 void cerr_reset(struct cerr *e);
+
+/* client_jansson_init(): once per process, make jansson wipe what it frees
+ * (its copies of tokens), unless the program set its own allocator. */
+void client_jansson_init(void);
 
 /* Release helpers (NULL-safe, wiping). */
 void client_prm_clear(struct prm *p);

@@ -4,9 +4,11 @@
 #include "client/session.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/authflow.h"
 #include "client/chttp.h"
@@ -21,6 +23,9 @@
 #define LEGACY_DEFAULT "2025-11-25"
 #define HDR_MAX 1024
 #define AUTH_TRIES_MAX 2
+#define RESUME_DELAY_DEFAULT_MS 1000
+#define RESUME_DELAY_MAX_MS 30000
+#define INPUT_REQUESTS_MAX 32
 
 static const char *const versions[] = { "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26" };
 
@@ -42,12 +47,97 @@ is_modern(const char *v)
 	return (strcmp(v, MODERN) == 0);
 }
 
-/* What a POST produced. */
+/* What a POST (or a resuming GET) produced. */
 struct answer {
 	json_int_t id;
 	json_t *msg; /* the JSON-RPC response with our id, or NULL */
 	int bad;     /* a message in the stream was not JSON */
+	struct mcpgate_client *c;
+	const char *token;	    /* to answer server requests with */
+	int served;		    /* server requests answered */
+	char last_id[SSE_ID_MAX];   /* the stream's last event id, "" if none */
+	long retry_ms;		    /* its reconnection delay, -1 if none */
+	int listen;		    /* keep a GET stream open for server requests meanwhile */
 };
+
+static mcpgate_err
+post_once(struct mcpgate_client *c, const char *body, const char *method, const char *name,
+    char *const *extra, const char *token, json_int_t id, const char *resume, struct chttp_resp *r,
+    struct answer *a);
+
+/* The result of the server's request ${method} with ${params} (or NULL) in
+ * ${result}: 0, or -1 when the client does not support it. */
+static int
+serve_request(struct mcpgate_client *c, const char *method, json_t *params, json_t **result)
+{
+	json_error_t je;
+	json_t *empty = NULL;
+	char *ps, *rs = NULL;
+	int rv;
+
+	*result = NULL;
+	if (strcmp(method, "ping") == 0)
+		return ((*result = json_object()) != NULL ? 0 : -1);
+	if (c->req_fn == NULL) {
+		if (strcmp(method, "elicitation/create") != 0)
+			return (-1);
+		return ((*result = json_pack("{s:s}", "action", "decline")) != NULL ? 0 : -1);
+	}
+	if (params == NULL && (params = empty = json_object()) == NULL)
+		return (-1);
+	ps = json_dumps(params, JSON_COMPACT);
+	if (empty != NULL)
+		json_decref(empty);
+	if (ps == NULL)
+		return (-1);
+	rv = c->req_fn(method, ps, &rs, c->req_arg);
+	free(ps);
+	if (rv != 0 || rs == NULL) {
+		mcpgate_free(rs);
+		return (-1);
+	}
+	*result = json_loads(rs, 0, &je);
+	mcpgate_free(rs);
+	if (*result != NULL && !json_is_object(*result)) {
+		json_decref(*result);
+		*result = NULL;
+	}
+	return (*result != NULL ? 0 : -1);
+}
+
+/* Answer the server request ${m} that came on a response stream, by POST. */
+static void
+answer_on_stream(struct answer *a, json_t *m)
+{
+	struct chttp_resp r;
+	struct answer sub;
+	json_t *res = NULL, *resp;
+	const char *method = json_string_value(json_object_get(m, "method"));
+	char *body;
+
+	if (a->c == NULL || method == NULL || a->served >= MCPGATE_SERVER_REQUESTS_MAX)
+		return;
+	a->served++;
+	if (serve_request(a->c, method, json_object_get(m, "params"), &res) == 0)
+		resp = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", json_object_get(m, "id"), "result", res);
+	else
+		resp = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", json_object_get(m, "id"), "error",
+		    "code", -32601, "message", "Method not found");
+	if (resp == NULL || (body = json_dumps(resp, JSON_COMPACT)) == NULL) {
+		if (resp != NULL)
+			json_decref(resp);
+		return;
+	}
+	json_decref(resp);
+	memset(&sub, 0, sizeof(sub));
+	chttp_resp_init(&r);
+	/* The answer's fate is the server's business: the stream goes on. */
+	(void)post_once(a->c, body, NULL, NULL, NULL, a->token, -1, NULL, &r, &sub);
+	if (sub.msg != NULL)
+		json_decref(sub.msg);
+	chttp_resp_clear(&r);
+	free(body);
+}
 
 static int
 take_message(struct answer *a, const char *p, size_t n)
@@ -55,11 +145,18 @@ take_message(struct answer *a, const char *p, size_t n)
 	json_error_t je;
 	json_t *m, *id;
 
+	if (n == 0)
+		return (0); /* a priming event (its id is what matters) */
 	if ((m = json_loadb(p, n, 0, &je)) == NULL) {
 		a->bad = 1;
 		return (0);
 	}
 	id = json_object_get(m, "id");
+	if (json_is_string(json_object_get(m, "method")) && (json_is_integer(id) || json_is_string(id))) {
+		answer_on_stream(a, m);
+		json_decref(m);
+		return (0);
+	}
 	if (json_is_integer(id) && json_integer_value(id) == a->id &&
 	    (json_object_get(m, "result") != NULL || json_object_get(m, "error") != NULL) &&
 	    json_object_get(m, "method") == NULL) {
@@ -278,13 +375,15 @@ params_clear(struct params *ps)
 	ps->lines[0] = NULL;
 }
 
-/* One POST of ${body}, without the authorization logic. */
+/* One POST of ${body}, without the authorization logic; or, with ${body}
+ * NULL, the GET that resumes a stream after the event id ${resume}. */
 static mcpgate_err
 post_once(struct mcpgate_client *c, const char *body, const char *method, const char *name,
-    char *const *extra, const char *token, json_int_t id, struct chttp_resp *r, struct answer *a)
+    char *const *extra, const char *token, json_int_t id, const char *resume, struct chttp_resp *r,
+    struct answer *a)
 {
 	struct chttp_req q = { 0 };
-	struct buf authz, h1, h2, h3, h4;
+	struct buf authz, h1, h2, h3, h4, h5;
 	struct stream st;
 	json_error_t je;
 	size_t k = 0;
@@ -295,6 +394,7 @@ post_once(struct mcpgate_client *c, const char *body, const char *method, const 
 	buf_init(&h2, HDR_MAX);
 	buf_init(&h3, HDR_MAX);
 	buf_init(&h4, 8192);
+	buf_init(&h5, HDR_MAX);
 	e = cerr_set(&c->err, MCPGATE_E_INVAL, "request headers too large");
 	if (token != NULL && buf_printf(&authz, "Bearer %s", token) != 0)
 		goto out;
@@ -308,7 +408,12 @@ post_once(struct mcpgate_client *c, const char *body, const char *method, const 
 			goto out;
 		q.headers[k++] = buf_cstr(&h2);
 	}
-	if (c->era == ERA_MODERN) {
+	if (resume != NULL) {
+		if (buf_printf(&h5, "Last-Event-ID: %s", resume) != 0)
+			goto out;
+		q.headers[k++] = buf_cstr(&h5);
+	}
+	if (c->era == ERA_MODERN && method != NULL) {
 		if (buf_printf(&h3, "Mcp-Method: %s", method) != 0)
 			goto out;
 		q.headers[k++] = buf_cstr(&h3);
@@ -321,12 +426,12 @@ post_once(struct mcpgate_client *c, const char *body, const char *method, const 
 			q.headers[k++] = *extra;
 	}
 	cerr_reset(&c->err);
-	q.method = "POST";
+	q.method = body != NULL ? "POST" : "GET";
 	q.url = c->server_url;
 	q.body = body;
-	q.body_len = strlen(body);
-	q.content_type = "application/json";
-	q.accept = "application/json, text/event-stream";
+	q.body_len = body != NULL ? strlen(body) : 0;
+	q.content_type = body != NULL ? "application/json" : NULL;
+	q.accept = body != NULL ? "application/json, text/event-stream" : "text/event-stream";
 	q.authorization = token ? buf_cstr(&authz) : NULL;
 	q.timeout_ms = c->timeout_ms;
 	q.consumer = consume;
@@ -334,9 +439,52 @@ post_once(struct mcpgate_client *c, const char *body, const char *method, const 
 	a->id = id;
 	a->msg = NULL;
 	a->bad = 0;
+	a->c = c;
+	a->token = token;
 	st.a = a;
 	sse_init(&st.sse, on_event, a);
-	e = chttp_do(&q, r, &c->err);
+	if (resume != NULL && strlen(resume) < sizeof(st.sse.last_id))
+		strcpy(st.sse.last_id, resume);
+	if (a->listen && body != NULL && c->era == ERA_LEGACY && c->session_id != NULL && !c->no_listen) {
+		/* Older servers send their requests on the GET stream: listen
+		 * there while the request runs. */
+		struct chttp_req sq = { 0 };
+		struct chttp_resp sr;
+		struct answer sa;
+		struct stream sst;
+
+		sq.method = "GET";
+		sq.url = c->server_url;
+		sq.accept = "text/event-stream";
+		sq.authorization = q.authorization;
+		sq.timeout_ms = c->timeout_ms;
+		sq.headers[0] = h1.len > 0 ? buf_cstr(&h1) : buf_cstr(&h2);
+		sq.headers[1] = h1.len > 0 ? buf_cstr(&h2) : NULL;
+		sq.consumer = consume;
+		sq.consumer_arg = &sst;
+		memset(&sa, 0, sizeof(sa));
+		sa.id = id;
+		sa.c = c;
+		sa.token = token;
+		sst.a = &sa;
+		sse_init(&sst.sse, on_event, &sa);
+		chttp_resp_init(&sr);
+		e = chttp_do_with(&q, r, &sq, &sr, &c->err);
+		if (sr.status != 0 && sr.status != 200)
+			c->no_listen = 1;
+		if (a->msg == NULL && sa.msg != NULL) {
+			a->msg = sa.msg; /* misplaced, but ours */
+			sa.msg = NULL;
+		}
+		if (sa.msg != NULL)
+			json_decref(sa.msg);
+		sse_clear(&sst.sse);
+		chttp_resp_clear(&sr);
+	} else {
+		e = chttp_do(&q, r, &c->err);
+	}
+	memcpy(a->last_id, st.sse.last_id, sizeof(a->last_id));
+	a->retry_ms = st.sse.retry_ms;
 	sse_clear(&st.sse);
 	if (e == MCPGATE_OK && !r->streamed && r->body.len > 0 && chttp_is_json(r)) {
 		json_t *m = json_loadb(r->body.p, r->body.len, 0, &je);
@@ -354,6 +502,7 @@ out:
 	buf_clear(&h2);
 	buf_clear(&h3);
 	buf_clear(&h4);
+	buf_clear(&h5);
 	return (e);
 }
 
@@ -375,7 +524,7 @@ post(struct mcpgate_client *c, const char *body, const char *method, const char 
 		}
 		if ((e = authflow_access(c, &token)) != MCPGATE_OK)
 			return (e);
-		if ((e = post_once(c, body, method, name, extra, token, id, r, a)) != MCPGATE_OK)
+		if ((e = post_once(c, body, method, name, extra, token, id, NULL, r, a)) != MCPGATE_OK)
 			return (e);
 		if (r->status != 401 && r->status != 403)
 			return (MCPGATE_OK);
@@ -432,7 +581,8 @@ modern_params(struct mcpgate_client *c, json_t *params)
 	json_object_set_new(meta, "io.modelcontextprotocol/protocolVersion", json_string(c->version));
 	json_object_set_new(meta, "io.modelcontextprotocol/clientInfo",
 	    json_pack("{s:s, s:s}", "name", c->client_name, "version", c->client_version));
-	json_object_set_new(meta, "io.modelcontextprotocol/clientCapabilities", json_object());
+	json_object_set_new(meta, "io.modelcontextprotocol/clientCapabilities",
+	    c->capabilities ? json_deep_copy(c->capabilities) : json_object());
 	return (p);
 }
 
@@ -461,20 +611,36 @@ session_id_ok(const char *s)
 	return (i > 0);
 }
 
+/* Wait ${ms} milliseconds (at most RESUME_DELAY_MAX_MS). */
+static void
+pause_ms(long ms)
+{
+	struct timespec ts;
+
+	if (ms > RESUME_DELAY_MAX_MS)
+		ms = RESUME_DELAY_MAX_MS;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 /* Send one request in the current era. */
 static mcpgate_err
 send_request(struct mcpgate_client *c, const char *method, json_t *params, json_t **reply)
 {
 	struct chttp_resp r;
-	struct answer a = { 0, NULL, 0 };
+	struct answer a;
 	json_t *msg, *p = NULL;
 	const char *name = NULL;
 	char *body;
 	json_int_t id = c->next_id++;
+	int k;
 	struct params ps = { { NULL }, 0 };
 	mcpgate_err e;
 
 	*reply = NULL;
+	memset(&a, 0, sizeof(a));
 	if (c->era == ERA_MODERN) {
 		if ((p = modern_params(c, params)) == NULL)
 			return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
@@ -508,6 +674,7 @@ send_request(struct mcpgate_client *c, const char *method, json_t *params, json_
 	}
 	chttp_resp_init(&r);
 	ps.lines[ps.n] = NULL;
+	a.listen = (c->req_fn != NULL && strcmp(method, "initialize") != 0);
 	e = post(c, body, method, name, ps.lines, id, &r, &a);
 	free(body);
 	params_clear(&ps);
@@ -518,6 +685,21 @@ send_request(struct mcpgate_client *c, const char *method, json_t *params, json_
 	if (strcmp(method, "initialize") == 0 && r.status == 200 && session_id_ok(r.session_id)) {
 		client_strfree(&c->session_id);
 		c->session_id = client_strdup(r.session_id);
+	}
+	/* A stream that ended before our answer, after an event id: resume it
+	 * with GET and Last-Event-ID after the server's retry delay (2025-11-25,
+	 * "Resumability and Redelivery"). */
+	for (k = 0; c->era == ERA_LEGACY && r.status == 200 && r.streamed && a.msg == NULL &&
+	     a.last_id[0] != '\0' && k < MCPGATE_RESUME_MAX; k++) {
+		char resume[SSE_ID_MAX];
+
+		pause_ms(a.retry_ms >= 0 ? a.retry_ms : RESUME_DELAY_DEFAULT_MS);
+		memcpy(resume, a.last_id, sizeof(resume));
+		chttp_resp_clear(&r);
+		chttp_resp_init(&r);
+		if ((e = post_once(c, NULL, method, NULL, NULL, c->have_tok ? c->tok.access_token : NULL, id, resume,
+		         &r, &a)) != MCPGATE_OK)
+			goto out;
 	}
 	if (r.status == 200 && a.msg != NULL) {
 		*reply = a.msg;
@@ -548,11 +730,12 @@ static mcpgate_err
 send_notification(struct mcpgate_client *c, const char *method, json_t *params)
 {
 	struct chttp_resp r;
-	struct answer a = { 0, NULL, 0 };
+	struct answer a;
 	json_t *msg, *p = NULL;
 	char *body;
 	mcpgate_err e;
 
+	memset(&a, 0, sizeof(a));
 	if (c->era == ERA_MODERN && (p = modern_params(c, params)) == NULL)
 		return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
 	if (c->era != ERA_MODERN && params != NULL)
@@ -590,8 +773,9 @@ legacy_init(struct mcpgate_client *c)
 	c->era = ERA_LEGACY;
 	client_strfree(&c->version);
 	client_strfree(&c->session_id);
-	params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", want, "capabilities", "clientInfo", "name",
-	    c->client_name, "version", c->client_version);
+	params = json_pack("{s:s, s:o, s:{s:s, s:s}}", "protocolVersion", want, "capabilities",
+	    c->capabilities ? json_deep_copy(c->capabilities) : json_object(), "clientInfo", "name", c->client_name,
+	    "version", c->client_version);
 	if (params == NULL)
 		return (cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory"));
 	e = send_request(c, "initialize", params, &reply);
@@ -665,8 +849,8 @@ remember_tools(struct mcpgate_client *c, json_t *result)
 	}
 }
 
-mcpgate_err
-session_request(struct mcpgate_client *c, const char *method, json_t *params, json_t **result, json_t **error)
+static mcpgate_err
+request_once(struct mcpgate_client *c, const char *method, json_t *params, json_t **result, json_t **error)
 {
 	json_t *reply = NULL, *err;
 	const char *v;
@@ -726,6 +910,93 @@ session_request(struct mcpgate_client *c, const char *method, json_t *params, js
 		return (MCPGATE_OK);
 	}
 	return (cerr_set(&c->err, MCPGATE_E_PROTOCOL, "%.200s: no usable MCP session", c->server_url));
+}
+
+/* The params of the retry of a request with ${params} that got the
+ * InputRequiredResult ${res} (2026-07-28, SEP-2322): the same params with
+ * "inputResponses" answering each of its "inputRequests" and its
+ * "requestState", verbatim, when it has one.  NULL on failure (in errmsg). */
+static json_t *
+input_retry(struct mcpgate_client *c, json_t *params, json_t *res, mcpgate_err *ep)
+{
+	json_t *reqs = json_object_get(res, "inputRequests"), *state = json_object_get(res, "requestState");
+	json_t *next, *answers, *q, *ans;
+	const char *k, *m;
+
+	if (!json_is_object(reqs) || json_object_size(reqs) == 0 || json_object_size(reqs) > INPUT_REQUESTS_MAX) {
+		*ep = cerr_set(&c->err, MCPGATE_E_MALFORMED, "%.200s asked for input without valid inputRequests",
+		    c->server_url);
+		return (NULL);
+	}
+	next = params ? json_deep_copy(params) : json_object();
+	answers = json_object();
+	if (next == NULL || answers == NULL)
+		goto nomem;
+	json_object_foreach(reqs, k, q) {
+		if ((m = json_string_value(json_object_get(q, "method"))) == NULL) {
+			*ep = cerr_set(&c->err, MCPGATE_E_MALFORMED, "%.200s sent an input request without a method",
+			    c->server_url);
+			goto err;
+		}
+		if (serve_request(c, m, json_object_get(q, "params"), &ans) != 0) {
+			*ep = cerr_set(&c->err, MCPGATE_E_PROTOCOL,
+			    "%.200s asked for input by %.64s, which this client does not support", c->server_url, m);
+			goto err;
+		}
+		if (json_object_set_new(answers, k, ans) != 0)
+			goto nomem;
+	}
+	if (json_object_set_new(next, "inputResponses", answers) != 0) {
+		answers = NULL;
+		goto nomem;
+	}
+	answers = NULL;
+	json_object_del(next, "requestState");
+	if (state != NULL && json_object_set(next, "requestState", state) != 0)
+		goto nomem;
+	return (next);
+nomem:
+	*ep = cerr_set(&c->err, MCPGATE_E_NOMEM, "out of memory");
+err:
+	if (answers != NULL)
+		json_decref(answers);
+	if (next != NULL)
+		json_decref(next);
+	return (NULL);
+}
+
+mcpgate_err
+session_request(struct mcpgate_client *c, const char *method, json_t *params, json_t **result, json_t **error)
+{
+	json_t *p = params ? json_incref(params) : NULL, *next;
+	const char *rt;
+	int rounds;
+	mcpgate_err e;
+
+	for (rounds = 0;; rounds++) {
+		if ((e = request_once(c, method, p, result, error)) != MCPGATE_OK)
+			break;
+		rt = json_string_value(json_object_get(*result, "resultType"));
+		if (c->era != ERA_MODERN || rt == NULL || strcmp(rt, "input_required") != 0)
+			break;
+		if (rounds < MCPGATE_INPUT_ROUNDS_MAX)
+			next = input_retry(c, params, *result, &e);
+		else {
+			next = NULL;
+			e = cerr_set(&c->err, MCPGATE_E_PROTOCOL, "%.200s kept asking for input (%d rounds)",
+			    c->server_url, rounds);
+		}
+		json_decref(*result);
+		*result = NULL;
+		if (next == NULL)
+			break;
+		if (p != NULL)
+			json_decref(p);
+		p = next;
+	}
+	if (p != NULL)
+		json_decref(p);
+	return (e);
 }
 
 mcpgate_err

@@ -12,6 +12,8 @@ sse_init(struct sse *s, sse_event_fn *fn, void *arg)
 	buf_init(&s->data, SSE_EVENT_MAX);
 	s->has_data = 0;
 	s->last_cr = 0;
+	s->last_id[0] = '\0';
+	s->retry_ms = -1;
 	s->fn = fn;
 	s->arg = arg;
 }
@@ -60,6 +62,21 @@ line(struct sse *s)
 		if (buf_add(&s->data, v, vl) != 0)
 			return (-1);
 		s->has_data = 1;
+	} else if (fl == 2 && memcmp(l, "id", 2) == 0) {
+		if (vl < SSE_ID_MAX && memchr(v, '\0', vl) == NULL) {
+			memcpy(s->last_id, v, vl);
+			s->last_id[vl] = '\0';
+		}
+	} else if (fl == 5 && memcmp(l, "retry", 5) == 0) {
+		long ms = 0;
+		size_t i;
+
+		for (i = 0; i < vl && v[i] >= '0' && v[i] <= '9'; i++) {
+			if (ms <= SSE_RETRY_MAX)
+				ms = ms * 10 + (v[i] - '0');
+		}
+		if (vl > 0 && i == vl)
+			s->retry_ms = ms > SSE_RETRY_MAX ? SSE_RETRY_MAX : ms;
 	}
 	return (0);
 }

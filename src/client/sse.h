@@ -3,9 +3,11 @@
  * "server-sent events" format) as the MCP Streamable HTTP transport uses it.
  *
  * Lines end with CRLF, LF or CR.  "data:" lines of an event are joined with
- * LF; a blank line dispatches the event if it has data.  Comments (":"),
- * "event:", "id:" and "retry:" fields are read and ignored; unknown fields
- * too.  A line longer than SSE_LINE_MAX or an event over SSE_EVENT_MAX is an
+ * LF; a blank line dispatches the event if it has data (an empty "data:"
+ * line counts: the callback then gets n == 0).  "id:" sets the last event id
+ * (kept when it fits SSE_ID_MAX - 1 bytes and has no NUL, for Last-Event-ID
+ * on reconnection); "retry:" with only digits sets the reconnection delay.
+ * Comments (":"), "event:" and unknown fields are ignored.  A line longer than SSE_LINE_MAX or an event over SSE_EVENT_MAX is an
  * error.
  */
 #ifndef MCPGATE_CLIENT_SSE_H
@@ -17,6 +19,8 @@
 
 #define SSE_LINE_MAX (1024 * 1024)
 #define SSE_EVENT_MAX (4 * 1024 * 1024)
+#define SSE_ID_MAX 256
+#define SSE_RETRY_MAX 600000
 
 /* sse_event_fn(arg, data, n): one event's data; return 0 to go on, 1 to
  * stop, -1 to fail. */
@@ -27,6 +31,8 @@ struct sse {
 	struct buf data;
 	int has_data;
 	int last_cr;
+	char last_id[SSE_ID_MAX]; /* "" if none */
+	long retry_ms;		  /* -1 if none; at most SSE_RETRY_MAX */
 	sse_event_fn *fn;
 	void *arg;
 };

@@ -7,7 +7,10 @@
  * MCP_CONFORMANCE_PROTOCOL_VERSION and, for some scenarios,
  * MCP_CONFORMANCE_CONTEXT (JSON: client_id, client_secret, ...).  The client
  * connects, lists the tools and calls the first one with arguments made up
- * from its input schema.  Tokens stay in memory.  The "browser" is libcurl:
+ * from its input schema (every one for sep-2322-client-request-state; for
+ * json-schema-2020-12-preservation it echoes the focal tool's input schema).
+ * Server requests: elicitations are accepted with the schema's defaults,
+ * sampling gets a canned answer, roots/list an empty list.  Tokens stay in memory.  The "browser" is libcurl:
  * it GETs the authorization URL and follows the redirect only to the
  * loopback listener (the suite's authorization server consents at once).
  * Exit status 0 on success, 1 on failure.
@@ -121,6 +124,55 @@ make_args(json_t *tool)
 	return (args);
 }
 
+#define CAPABILITIES "{\"elicitation\":{\"form\":{}},\"sampling\":{},\"roots\":{}}"
+
+static int
+on_request(const char *method, const char *params, char **result, void *arg)
+{
+	char *r;
+
+	(void)arg;
+	*result = NULL;
+	if (strcmp(method, "elicitation/create") == 0) {
+		if (mcpgate_elicitation_defaults(params, &r) != MCPGATE_OK)
+			return (-1);
+		*result = strdup(r);
+		mcpgate_free(r);
+	} else if (strcmp(method, "sampling/createMessage") == 0) {
+		*result = strdup("{\"role\":\"assistant\",\"content\":{\"type\":\"text\",\"text\":\"ok\"},"
+				 "\"model\":\"conformance-client\",\"stopReason\":\"endTurn\"}");
+	} else if (strcmp(method, "roots/list") == 0) {
+		*result = strdup("{\"roots\":[]}");
+	} else {
+		return (-1);
+	}
+	return (*result != NULL ? 0 : -1);
+}
+
+/* Call tool ${t} with ${args}; 0, or 1 when the library failed. */
+static int
+call(struct mcpgate_client *c, const char *name, json_t *args)
+{
+	char *a = json_dumps(args, JSON_COMPACT), *r = NULL;
+	mcpgate_err e;
+
+	e = mcpgate_mcp_tools_call(c, name, a, &r);
+	free(a);
+	if (e == MCPGATE_E_RPC) {
+		/* The server answered: a refused call is its right (some
+		 * scenarios implement tools/list only). */
+		fprintf(stderr, "conformance-client: %s\n", mcpgate_client_errmsg(c));
+	} else if (e != MCPGATE_OK) {
+		fprintf(stderr, "conformance-client: tools/call: %s: %s\n", mcpgate_strerror(e),
+		    mcpgate_client_errmsg(c));
+		return (1);
+	}
+	if (r != NULL)
+		printf("%s\n", r);
+	mcpgate_free(r);
+	return (0);
+}
+
 static int
 fail(struct mcpgate_client *c, mcpgate_err e, const char *what)
 {
@@ -158,6 +210,7 @@ main(int argc, char **argv)
 	mcpgate_client_set_timeout(c, 10000);
 	mcpgate_client_set_client_info(c, "mcpgate-conformance-client", MCPGATE_VERSION);
 	mcpgate_client_set_cimd_url(c, CIMD_URL);
+	mcpgate_client_set_request_handler(c, on_request, NULL, CAPABILITIES);
 	if (ver != NULL && mcpgate_client_set_protocol_version(c, ver) != MCPGATE_OK)
 		fprintf(stderr, "conformance-client: unknown protocol version %s, using the default\n", ver);
 	if (ctxs != NULL && (ctx = json_loads(ctxs, 0, &je)) != NULL) {
@@ -198,27 +251,52 @@ main(int argc, char **argv)
 			r = NULL;
 		}
 		t0 = NULL;
+	} else if (strcmp(scenario, "sep-2322-client-request-state") == 0) {
+		/* Every tool, in order: each checks one MRTR rule. */
+		size_t i;
+
+		json_array_foreach(json_object_get(tools, "tools"), i, t0) {
+			args = make_args(t0);
+			e = call(c, json_string_value(json_object_get(t0, "name")), args);
+			json_decref(args);
+			if (e != 0) {
+				json_decref(tools);
+				goto out;
+			}
+		}
+		t0 = NULL;
+	} else if (strcmp(scenario, "json-schema-2020-12-preservation") == 0) {
+		/* Echo the focal tool's input schema, as received. */
+		json_t *t;
+		size_t i;
+
+		args = NULL;
+		json_array_foreach(json_object_get(tools, "tools"), i, t) {
+			const char *n = json_string_value(json_object_get(t, "name"));
+
+			if (args == NULL && n != NULL && strcmp(n, "json_schema_2020_12_tool") == 0)
+				args = json_pack("{s:O}", "schema", json_object_get(t, "inputSchema"));
+		}
+		if (args == NULL)
+			args = json_object();
+		e = call(c, "json_schema_echo", args);
+		json_decref(args);
+		if (e != 0) {
+			json_decref(tools);
+			goto out;
+		}
+		t0 = NULL;
 	} else {
 		t0 = json_array_get(json_object_get(tools, "tools"), 0);
 	}
 	if (t0 != NULL) {
 		args = make_args(t0);
-		a = json_dumps(args, JSON_COMPACT);
-		e = mcpgate_mcp_tools_call(c, json_string_value(json_object_get(t0, "name")), a, &r);
-		free(a);
+		e = call(c, json_string_value(json_object_get(t0, "name")), args);
 		json_decref(args);
-		if (e == MCPGATE_E_RPC) {
-			/* The server answered: a refused call is its right (some
-			 * scenarios implement tools/list only). */
-			fprintf(stderr, "conformance-client: %s\n", mcpgate_client_errmsg(c));
-		} else if (e != MCPGATE_OK) {
+		if (e != 0) {
 			json_decref(tools);
-			rc = fail(c, e, "tools/call");
 			goto out;
 		}
-		if (r != NULL)
-			printf("%s\n", r);
-		mcpgate_free(r);
 	}
 	json_decref(tools);
 	rc = 0;

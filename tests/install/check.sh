@@ -1,7 +1,8 @@
 #!/bin/sh
 # ctest client/install: `cmake --install` into a scratch DESTDIR, then build
 # a program on the installed header with pkg-config, against the shared and
-# the static library, and run both.
+# the static library, and run both.  The program defines names the library
+# uses internally: they must not clash.
 set -eu
 build=$1
 cc=${CC:-cc}
@@ -16,6 +17,13 @@ cat >"$work/t.c" <<'C'
 #include <mcpgate/mcpgate.h>
 #include <stdio.h>
 #include <string.h>
+/* Names the library uses inside: no clash, static or shared. */
+void buf_init(void);
+void
+buf_init(void)
+{
+}
+int chttp_do = 1;
 int
 main(void)
 {

@@ -7,7 +7,8 @@
 //   - client credentials, client_secret_basic and client_secret_post;
 //   - the authorization code flow: the CLI registers (application_type
 //     native), prints the URL; the test is the browser, driving
-//     oidc-provider's login and consent pages over HTTP.
+//     oidc-provider's login and consent pages over HTTP; then refreshes
+//     (offline_access, prompt=consent, rotated refresh tokens).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -52,6 +53,9 @@ async function startProvider(t, resource) {
 			},
 		},
 		scopes: ['openid', 'offline_access', 'mcp:read'],
+		// Access tokens that expire within the client's refresh margin
+		// (a minute): every `mcpgate token` refreshes.
+		ttl: { AccessToken: 45 },
 		pkce: { required: () => true },
 	});
 	provider.on('server_error', (ctx, err) => { console.error('oidc-provider error', err); });
@@ -194,6 +198,53 @@ test('client against oidc-provider', { timeout: 120000 }, async (t) => {
 		});
 	}
 
+	await t.test('client credentials with --client-secret-file', async () => {
+		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
+		const file = path.join(dir, 'secret');
+		fs.writeFileSync(file, 'secret-post-0123456789\n', { mode: 0o600 });
+		const r = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret-file', file, '--client-auth', 'post']);
+		assert.equal(r.code, 0, `${r.stderr}\n${state.errors.join('\n')}`);
+		assert.equal(JSON.parse(r.stdout).content[0].text, 'ok');
+		assert.equal(state.claims.at(-1).client_id, 'svc-post');
+		assert.doesNotMatch(r.stderr, /readable by others/);
+		// Readable by others: a warning, still used; empty, missing or
+		// both forms: refused before any request.
+		fs.chmodSync(file, 0o644);
+		const w = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret-file', file, '--client-auth', 'post']);
+		assert.equal(w.code, 0, w.stderr);
+		assert.match(w.stderr, /readable by others/);
+		fs.writeFileSync(file, '\n');
+		for (const args of [['--client-secret-file', file], ['--client-secret-file', path.join(dir, 'none')],
+		    ['--client-secret-file', file, '--client-secret', 'x']]) {
+			const before = state.as.tokenRequests.length;
+			const b = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
+			    '--client-id', 'svc-post', ...args]);
+			assert.notEqual(b.code, 0, b.stderr);
+			assert.match(b.stderr, /client secret file|not both/);
+			assert.equal(state.as.tokenRequests.length, before);
+			assert.doesNotMatch(b.stderr, /secret-post-0123456789/);
+		}
+	});
+
+	await t.test('pre-registered credentials tied to an issuer (--issuer)', async () => {
+		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
+		const base = ['call', url, 'whoami', '--store', dir, '--client-credentials',
+		    '--client-id', 'svc-post', '--client-secret', 'secret-post-0123456789', '--client-auth', 'post'];
+		const ok = await cli([...base, '--issuer', state.as.issuer]);
+		assert.equal(ok.code, 0, ok.stderr);
+		assert.equal(JSON.parse(ok.stdout).content[0].text, 'ok');
+		// Another issuer: refused before the credentials go anywhere.
+		const before = state.as.tokenRequests.length;
+		const dir2 = fs.mkdtempSync(path.join(store, 'cc-'));
+		const bad = await cli([...base.map((a) => (a === dir ? dir2 : a)), '--issuer', 'https://as.other.example']);
+		assert.equal(bad.code, 1, bad.stderr);
+		assert.match(bad.stderr, /registered with https:\/\/as\.other\.example/);
+		assert.equal(state.as.tokenRequests.length, before);
+		assert.equal(bad.stdout, '');
+	});
+
 	await t.test('client credentials with a wrong secret fail clearly', async () => {
 		const dir = fs.mkdtempSync(path.join(store, 'cc-'));
 		const r = await cli(['call', url, 'whoami', '--store', dir, '--client-credentials',
@@ -213,5 +264,23 @@ test('client against oidc-provider', { timeout: 120000 }, async (t) => {
 		const last = state.claims.at(-1);
 		assert.equal(last.sub, 'alice');
 		assert.match(last.scope, /mcp:read/);
+
+		// offline_access with prompt=consent gave a refresh token; each
+		// `token` refreshes (the access token lives 45 s, under the
+		// client's one-minute margin), and oidc-provider rotates the
+		// refresh token, so the second refresh proves the first rotated
+		// one was stored.
+		const status = await cli(['status', '--store', dir]);
+		assert.equal(status.code, 0, status.stderr);
+		assert.match(status.stdout, /refresh: +yes/);
+		const seen = new Set();
+		for (let i = 0; i < 2; i++) {
+			const tok = await cli(['token', url, '--store', dir, '--no-login']);
+			assert.equal(tok.code, 0, `${tok.stderr}\n${state.errors.join('\n')}`);
+			seen.add(tok.stdout.trim());
+		}
+		assert.equal(seen.size, 2, 'each token call should have refreshed');
+		const after = await cli(['tools', url, '--store', dir, '--no-login']);
+		assert.equal(after.code, 0, after.stderr);
 	});
 });

@@ -61,6 +61,45 @@ test_handle(void **state)
 }
 
 static void
+test_issuer(void **state)
+{
+	struct mcpgate_client *c;
+
+	(void)state;
+	assert_int_equal(mcpgate_client_new("https://mcp.example/mcp", &c), MCPGATE_OK);
+	assert_null(c->opt_issuer);
+	assert_int_equal(mcpgate_client_set_issuer(c, "https://as.example"), MCPGATE_OK);
+	assert_string_equal(c->opt_issuer, "https://as.example");
+	assert_int_equal(mcpgate_client_set_issuer(c, "ftp://as.example"), MCPGATE_E_INVAL);
+	assert_int_equal(mcpgate_client_set_issuer(c, "https://as.example/#f"), MCPGATE_E_INVAL);
+	assert_int_equal(mcpgate_client_set_issuer(c, NULL), MCPGATE_E_INVAL);
+	assert_string_equal(c->opt_issuer, "https://as.example");
+	mcpgate_client_free(c);
+}
+
+/* jansson frees through a wiping function once the library is in use; the
+ * memory still comes from malloc (objects made before stay valid). */
+static void
+test_jansson_wipes(void **state)
+{
+	struct mcpgate_client *c;
+	json_malloc_t m;
+	json_free_t f;
+	json_t *before;
+
+	(void)state;
+	before = json_string("made before the switch");
+	assert_int_equal(mcpgate_client_new("https://mcp.example/mcp", &c), MCPGATE_OK);
+	json_get_alloc_funcs(&m, &f);
+	assert_ptr_equal(m, malloc);
+	assert_ptr_not_equal(f, free);
+	json_decref(before);
+	before = json_pack("{s:s}", "access_token", "x");
+	json_decref(before);
+	mcpgate_client_free(c);
+}
+
+static void
 test_strerror(void **state)
 {
 	(void)state;
@@ -79,6 +118,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_handle),
+		cmocka_unit_test(test_issuer),
+		cmocka_unit_test(test_jansson_wipes),
 		cmocka_unit_test(test_strerror),
 	};
 

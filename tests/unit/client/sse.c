@@ -83,6 +83,32 @@ test_stop(void **state)
 	assert_int_equal(g.n, 1);
 }
 
+/* id and retry: kept for reconnection; an empty data line dispatches an
+ * empty event (the priming event of a resumable stream). */
+static void
+test_id_retry(void **state)
+{
+	struct got g = { .n = 0, .stop_at = 0 };
+	struct sse p;
+	const char *s = "id: event-1\nretry: 500\ndata: \n\n";
+
+	(void)state;
+	sse_init(&p, on, &g);
+	assert_string_equal(p.last_id, "");
+	assert_int_equal(p.retry_ms, -1);
+	assert_int_equal(sse_feed(&p, s, strlen(s)), 0);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.ev[0], "");
+	assert_string_equal(p.last_id, "event-1");
+	assert_int_equal(p.retry_ms, 500);
+	/* Not all digits: ignored; a huge value: capped. */
+	s = "retry: 12x\nid: e2\n\nretry: 99999999999999999999\n\n";
+	assert_int_equal(sse_feed(&p, s, strlen(s)), 0);
+	assert_int_equal(p.retry_ms, SSE_RETRY_MAX);
+	assert_string_equal(p.last_id, "e2");
+	sse_clear(&p);
+}
+
 static void
 test_limits(void **state)
 {
@@ -103,6 +129,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_id_retry),
 		cmocka_unit_test(test_limits),
 	};
 
