@@ -194,7 +194,7 @@ cat >"$tmp/gate/config.json" <<EOF
   "resources": ["$RESOURCE"],
   "tokens": {"access_ttl": 3600},
   "log": {"level": "warn"},
-  "gateway": {"sessions": {"max": $((SSE_STREAMS + 100)), "idle_timeout": 3600}},
+  "gateway": {"sessions": {"max": $((SSE_STREAMS + 100)), "idle_timeout": 3600}, "sse_heartbeat": 2},
   "audit": {"file": "$tmp/gate/audit.log"},
   "mcpServers": {"echo": {"command": "$(realpath "$ECHO_MCP_BIN")"}}
 }
@@ -220,20 +220,24 @@ BENCH_TOKEN=$(echo "$tokjson" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p'
 export BENCH_TOKEN
 curl -s --max-time 5 -o "$tmp/jwks.json" "$ISSUER/jwks.json"
 
-# Until the upstream is initialized and its tool offered, at most 15 s.
-call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}'
-i=0
-until mcp_post "$BENCH_TOKEN" "$call" -H 'MCP-Protocol-Version: 2026-07-28' \
-    -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo__echo' >"$tmp/check" &&
-    grep -q '^HTTP 200$' "$tmp/check" && grep -q '"text": *"hello"' "$tmp/check"; do
-	i=$((i + 1))
-	if [ $i -ge 75 ]; then
-		echo "gateway.sh: tools/call through mcpgate does not answer:" >&2
-		cat "$tmp/check" "$tmp/server.log" >&2
-		exit 1
-	fi
-	sleep 0.2
-done
+# wait_gateway: until the upstream is initialized and its tool answers
+# through mcpgate, at most 15 s.
+wait_gateway() {
+	call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}'
+	i=0
+	until mcp_post "$BENCH_TOKEN" "$call" -H 'MCP-Protocol-Version: 2026-07-28' \
+	    -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo__echo' >"$tmp/check" &&
+	    grep -q '^HTTP 200$' "$tmp/check" && grep -q '"text": *"hello"' "$tmp/check"; do
+		i=$((i + 1))
+		if [ $i -ge 75 ]; then
+			echo "gateway.sh: tools/call through mcpgate does not answer:" >&2
+			cat "$tmp/check" "$tmp/server.log" >&2
+			exit 1
+		fi
+		sleep 0.2
+	done
+}
+wait_gateway
 
 if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 	echo "== mcpgate $gatever, upstream $ECHO_MCP_BIN (stdio)" >&2
@@ -241,19 +245,32 @@ if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 	measure mcpgate-ping bench/wrk-ping.lua "$RESOURCE"
 	if [ -n "$PROFILE" ]; then
 		echo "== perf record: ${DURATION}s of tools/call at $CONNS connections" >&2
-		timeout $((DURATION + 60)) perf record -q -F 1999 -g -p "$pid" -o "$tmp/perf.data" \
-		    -- sleep "$DURATION" >/dev/null 2>&1 &
+		timeout $((DURATION + 60)) perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" \
+		    -o "$tmp/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
 		perfpid=$!
 		BENCH_TOOL=echo__echo wrk_run profile bench/wrk-tools-call.lua "$WRK_THREADS" "$CONNS" \
 		    "$DURATION" "$RESOURCE"
 		wait "$perfpid" || true
-		perf report -i "$tmp/perf.data" --no-children --percent-limit 0.4 --stdio \
-		    --sort dso,symbol 2>/dev/null | grep -v '^$' >"$PROFILE" || true
+		# Flat (self time per function), then inclusive with callers.
+		{
+			perf report -i "$tmp/perf.data" --no-children --percent-limit 0.3 --stdio \
+			    --sort dso,symbol -g none 2>/dev/null
+			perf report -i "$tmp/perf.data" --children --percent-limit 2 --stdio \
+			    --sort symbol -g caller,0.5,callee,function,percent --max-stack 24 2>/dev/null
+		} | grep -v '^$' >"$PROFILE" || true
 		echo "== profile in $PROFILE" >&2
 	fi
 	if [ "$SSE_STREAMS" -gt 0 ]; then
-		echo "== $SSE_STREAMS idle SSE streams (2025-11-25 sessions, GET /mcp)" >&2
+		# On a fresh process (same data directory, so the same keys and
+		# token): what the load runs left in the allocator is not counted.
+		stop
+		"$MCPGATE_BIN" serve --config "$tmp/gate/config.json" >"$tmp/server.log" 2>&1 &
+		pid=$!
+		wait_port "$PORT_GATE"
+		wait_gateway
+		echo "== $SSE_STREAMS idle SSE streams (2025-11-25 sessions, GET /mcp), fresh mcpgate" >&2
 		rss0=$(rss_kib)
+		: >"$tmp/hold.log"
 		"$NODE" bench/sse-hold.mjs "$RESOURCE" "$SSE_STREAMS" >"$tmp/hold.log" 2>&1 &
 		hold=$!
 		i=0
@@ -267,8 +284,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 			sleep 0.2
 		done
 		rss1=$(rss_kib)
-		# Hold them through at least one heartbeat (15 s by default would be
-		# long; the streams are idle either way).
+		# Hold them through two heartbeats (sse_heartbeat: 2 above).
 		sleep 5
 		rss2=$(rss_kib)
 		kill_wait "$hold"
@@ -277,7 +293,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 		echo "$SSE_STREAMS $rss0 $rss1 $rss2" >"$tmp/sse"
 	fi
 fi
-stop
+[ -n "$pid" ] && stop
 
 # --- the MCP TypeScript SDK --------------------------------------------
 if [ -z "$ONLY" ] || [ "$ONLY" = sdk ]; then
@@ -335,5 +351,5 @@ END {
 			printf("%s p99 at %d connections: %s ms (target < 10: %s)\n", k, conns, ms(p99[at[k]]),
 			    p99[at[k]] < 10000 ? "met" : "NOT met")
 }' "$tmp/results"
-awk '{ printf("%d idle SSE streams: mcpgate RSS %.1f MiB before, %.1f MiB with them open, %.1f MiB after 5 s (%.1f KiB per stream; target < 200 MiB: %s)\n",
+awk '{ printf("%d idle SSE streams: mcpgate RSS %.1f MiB before (fresh), %.1f MiB with them open, %.1f MiB after 5 s (%.1f KiB per stream; target < 200 MiB: %s)\n",
     $1, $2 / 1024, $3 / 1024, $4 / 1024, ($4 - $2) / $1, $4 < 200 * 1024 ? "met" : "NOT met") }' "$tmp/sse"
