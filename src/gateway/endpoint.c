@@ -28,6 +28,7 @@
 #define DEFER_SLACK_MS 2000
 #define OWNER_MAX 600
 #define SRVREQ_ID_MAX 48
+#define CACHE_TTL_MS 30000
 
 /* A legacy session. */
 struct session {
@@ -74,6 +75,7 @@ struct call {
 struct endpoint {
 	char *resource;
 	char *resource_origin;
+	char *loopback_origins[3]; /* the resource's origin under each loopback name */
 	char **origins;
 	size_t norigins;
 	int64_t timeout_ms;
@@ -213,12 +215,29 @@ reply_error(struct rq *q, int status, int code, const char *msg, json_t *data)
 	reply(q, status, jsonrpc_error(q->m.id, code, msg, data));
 }
 
-/* Modern results carry resultType (2026-07-28 basic/index). */
+/* Modern results carry resultType (2026-07-28 basic/index), and those of
+ * the list methods and resources/read the caching hints ttlMs and
+ * cacheScope (changelog, SEP-2549): "private", since what a token sees
+ * depends on the token, and a short freshness. */
 static json_t *
-result_for(int modern, json_t *result)
+result_for(int modern, const char *method, json_t *result)
 {
-	if (modern && json_is_object(result) && json_object_get(result, "resultType") == NULL)
+	static const char *const cacheable[] = {"tools/list", "prompts/list", "resources/list",
+	    "resources/templates/list", "resources/read", "server/discover", NULL};
+	size_t i;
+
+	if (!modern || !json_is_object(result))
+		return (result);
+	if (json_object_get(result, "resultType") == NULL)
 		json_object_set_new(result, "resultType", json_string("complete"));
+	for (i = 0; method != NULL && cacheable[i] != NULL; i++)
+		if (strcmp(method, cacheable[i]) == 0) {
+			if (json_object_get(result, "ttlMs") == NULL)
+				json_object_set_new(result, "ttlMs", json_integer(CACHE_TTL_MS));
+			if (json_object_get(result, "cacheScope") == NULL)
+				json_object_set_new(result, "cacheScope", json_string("private"));
+			break;
+		}
 	return (result);
 }
 
@@ -226,7 +245,7 @@ static void
 reply_result(struct rq *q, json_t *result)
 {
 	q->decision = q->decision == AUDIT_NONE ? AUDIT_ALLOW : q->decision;
-	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->modern, result)));
+	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->modern, q->m.method, result)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -506,8 +525,9 @@ call_done(void *arg, json_t *result, json_t *error)
 			code = JSONRPC_INTERNAL_ERROR;
 		msg = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->id, "error", error);
 	} else {
-		res = json_deep_copy(result);
-		msg = jsonrpc_result(c->id, result_for(c->modern, res));
+		/* Borrowed: copied only where it is changed. */
+		res = c->modern ? json_deep_copy(result) : json_incref(result);
+		msg = jsonrpc_result(c->id, result_for(c->modern, c->method, res));
 	}
 	pthread_mutex_lock(&c->mtx);
 	c->answered = 1;
@@ -906,6 +926,18 @@ m_list(struct rq *q, json_t *(*get)(const struct registry_snapshot *), const cha
 	reply_result(q, json_pack("{s:o}", key, a ? a : json_array()));
 }
 
+/* The first upstream configured with "namespace": false, or NULL. */
+static struct upstream *
+unnamespaced(struct registry *reg)
+{
+	size_t i;
+
+	for (i = 0; i < registry_count(reg); i++)
+		if (!upstream_cfg(registry_upstream(reg, i))->namespaced)
+			return (registry_upstream(reg, i));
+	return (NULL);
+}
+
 static void
 m_tools_call(struct rq *q)
 {
@@ -929,7 +961,16 @@ m_tools_call(struct rq *q)
 	snap = registry_snapshot(q->ep->reg);
 	if ((e = registry_tool(snap, name)) == NULL) {
 		registry_snapshot_release(snap);
-		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown tool", NULL);
+		/* A name no upstream lists goes to the first server that keeps
+		 * its own names, which answers as it would without the gateway
+		 * (the gateway stays transparent in front of one server); it
+		 * needs what any tool without readOnlyHint needs. */
+		if ((u = unnamespaced(q->ep->reg)) == NULL) {
+			reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown tool", NULL);
+			return;
+		}
+		if (allowed(q, u, POLICY_TOOL, name, 0))
+			forward(q, u, "tools/call", json_incref(q->m.params));
 		return;
 	}
 	u = e->u;
@@ -985,8 +1026,10 @@ m_prompts_get(struct rq *q)
 	forward(q, u, "prompts/get", params);
 }
 
+/* resources/read, resources/subscribe, resources/unsubscribe: to the
+ * upstream that owns the URI, with its own URI. */
 static void
-m_resources_read(struct rq *q)
+m_resource(struct rq *q)
 {
 	struct registry_snapshot *snap;
 	const char *uri = jsonrpc_param_uri(&q->m);
@@ -1018,7 +1061,7 @@ m_resources_read(struct rq *q)
 		return;
 	}
 	free(orig);
-	forward(q, u, "resources/read", params);
+	forward(q, u, q->m.method, params);
 }
 
 static void
@@ -1096,8 +1139,9 @@ dispatch(struct rq *q)
 		m_tools_call(q);
 	else if (strcmp(m, "prompts/get") == 0)
 		m_prompts_get(q);
-	else if (strcmp(m, "resources/read") == 0)
-		m_resources_read(q);
+	else if (strcmp(m, "resources/read") == 0 || strcmp(m, "resources/subscribe") == 0 ||
+	    strcmp(m, "resources/unsubscribe") == 0)
+		m_resource(q);
 	else if (strcmp(m, "completion/complete") == 0)
 		m_complete(q);
 	else
@@ -1116,6 +1160,9 @@ origin_allowed(struct endpoint *ep, const char *origin)
 		return (1);
 	if (ep->resource_origin != NULL && strcmp(origin, ep->resource_origin) == 0)
 		return (1);
+	for (i = 0; i < 3; i++)
+		if (ep->loopback_origins[i] != NULL && strcmp(origin, ep->loopback_origins[i]) == 0)
+			return (1);
 	for (i = 0; i < ep->norigins; i++)
 		if (strcmp(origin, ep->origins[i]) == 0)
 			return (1);
@@ -1223,16 +1270,16 @@ classify(struct rq *q)
 			plain_error(q, 400, "responses are not accepted");
 			return (-1);
 		}
+		if (hv != NULL && strcmp(hv, ENDPOINT_VERSION_MODERN) != 0) {
+			data = json_pack("{s:[s, s, s], s:s}", "supported", ENDPOINT_VERSION_MODERN,
+			    ENDPOINT_VERSION_LEGACY, ENDPOINT_VERSION_LEGACY_OLD, "requested", hv);
+			reply_error(q, 400, -32022, "Unsupported protocol version", data);
+			return (-1);
+		}
 		if (hv == NULL || (q->m.kind == JSONRPC_REQUEST && (mv == NULL || strcmp(hv, mv) != 0))) {
 			q->reason = "MCP-Protocol-Version does not match the body";
 			reply_error(q, 400, JSONRPC_HEADER_MISMATCH,
 			    "MCP-Protocol-Version header missing or not matching _meta", NULL);
-			return (-1);
-		}
-		if (strcmp(hv, ENDPOINT_VERSION_MODERN) != 0) {
-			data = json_pack("{s:[s, s, s], s:s}", "supported", ENDPOINT_VERSION_MODERN,
-			    ENDPOINT_VERSION_LEGACY, ENDPOINT_VERSION_LEGACY_OLD, "requested", hv);
-			reply_error(q, 400, -32022, "Unsupported protocol version", data);
 			return (-1);
 		}
 		memset(&err, 0, sizeof(err));
@@ -1364,6 +1411,70 @@ endpoint_list_changed(struct endpoint *ep, const char *method)
 	pthread_mutex_unlock(&ep->mtx);
 }
 
+/* A resource on a loopback host may be reached as http://localhost:P,
+ * http://127.0.0.1:P and http://[::1]:P alike: all are this server. */
+static int
+loopback_variants(struct endpoint *ep)
+{
+	static const char *const names[3] = {"localhost", "127.0.0.1", "[::1]"};
+	const char *o = ep->resource_origin, *host, *port;
+	size_t i, hlen;
+
+	if ((host = strstr(o, "://")) == NULL)
+		return (0);
+	host += 3;
+	if (host[0] == '[')
+		port = strchr(host, ']') ? strchr(host, ']') + 1 : NULL;
+	else
+		port = host + strcspn(host, ":");
+	if (port == NULL)
+		return (0);
+	hlen = (size_t)(port - host);
+	for (i = 0; i < 3; i++)
+		if (strlen(names[i]) == hlen && strncmp(host, names[i], hlen) == 0)
+			break;
+	if (i == 3)
+		return (0);
+	for (i = 0; i < 3; i++)
+		if (asprintf(&ep->loopback_origins[i], "%.*s%s%s", (int)(host - o), o, names[i], port) < 0) {
+			ep->loopback_origins[i] = NULL;
+			return (-1);
+		}
+	return (0);
+}
+
+void
+endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
+    const char *method, json_t *params)
+{
+	struct session *sess;
+	json_t *p, *n;
+	const char *uri;
+	char *text, *out;
+	size_t b, len;
+
+	if (strcmp(method, "notifications/resources/updated") != 0 ||
+	    (uri = json_string_value(json_object_get(params, "uri"))) == NULL)
+		return;
+	if ((out = registry_uri_out(u, uri)) == NULL)
+		return;
+	p = json_copy(params);
+	if (p != NULL)
+		json_object_set_new(p, "uri", json_string(out));
+	free(out);
+	n = json_pack("{s:s, s:s, s:o?}", "jsonrpc", "2.0", "method", method, "params", p);
+	if ((text = jsonrpc_dumps(n)) == NULL)
+		return;
+	len = strlen(text);
+	pthread_mutex_lock(&ep->mtx);
+	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
+		for (sess = ep->buckets[b]; sess != NULL; sess = sess->next)
+			if (sess->stream != NULL && (subject == NULL || strcmp(subject, sess->sub) == 0))
+				http_stream_send(sess->stream, "message", NULL, text, len);
+	pthread_mutex_unlock(&ep->mtx);
+	free(text);
+}
+
 struct endpoint *
 endpoint_new(const struct endpoint_params *p)
 {
@@ -1383,6 +1494,8 @@ endpoint_new(const struct endpoint_params *p)
 			goto err;
 		ep->norigins++;
 	}
+	if (loopback_variants(ep) != 0)
+		goto err;
 	ep->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : UPSTREAM_TIMEOUT_DEFAULT_MS;
 	ep->sessions_max = p->sessions_max > 0 ? p->sessions_max : 10000;
 	ep->session_idle_s = p->session_idle_s > 0 ? p->session_idle_s : 3600;
@@ -1421,6 +1534,8 @@ endpoint_free(struct endpoint *ep)
 	free(ep->origins);
 	free(ep->resource);
 	free(ep->resource_origin);
+	for (i = 0; i < 3; i++)
+		free(ep->loopback_origins[i]);
 	pthread_mutex_destroy(&ep->mtx);
 	free(ep);
 }

@@ -44,6 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #define ENDPOINT_VERSION_MODERN "2026-07-28"
 #define ENDPOINT_VERSION_LEGACY "2025-11-25"
 #define ENDPOINT_VERSION_LEGACY_OLD "2025-06-18"
@@ -86,6 +88,16 @@ void endpoint_handle(void *arg, const struct http_req *req, struct http_resp *re
 /* endpoint_list_changed(ep, method): send the notification ${method}
  * (notifications/tools/list_changed, ...) on every open session stream. */
 void endpoint_list_changed(struct endpoint *ep, const char *method);
+
+/* endpoint_upstream_notification(ep, u, subject, method, params): an
+ * upstream's notification not tied to a call (the registry's hook): a
+ * notifications/resources/updated goes, with the client-facing URI, to the
+ * open session streams (of ${subject}'s sessions only, for a per-user
+ * upstream; to every session for a shared one, whose resources every
+ * client sees alike).  Others are dropped. */
+struct upstream;
+void endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
+    const char *method, json_t *params);
 
 /* endpoint_free(ep): end every session and free.  Call it after the HTTP
  * server and the registry were freed (no call can still be pending).  NULL

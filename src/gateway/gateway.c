@@ -38,6 +38,15 @@ on_changed(void *arg, struct upstream *u)
 	}
 }
 
+static void
+on_notification(void *arg, struct upstream *u, const char *subject, const char *method, json_t *params)
+{
+	struct gateway *g = arg;
+
+	if (g->ep != NULL)
+		endpoint_upstream_notification(g->ep, u, subject, method, params);
+}
+
 struct gateway *
 gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 {
@@ -82,6 +91,7 @@ gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.changed = on_changed;
+	hooks.notification = on_notification;
 	hooks.arg = g;
 	if ((g->reg = registry_new(&cfg->mcp_servers, &hooks)) == NULL)
 		goto err;

@@ -388,9 +388,13 @@ check_gateway(struct config *cfg, const char *path)
 	const char *as;
 
 	if (cfg->gateway.resource == NULL) {
+		/* Default: the issuer's origin and the path; when "resources" were
+		 * configured without it, the first of them. */
 		origin = url_origin(cfg->issuer);
 		cfg->gateway.resource = xasprintf("%s%s", origin, cfg->gateway.path);
 		free(origin);
+		if (cfg->nresources > 0 && !config_has_resource(cfg, cfg->gateway.resource))
+			set_str(&cfg->gateway.resource, cfg->resources[0]);
 	}
 	if (strncmp(cfg->gateway.resource, "https://", 8) != 0 &&
 	    strncmp(cfg->gateway.resource, "http://", 7) != 0) {

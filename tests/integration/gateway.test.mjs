@@ -102,6 +102,9 @@ test('gateway endpoint', async (t) => {
 		const disc = await modern(server, rw, 13, 'server/discover');
 		assert.equal(disc.status, 200);
 		assert.deepEqual(disc.json.result.supportedVersions, [MODERN, LEGACY, LEGACY_OLD]);
+		const tl = await modern(server, rw, 14, 'tools/list');
+		assert.equal(tl.json.result.cacheScope, 'private');
+		assert.equal(typeof tl.json.result.ttlMs, 'number');
 		for (const method of ['GET', 'DELETE']) {
 			const r = await request(mcpUrl(server), {
 				method, bearer: rw, headers: { 'mcp-protocol-version': MODERN, accept: 'text/event-stream' },

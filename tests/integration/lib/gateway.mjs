@@ -19,11 +19,12 @@ export function echoMcp() {
 	return process.env.MCPGATE_ECHO_MCP || path.join(SOURCE_DIR, 'build', 'echo_mcp');
 }
 
-// A server with the echo upstream (as "echo", plus `servers` merged in).
-export function startGateway(t, { config = {}, servers = {}, env = {} } = {}) {
+// A server with the echo upstream (as "echo", unless `echo` is false) and
+// `servers`.
+export function startGateway(t, { config = {}, servers = {}, env = {}, echo = true } = {}) {
 	return startServer({
 		t, env,
-		config: { mcpServers: { echo: { command: echoMcp() }, ...servers }, ...config },
+		config: { mcpServers: { ...(echo ? { echo: { command: echoMcp() } } : {}), ...servers }, ...config },
 	});
 }
 

@@ -187,9 +187,13 @@ export function defaultConfig({ port, dataDir, password }) {
 //   env      extra environment for the server process
 //   args     extra raw arguments after `serve --config FILE`
 //   t        a node:test context: the server is stopped in t.after()
+//   readyPath  the path polled until it answers 200 (default the
+//            authorization server's metadata; a gateway without the
+//            authorization server serves PRM_WELL_KNOWN instead)
 // Resolves the server handle described in docs/internals/testing.md.
 export async function startServer({ config = {}, env = {}, args = [], t,
-    readyTimeout = READY_TIMEOUT_MS, allowUncleanExit = false } = {}) {
+    readyTimeout = READY_TIMEOUT_MS, allowUncleanExit = false,
+    readyPath = '/.well-known/oauth-authorization-server' } = {}) {
 	const bin = mcpgateBin();
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgate-it-'));
 	const dataDir = path.join(dir, 'data');
@@ -238,7 +242,7 @@ export async function startServer({ config = {}, env = {}, args = [], t,
 	}
 
 	async function waitReady() {
-		const wellKnown = `${url}/.well-known/oauth-authorization-server`;
+		const wellKnown = `${url}${readyPath}`;
 		const deadline = Date.now() + readyTimeout;
 		let lastErr = 'no answer';
 		let gone = null;

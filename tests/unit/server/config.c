@@ -153,6 +153,19 @@ test_values(void **state)
 	assert_int_equal(cfg.tokens.access_ttl, 300);
 	assert_null(cfg.demo_username); /* only with "demo_user" in a file */
 	config_clear(&cfg);
+
+	/* Without "gateway.resource": the first resource when the issuer's
+	 * origin + path is not one of them. */
+	assert_int_equal(load(&cfg, "{\"issuer\":\"https://auth.example.com\","
+				    "\"resources\":[\"https://mcp.example.com/x\"]}"),
+	    0);
+	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/x");
+	config_clear(&cfg);
+	assert_int_equal(load(&cfg, "{\"issuer\":\"https://auth.example.com\","
+				    "\"resources\":[\"https://x.example\",\"https://auth.example.com/mcp\"]}"),
+	    0);
+	assert_string_equal(cfg.gateway.resource, "https://auth.example.com/mcp");
+	config_clear(&cfg);
 }
 
 static void
@@ -192,6 +205,7 @@ test_rejects(void **state)
 		"{\"gateway\":{\"sessions\":{\"ttl\":5}}}",
 		"{\"gateway\":{\"allowed_origins\":[\"a b\"]}}",
 		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"https://b/mcp\"}}",
+		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"ftp://a/mcp\"}}",
 		"{\"authorization_server\":{\"enabled\":false}}",	   /* local auth without AS */
 		"{\"authorization_server\":{\"enabled\":false},\"gateway\":{\"enabled\":false}}",
 		"{\"mcpServers\":{\"a__b\":{\"command\":\"x\"}}}",

@@ -1,0 +1,143 @@
+/* Unit tests for src/gateway/endpoint.c: the allowed origins, and the
+ * session table (binding to subject and client, idle expiry, the maximum).
+ * The file is included to reach its static helpers; nothing else in the
+ * test links the library's copy. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gateway/endpoint.c"
+
+static struct endpoint *
+new_ep(const char *resource, size_t max, int64_t idle)
+{
+	static const char *const origins[] = {"https://app.example"};
+	struct endpoint_params p;
+	struct endpoint *ep;
+
+	memset(&p, 0, sizeof(p));
+	p.resource = resource;
+	p.origins = origins;
+	p.norigins = 1;
+	p.sessions_max = max;
+	p.session_idle_s = idle;
+	ep = endpoint_new(&p);
+	assert_non_null(ep);
+	return (ep);
+}
+
+static void
+test_origins(void **state)
+{
+	struct endpoint *ep;
+
+	(void)state;
+	ep = new_ep("http://127.0.0.1:8080/mcp", 10, 60);
+	assert_true(origin_allowed(ep, NULL));
+	assert_true(origin_allowed(ep, "http://127.0.0.1:8080"));
+	assert_true(origin_allowed(ep, "http://localhost:8080"));
+	assert_true(origin_allowed(ep, "http://[::1]:8080"));
+	assert_true(origin_allowed(ep, "https://app.example"));
+	assert_false(origin_allowed(ep, "http://localhost:8081"));
+	assert_false(origin_allowed(ep, "http://evil.example"));
+	assert_false(origin_allowed(ep, "null"));
+	assert_false(origin_allowed(ep, "https://app.example/"));
+	endpoint_free(ep);
+
+	/* A public resource has no loopback aliases. */
+	ep = new_ep("https://mcp.example.com/mcp", 10, 60);
+	assert_true(origin_allowed(ep, "https://mcp.example.com"));
+	assert_false(origin_allowed(ep, "http://localhost"));
+	assert_false(origin_allowed(ep, "http://mcp.example.com"));
+	endpoint_free(ep);
+}
+
+static struct rs_principal
+principal(const char *sub, const char *client)
+{
+	struct rs_principal p;
+
+	memset(&p, 0, sizeof(p));
+	p.sub = sub;
+	p.client_id = client;
+	p.scope = "";
+	return (p);
+}
+
+static void
+test_sessions(void **state)
+{
+	struct endpoint *ep;
+	struct rs_principal a = principal("alice", "c1"), a2 = principal("alice", "c2"),
+			    b = principal("bob", "c1");
+	struct session *s, *g, *alice;
+	char id[SECRET_TOKEN_LEN + 1];
+
+	(void)state;
+	ep = new_ep("http://127.0.0.1:8080/mcp", 2, 60);
+	s = alice = session_new(ep, &a, "2025-11-25");
+	assert_non_null(s);
+	assert_int_equal(strlen(s->id), SECRET_TOKEN_LEN);
+	assert_string_equal(s->version, "2025-11-25");
+	snprintf(id, sizeof(id), "%s", s->id);
+	session_release(ep, s);
+
+	/* Bound to subject and client. */
+	g = session_get(ep, id, &a);
+	assert_ptr_equal(g, s);
+	session_release(ep, g);
+	assert_null(session_get(ep, id, &b));
+	assert_null(session_get(ep, id, &a2));
+	assert_null(session_get(ep, "short", &a));
+	id[0] = id[0] == 'A' ? 'B' : 'A';
+	assert_null(session_get(ep, id, &a));
+	id[0] = s->id[0];
+
+	/* At most 2; idle ones are swept to make room. */
+	s = session_new(ep, &b, "2025-06-18");
+	assert_non_null(s);
+	session_release(ep, s);
+	assert_null(session_new(ep, &b, "2025-06-18"));
+	pthread_mutex_lock(&ep->mtx);
+	alice->last_used -= 3600;
+	pthread_mutex_unlock(&ep->mtx);
+	g = session_get(ep, id, &a); /* expired: gone */
+	assert_null(g);
+	s = session_new(ep, &b, "2025-06-18");
+	assert_non_null(s);
+	session_release(ep, s);
+	assert_int_equal(ep->nsessions, 2);
+	endpoint_free(ep);
+}
+
+static void
+test_helpers(void **state)
+{
+	(void)state;
+	assert_true(accepts("application/json, text/event-stream", "text/event-stream"));
+	assert_true(accepts("*/*", "application/json"));
+	assert_false(accepts(NULL, "application/json"));
+	assert_false(accepts("application/json", "text/event-stream"));
+	assert_true(legacy_version("2025-06-18"));
+	assert_true(legacy_version("2025-11-25"));
+	assert_false(legacy_version("2026-07-28"));
+	assert_false(legacy_version("2025-03-26"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_origins),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_helpers),
+	};
+
+	return (cmocka_run_group_tests_name("gateway/endpoint", tests, NULL, NULL));
+}
