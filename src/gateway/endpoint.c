@@ -66,7 +66,7 @@ struct call {
 	struct srvreq srv[ENDPOINT_SRVREQ_MAX];
 	unsigned nsrv;
 	/* audit */
-	char *sub, *client_id, *session, *method, *tool, *resource, *upstream;
+	char *sub, *client_id, *session, *method, *tool, *resource, *upstream, *reason;
 	json_t *arguments;
 	int64_t t0;
 	struct call *prev, *next; /* ep->calls, under ep->mtx */
@@ -110,6 +110,7 @@ struct rq {
 	/* audit */
 	const char *tool, *resource, *upstream, *reason;
 	char toolbuf[REGISTRY_NAME_MAX + 1];
+	char reasonbuf[POLICY_REASON_MAX];
 	enum audit_decision decision;
 	int code;
 	int64_t t0;
@@ -181,7 +182,7 @@ audit_call(struct call *c, int code)
 	r.tool = c->tool;
 	r.resource = c->resource;
 	r.decision = AUDIT_ALLOW;
-	r.reason = "allowed";
+	r.reason = c->reason;
 	r.upstream = c->upstream;
 	r.latency_ms = clock_now_ms() - c->t0;
 	r.error_code = code;
@@ -459,6 +460,7 @@ call_unref(struct call *c)
 	free(c->tool);
 	free(c->resource);
 	free(c->upstream);
+	free(c->reason);
 	free(c);
 }
 
@@ -714,6 +716,7 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	c->tool = xstrdup0(q->tool);
 	c->resource = xstrdup0(q->resource);
 	c->upstream = xstrdup0(upstream_name(u));
+	c->reason = xstrdup0(q->reason);
 	c->t0 = q->t0;
 	if (ep->audit_arguments && strcmp(method, "tools/call") == 0)
 		c->arguments = json_incref(json_object_get(params, "arguments"));
@@ -814,6 +817,8 @@ allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *nam
 	q->upstream = upstream_name(u);
 	if (ok) {
 		q->decision = AUDIT_ALLOW;
+		snprintf(q->reasonbuf, sizeof(q->reasonbuf), "%s", d->reason);
+		q->reason = q->reasonbuf;
 	} else {
 		q->decision = AUDIT_DENY;
 		q->reason = d->reason;
@@ -926,6 +931,38 @@ m_list(struct rq *q, json_t *(*get)(const struct registry_snapshot *), const cha
 	reply_result(q, json_pack("{s:o}", key, a ? a : json_array()));
 }
 
+/* 2026-07-28 Mcp-Param-{Name} headers: every property of the tool's
+ * inputSchema marked "x-mcp-header" (reachable through "properties" only)
+ * whose argument is present and not null must be mirrored by its header,
+ * equal once decoded (jsonrpc_header_value_eq()).  Returns 0, or -1 if a
+ * header is missing, malformed or different. */
+static int
+param_headers_ok(const struct http_req *req, const json_t *schema, const json_t *args, int depth)
+{
+	const json_t *props = json_object_get(schema, "properties"), *def, *v;
+	const char *key, *h, *hdr;
+	char name[128];
+
+	if (!json_is_object(props) || !json_is_object(args) || depth > 8)
+		return (0);
+	json_object_foreach((json_t *)props, key, def) {
+		v = json_object_get(args, key);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if ((h = json_string_value(json_object_get(def, "x-mcp-header"))) != NULL) {
+			if (json_is_object(v) || json_is_array(v))
+				continue;
+			if ((size_t)snprintf(name, sizeof(name), "Mcp-Param-%s", h) >= sizeof(name))
+				return (-1);
+			if ((hdr = http_req_header(req, name)) == NULL || jsonrpc_header_value_eq(hdr, v) != 1)
+				return (-1);
+		}
+		if (json_is_object(v) && param_headers_ok(req, def, v, depth + 1) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
 /* The first upstream configured with "namespace": false, or NULL. */
 static struct upstream *
 unnamespaced(struct registry *reg)
@@ -974,6 +1011,13 @@ m_tools_call(struct rq *q)
 		return;
 	}
 	u = e->u;
+	if (q->modern && param_headers_ok(q->req, json_object_get(e->def, "inputSchema"),
+			     json_object_get(q->m.params, "arguments"), 0) != 0) {
+		registry_snapshot_release(snap);
+		q->reason = "Mcp-Param header missing or not matching the arguments";
+		reply_error(q, 400, JSONRPC_HEADER_MISMATCH, "Header mismatch: Mcp-Param header", NULL);
+		return;
+	}
 	if (!allowed(q, u, POLICY_TOOL, e->orig, tool_read_only(e->def))) {
 		registry_snapshot_release(snap);
 		return;

@@ -228,7 +228,10 @@ test('gateway endpoint', async (t) => {
 		assert.ok(d.every((x) => x.decision === 'deny' && x.tool === 'echo__slow'));
 		assert.equal(d[0].status, 403);
 		assert.ok(d[0].subject);
-		assert.ok(lines.some((x) => x.tool === 'echo__echo' && x.upstream === 'echo' && x.outcome === 'ok'));
+		const ok = lines.find((x) => x.tool === 'echo__echo' && x.upstream === 'echo' && x.outcome === 'ok');
+		assert.ok(ok);
+		assert.equal(ok.decision, 'allow');
+		assert.ok(ok.reason && ok.reason.length > 0);
 		assert.ok(lines.some((x) => x.outcome === 'error' && x.code === -32001));
 	});
 });
