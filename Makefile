@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test-deps npm-deps run test unit asan fuzz fuzz-smoke bench clean format install
+.PHONY: all build deps test-deps bench-deps npm-deps run test unit asan fuzz fuzz-smoke bench clean format install
 
 all: build
 
@@ -13,6 +13,10 @@ deps:
 
 test-deps:
 	@scripts/deps.sh test
+
+# The test peers plus nginx, for `make bench` only.
+bench-deps:
+	@scripts/deps.sh bench
 
 # Node.js and the npm packages: the MCP servers `make run` fronts.
 npm-deps:
@@ -48,8 +52,10 @@ FUZZ_SECONDS ?= 10
 fuzz-smoke: fuzz
 	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
-bench: build test-deps
+# Token issuance (bench/run.sh), then the gateway (bench/gateway.sh).
+bench: build bench-deps
 	bench/run.sh
+	bench/gateway.sh
 
 # Installs the program, libmcpgate (shared and static), include/mcpgate/ and
 # mcpgate.pc under PREFIX; DESTDIR is honoured for staged installs.

@@ -6,6 +6,9 @@
 #                   chromium for the browser test
 #   deps.sh npm     build, plus Node.js and the npm packages only (the MCP
 #                   servers `make run` fronts)
+#   deps.sh bench   test, plus nginx (the ceiling of bench/gateway.sh, which
+#                   runs its own nginx with bench/nginx.conf on its own port
+#                   and never touches the service Debian's package sets up)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -39,6 +42,7 @@ apt_install() {
 apt_install $BUILD_PKGS
 case "${1:-build}" in
 test) ;;
+bench) TEST_PKGS="$TEST_PKGS nginx" ;;
 npm) TEST_PKGS="nodejs npm" ;;
 *) exit 0 ;;
 esac

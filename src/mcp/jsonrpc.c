@@ -11,6 +11,8 @@ _Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long
 
 #define SENTINEL_PREFIX "=?base64?"
 #define SENTINEL_SUFFIX "?="
+/* Header values up to this size are decoded on the stack. */
+#define HEADER_DEC_SMALL 256
 
 /* Record a failure in ${err}.  ${id}, when not NULL, is a valid id of the
  * offending request; a copy goes into the error so the answer can carry it. */
@@ -556,6 +558,27 @@ parse_int(const char *s, size_t n, json_int_t *out)
 	return (0);
 }
 
+/*
+ * A buffer for the decoded form of header value ${hdr}: ${small}
+ * (HEADER_DEC_SMALL bytes) when it fits, else malloc'd; its size in ${cap}.
+ * Decoding never lengthens a value (Base64 shrinks it, a plain value is
+ * copied), and a value longer than JSONRPC_HEADER_MAX is refused by the
+ * decoder, so strnlen(hdr) + 1 bytes, at most JSONRPC_HEADER_MAX + 1, are
+ * enough.  Most values are short: no large allocation on every request.
+ */
+static char *
+header_dec_buf(const char *hdr, char *small, size_t *cap)
+{
+	size_t n = hdr != NULL ? strnlen(hdr, JSONRPC_HEADER_MAX + 1) : 0;
+
+	if (n > JSONRPC_HEADER_MAX)
+		n = JSONRPC_HEADER_MAX;
+	*cap = n + 1;
+	if (*cap <= HEADER_DEC_SMALL)
+		return (small);
+	return (malloc(*cap));
+}
+
 /**
  * jsonrpc_header_value_eq(hdr, v):
  * 1 if the Mcp-Param header ${hdr} mirrors the argument ${v}, 0 if not,
@@ -564,14 +587,14 @@ parse_int(const char *s, size_t n, json_int_t *out)
 int
 jsonrpc_header_value_eq(const char *hdr, const json_t *v)
 {
-	char *dec;
-	size_t n;
+	char small[HEADER_DEC_SMALL], *dec;
+	size_t n, cap;
 	json_int_t iv;
 	int rc;
 
-	if ((dec = malloc(JSONRPC_HEADER_MAX + 1)) == NULL)
+	if ((dec = header_dec_buf(hdr, small, &cap)) == NULL)
 		return (-1);
-	if (jsonrpc_header_decode(hdr, dec, JSONRPC_HEADER_MAX + 1, &n) != 0)
+	if (jsonrpc_header_decode(hdr, dec, cap, &n) != 0)
 		rc = -1;
 	else if (json_is_string(v))
 		rc = json_string_length(v) == n && memcmp(json_string_value(v), dec, n) == 0;
@@ -581,7 +604,8 @@ jsonrpc_header_value_eq(const char *hdr, const json_t *v)
 		rc = parse_int(dec, n, &iv) == 0 && iv == json_integer_value(v);
 	else
 		rc = 0;
-	free(dec);
+	if (dec != small)
+		free(dec);
 	return (rc);
 }
 
@@ -600,8 +624,8 @@ jsonrpc_check_headers(
     const struct jsonrpc_msg *m, const char *mcp_method, const char *mcp_name, struct jsonrpc_error *err)
 {
 	const char *src, *body;
-	char *dec;
-	size_t declen;
+	char small[HEADER_DEC_SMALL], *dec;
+	size_t declen, cap;
 	int rc;
 
 	memset(err, 0, sizeof(*err));
@@ -619,10 +643,10 @@ jsonrpc_check_headers(
 	if (mcp_name == NULL)
 		return (mismatch(err, "Header mismatch: Mcp-Name header missing", m->id));
 	body = jsonrpc_param_string(m, src);
-	if ((dec = malloc(JSONRPC_HEADER_MAX + 1)) == NULL)
+	if ((dec = header_dec_buf(mcp_name, small, &cap)) == NULL)
 		return (
 		    fail(err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500, "Internal error", m->id));
-	if (jsonrpc_header_decode(mcp_name, dec, JSONRPC_HEADER_MAX + 1, &declen) != 0)
+	if (jsonrpc_header_decode(mcp_name, dec, cap, &declen) != 0)
 		rc = mismatch(err, "Header mismatch: Mcp-Name header malformed", m->id);
 	else if (body == NULL || strlen(body) != declen || memcmp(body, dec, declen) != 0)
 		rc = mismatch(err,
@@ -631,6 +655,7 @@ jsonrpc_check_headers(
 		    m->id);
 	else
 		rc = 0;
-	free(dec);
+	if (dec != small)
+		free(dec);
 	return (rc);
 }

@@ -532,6 +532,68 @@ test_check_headers(void **state)
 	hdr(note, "notifications/progress", NULL, M);
 }
 
+/* Names of ${n} bytes, plain and Base64-encoded, around the size decoded on
+ * the stack (256) and at the limit (JSONRPC_HEADER_MAX). */
+static void
+long_name(size_t n, int want)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *name, *msg, *enc, *other;
+	size_t i, j;
+
+	name = malloc(n + 1);
+	other = malloc(n + 1);
+	msg = malloc(n + 128);
+	enc = malloc(n * 2 + 32);
+	assert_non_null(name);
+	assert_non_null(other);
+	assert_non_null(msg);
+	assert_non_null(enc);
+	for (i = 0; i < n; i++)
+		name[i] = (char)('a' + i % 26);
+	name[n] = '\0';
+	memcpy(other, name, n + 1);
+	other[n - 1] = 'Z';
+	snprintf(msg, n + 128,
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\"}}", name);
+	hdr(msg, "tools/call", name, want);
+	hdr(msg, "tools/call", other, JSONRPC_HEADER_MISMATCH);
+	/* The same name encoded: shorter decoded than sent. */
+	j = (size_t)snprintf(enc, 32, "=?base64?");
+	for (i = 0; i + 2 < n; i += 3) {
+		unsigned v = (unsigned char)name[i] << 16 | (unsigned char)name[i + 1] << 8 |
+		    (unsigned char)name[i + 2];
+
+		enc[j++] = b64[v >> 18 & 63];
+		enc[j++] = b64[v >> 12 & 63];
+		enc[j++] = b64[v >> 6 & 63];
+		enc[j++] = b64[v & 63];
+	}
+	if (i == n) {
+		memcpy(enc + j, "?=", 3);
+		hdr(msg, "tools/call", enc,
+		    j + 2 <= JSONRPC_HEADER_MAX && want == 0 ? 0 : JSONRPC_HEADER_MISMATCH);
+	}
+	free(name);
+	free(other);
+	free(msg);
+	free(enc);
+}
+
+static void
+test_check_headers_long(void **state)
+{
+	(void)state;
+	long_name(254, 0);
+	long_name(255, 0);
+	long_name(256, 0);
+	long_name(300, 0);
+	long_name(JSONRPC_HEADER_MAX - 1, 0);
+	long_name(JSONRPC_HEADER_MAX, 0);
+	long_name(JSONRPC_HEADER_MAX + 1, JSONRPC_HEADER_MISMATCH);
+}
+
 static void
 test_header_value(void **state)
 {
@@ -611,6 +673,7 @@ main(void)
 		cmocka_unit_test(test_classify_element),
 		cmocka_unit_test(test_header_decode),
 		cmocka_unit_test(test_check_headers),
+		cmocka_unit_test(test_check_headers_long),
 		cmocka_unit_test(test_header_value),
 		cmocka_unit_test(test_name_source),
 	};
