@@ -3,7 +3,8 @@
 // (build/echo_mcp), with a scope policy: echo__echo needs mcp:read,
 // echo__slow mcp:write, every other tool mcp:github (so the lists are known):
 //   login (dynamic registration, code flow with the loopback listener; the
-//   test is the browser), token (refresh before expiry), tools, call,
+//   test is the browser), token (refresh before expiry), tools, call, a
+//   stored token the gateway refuses (401) refreshed and the call retried,
 //   step-up on 403 insufficient_scope, two processes refreshing at once with
 //   one stored refresh token, the token file encrypted (readable with its
 //   key only) and refused when corrupted, logout with revocation.
@@ -76,6 +77,17 @@ function openStoreFile(dir, name) {
 	d.setAAD(Buffer.from(name));
 	d.setAuthTag(sealed.subarray(sealed.length - 16));
 	return JSON.parse(Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]).toString());
+}
+
+// Seal ${doc} into store file ${name} the same way.
+function sealStoreFile(dir, name, doc) {
+	const key = fs.readFileSync(path.join(dir, 'key'));
+	const iv = crypto.randomBytes(12);
+	const c = crypto.createCipheriv('aes-256-gcm', key, iv);
+	c.setAAD(Buffer.from(name));
+	const ct = Buffer.concat([c.update(JSON.stringify(doc)), c.final()]);
+	fs.writeFileSync(path.join(dir, name),
+	    Buffer.concat([Buffer.from('mcpgate-store-1\n'), iv, ct, c.getAuthTag()]), { mode: 0o600 });
 }
 
 function tokenFile(dir) {
@@ -170,6 +182,25 @@ test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
 		const bad = await cli(server, ['call', url, 'echo__echo', '[1]', ...base, '--no-login']);
 		assert.equal(bad.code, 1);
 		assert.match(bad.stderr, /must be a JSON object/);
+	});
+
+	await t.test('a stored token the gateway refuses is refreshed on its 401', async () => {
+		const name = tokenFile(store);
+		const doc = openStoreFile(store, name);
+		// Valid by the clock (so not refreshed before the call), refused by
+		// the gateway: its signature is broken.
+		const [h, p, sig] = doc.access_token.split('.');
+		const bad = `${h}.${p}.${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+		sealStoreFile(store, name, { ...doc, access_token: bad,
+		    expires_at: Math.floor(Date.now() / 1000) + 3600 });
+		const c = await cli(server, ['call', url, 'echo__echo', '{"text":"x2"}', ...base, '--no-login']);
+		assert.equal(c.code, 0, c.stderr);
+		assert.equal(c.logins, 0);
+		assert.equal(JSON.parse(c.stdout).content[0].text, 'x2');
+		const after = openStoreFile(store, name);
+		assert.notEqual(after.access_token, bad);
+		assert.notEqual(after.refresh_token, doc.refresh_token);
+		await verifyJwt(after.access_token, server.metadata.jwks_uri);
 	});
 
 	await t.test('two processes refresh at once with one stored refresh token', async () => {
