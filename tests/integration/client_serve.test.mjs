@@ -1,9 +1,10 @@
-// The mcpgate client (CLI on libmcpgate) against `mcpgate serve` as the
-// authorization server, and a small node MCP resource server that publishes
-// protected resource metadata naming it and checks the tokens' signature and
-// audience:
+// The mcpgate client (CLI on libmcpgate) against `mcpgate serve`: its
+// authorization server and its /mcp gateway fronting the echo MCP server
+// (build/echo_mcp), with a scope policy: echo__echo needs mcp:read,
+// echo__slow mcp:write, every other tool mcp:github (so the lists are known):
 //   login (dynamic registration, code flow with the loopback listener; the
-//   test is the browser), token (refresh before expiry), tools, call,
+//   test is the browser), token (refresh before expiry), tools, call, a
+//   stored token the gateway refuses (401) refreshed and the call retried,
 //   step-up on 403 insufficient_scope, two processes refreshing at once with
 //   one stored refresh token, the token file encrypted (readable with its
 //   key only) and refused when corrupted, logout with revocation.
@@ -17,9 +18,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import {
-	authorizeInteractively, decodeJwt, mcpgateBin, request, startHttpServer, startServer, track,
-	verifyJwt,
+	authorizeInteractively, decodeJwt, mcpgateBin, track, verifyJwt,
 } from './lib/mcpgate.mjs';
+import { mcpUrl, startGateway } from './lib/gateway.mjs';
 import { introspectJson, serviceClient } from './lib/tokens.mjs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -58,81 +59,11 @@ function cli(server, args, { decision = 'allow', stdin } = {}) {
 			await pending;
 			resolve({ code, stdout, stderr, logins });
 		});
+		// The CLI may exit before it reads its input (a refusal): EPIPE
+		// on its stdin is not an error of the test's.
+		child.stdin.on('error', () => {});
 		child.stdin.end(stdin ?? '');
 	});
-}
-
-// The node MCP resource server: JSON answers to POST /mcp, a Bearer JWT from
-// the issuer with the resource as audience required; tools/call of "write"
-// needs mcp:write (403 insufficient_scope otherwise).
-async function startResource(t, state) {
-	const rs = await startHttpServer(async (req, res) => {
-		const url = new URL(req.url, 'http://x');
-		const resource = `${rs.url}/mcp`;
-		const prm = `${rs.url}/.well-known/oauth-protected-resource/mcp`;
-		if (req.method === 'GET' && url.pathname === '/.well-known/oauth-protected-resource/mcp') {
-			res.writeHead(200, { 'content-type': 'application/json' });
-			res.end(JSON.stringify({ resource, authorization_servers: [state.server.issuer],
-			    scopes_supported: ['mcp:read'] }));
-			return;
-		}
-		if (req.method !== 'POST' || url.pathname !== '/mcp') {
-			res.writeHead(404).end();
-			return;
-		}
-		let body = '';
-		for await (const chunk of req)
-			body += chunk;
-		const msg = JSON.parse(body);
-		const auth = req.headers.authorization ?? '';
-		let claims = null;
-		if (auth.startsWith('Bearer ')) {
-			try {
-				claims = (await verifyJwt(auth.slice(7), state.server.metadata.jwks_uri)).payload;
-				const aud = [claims.aud].flat();
-				if (!aud.includes(resource) || claims.exp * 1000 < Date.now())
-					claims = null;
-			} catch {
-				claims = null;
-			}
-		}
-		if (claims === null) {
-			state.unauthorized++;
-			res.writeHead(401, { 'www-authenticate': `Bearer resource_metadata="${prm}"`,
-			    'content-type': 'application/json' });
-			res.end('{"error":"invalid_token"}');
-			return;
-		}
-		state.tokens.push(auth.slice(7));
-		const scopes = (claims.scope ?? '').split(' ');
-		if (msg.id === undefined) {
-			res.writeHead(202).end();
-			return;
-		}
-		let result;
-		if (msg.method === 'tools/list') {
-			result = { tools: [{ name: 'echo', inputSchema: { type: 'object' } },
-			    { name: 'write', inputSchema: { type: 'object' } }] };
-		} else if (msg.method === 'tools/call') {
-			if (msg.params.name === 'write' && !scopes.includes('mcp:write')) {
-				res.writeHead(403, { 'www-authenticate': `Bearer error="insufficient_scope", ` +
-				    `scope="mcp:write", resource_metadata="${prm}"` });
-				res.end();
-				return;
-			}
-			result = { content: [{ type: 'text', text: `${msg.params.name}:${JSON.stringify(msg.params.arguments)}` }] };
-		} else if (msg.method === 'server/discover') {
-			result = { supportedVersions: ['2026-07-28'], capabilities: { tools: {} },
-			    _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'test-rs', version: '1' } } };
-		} else {
-			res.writeHead(404, { 'content-type': 'application/json' });
-			res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } }));
-			return;
-		}
-		res.writeHead(200, { 'content-type': 'application/json' });
-		res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
-	}, { t });
-	return rs;
 }
 
 // Decrypt a store file the way src/client/tokstore.c seals it.
@@ -148,6 +79,17 @@ function openStoreFile(dir, name) {
 	return JSON.parse(Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]).toString());
 }
 
+// Seal ${doc} into store file ${name} the same way.
+function sealStoreFile(dir, name, doc) {
+	const key = fs.readFileSync(path.join(dir, 'key'));
+	const iv = crypto.randomBytes(12);
+	const c = crypto.createCipheriv('aes-256-gcm', key, iv);
+	c.setAAD(Buffer.from(name));
+	const ct = Buffer.concat([c.update(JSON.stringify(doc)), c.final()]);
+	fs.writeFileSync(path.join(dir, name),
+	    Buffer.concat([Buffer.from('mcpgate-store-1\n'), iv, ct, c.getAuthTag()]), { mode: 0o600 });
+}
+
 function tokenFile(dir) {
 	const names = fs.readdirSync(dir).filter((n) => /^t-[A-Za-z0-9_-]{43}$/.test(n));
 	assert.equal(names.length, 1, `token files: ${names}`);
@@ -155,11 +97,17 @@ function tokenFile(dir) {
 }
 
 test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
-	const state = { server: null, unauthorized: 0, tokens: [] };
-	const rs = await startResource(t, state);
-	const url = `${rs.url}/mcp`;
-	const server = await startServer({ t, config: { resources: [url], tokens: { access_ttl: 10 } } });
-	state.server = server;
+	const server = await startGateway(t, {
+		config: {
+			tokens: { access_ttl: 10 },
+			policy: { rules: [
+				{ tool: 'echo__echo', scopes: ['mcp:read'] },
+				{ tool: 'echo__slow', scopes: ['mcp:write'] },
+				{ tool: 'echo__*', scopes: ['mcp:github'] },
+			] },
+		},
+	});
+	const url = mcpUrl(server);
 	const store = path.join(server.dir, 'client-store');
 	const base = ['--store', store];
 
@@ -226,13 +174,33 @@ test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
 	await t.test('tools and call', async () => {
 		const r = await cli(server, ['tools', url, ...base, '--no-login']);
 		assert.equal(r.code, 0, r.stderr);
-		assert.deepEqual(JSON.parse(r.stdout).tools.map((x) => x.name), ['echo', 'write']);
-		const c = await cli(server, ['call', url, 'echo', '{"x":1}', ...base, '--no-login']);
+		// An mcp:read token is shown the tools it may call only.
+		assert.deepEqual(JSON.parse(r.stdout).tools.map((x) => x.name), ['echo__echo']);
+		const c = await cli(server, ['call', url, 'echo__echo', '{"text":"x1"}', ...base, '--no-login']);
 		assert.equal(c.code, 0, c.stderr);
-		assert.equal(JSON.parse(c.stdout).content[0].text, 'echo:{"x":1}');
-		const bad = await cli(server, ['call', url, 'echo', '[1]', ...base, '--no-login']);
+		assert.equal(JSON.parse(c.stdout).content[0].text, 'x1');
+		const bad = await cli(server, ['call', url, 'echo__echo', '[1]', ...base, '--no-login']);
 		assert.equal(bad.code, 1);
 		assert.match(bad.stderr, /must be a JSON object/);
+	});
+
+	await t.test('a stored token the gateway refuses is refreshed on its 401', async () => {
+		const name = tokenFile(store);
+		const doc = openStoreFile(store, name);
+		// Valid by the clock (so not refreshed before the call), refused by
+		// the gateway: its signature is broken.
+		const [h, p, sig] = doc.access_token.split('.');
+		const bad = `${h}.${p}.${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+		sealStoreFile(store, name, { ...doc, access_token: bad,
+		    expires_at: Math.floor(Date.now() / 1000) + 3600 });
+		const c = await cli(server, ['call', url, 'echo__echo', '{"text":"x2"}', ...base, '--no-login']);
+		assert.equal(c.code, 0, c.stderr);
+		assert.equal(c.logins, 0);
+		assert.equal(JSON.parse(c.stdout).content[0].text, 'x2');
+		const after = openStoreFile(store, name);
+		assert.notEqual(after.access_token, bad);
+		assert.notEqual(after.refresh_token, doc.refresh_token);
+		await verifyJwt(after.access_token, server.metadata.jwks_uri);
 	});
 
 	await t.test('two processes refresh at once with one stored refresh token', async () => {
@@ -247,13 +215,13 @@ test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
 	});
 
 	await t.test('step-up on 403 insufficient_scope', async () => {
-		const denied = await cli(server, ['call', url, 'write', ...base, '--no-login']);
+		const denied = await cli(server, ['call', url, 'echo__slow', ...base, '--no-login']);
 		assert.equal(denied.code, 1);
 		assert.match(denied.stderr, /insufficient scope/);
-		const r = await cli(server, ['call', url, 'write', '{}', ...base, '--no-browser']);
+		const r = await cli(server, ['call', url, 'echo__slow', '{"ms":1,"text":"w1"}', ...base, '--no-browser']);
 		assert.equal(r.code, 0, r.stderr);
 		assert.equal(r.logins, 1);
-		assert.equal(JSON.parse(r.stdout).content[0].text, 'write:{}');
+		assert.equal(JSON.parse(r.stdout).content[0].text, 'w1');
 		const doc = openStoreFile(store, tokenFile(store));
 		assert.equal(doc.requested_scope, 'mcp:read mcp:write');
 	});
@@ -294,13 +262,17 @@ test('client against mcpgate serve', { timeout: 240000 }, async (t) => {
 		const client = new Client({ name: 'sdk-test', version: '1.0.0' });
 		try {
 			await client.connect(transport);
-			assert.equal(client.getServerVersion()?.name, 'test-rs');
+			assert.equal(client.getServerVersion()?.name, 'mcpgate');
+			// After the step-up the token holds mcp:read and mcp:write.
 			const { tools } = await client.listTools();
-			assert.deepEqual(tools.map((x) => x.name), ['echo', 'write']);
-			const r = await client.callTool({ name: 'echo', arguments: { a: 'b' } });
-			assert.equal(r.content[0].text, 'echo:{"a":"b"}');
-			await assert.rejects(client.request({ method: 'prompts/list' },
-			    (await import('@modelcontextprotocol/sdk/types.js')).ListPromptsResultSchema), /Method not found/);
+			assert.deepEqual(tools.map((x) => x.name), ['echo__echo', 'echo__slow']);
+			const r = await client.callTool({ name: 'echo__echo', arguments: { text: 'b' } });
+			assert.equal(r.content[0].text, 'b');
+			const w = await client.callTool({ name: 'echo__slow', arguments: { ms: 1, text: 'w2' } });
+			assert.equal(w.content[0].text, 'w2');
+			await assert.rejects(client.request({ method: 'no/such' },
+			    (await import('@modelcontextprotocol/sdk/types.js')).EmptyResultSchema),
+			    (err) => err.code === -32601 && /method not found/i.test(err.message));
 		} catch (err) {
 			err.message += `\nbridge stderr:\n${stderr}`;
 			throw err;
