@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -181,7 +182,7 @@ reader_run(void *arg)
 			k->bad = 1;
 		(void)json_array_size(registry_tools(s));
 		registry_snapshot_release(s);
-		k->reads++;
+		__atomic_add_fetch(&k->reads, 1, __ATOMIC_RELEASE);
 	}
 	return (NULL);
 }
@@ -215,6 +216,14 @@ t_refresh_concurrent_readers(void **state)
 		k[i].r = r;
 		k[i].stop = &stop;
 		assert_int_equal(pthread_create(&t[i], NULL, reader_run, &k[i]), 0);
+	}
+	/* Every reader reads before the change (a busy machine may not have
+	 * scheduled them yet), bounded at 10 s. */
+	for (i = 0; i < 4; i++) {
+		int64_t until = clock_now_ms() + 10000;
+
+		while (__atomic_load_n(&k[i].reads, __ATOMIC_ACQUIRE) == 0 && clock_now_ms() < until)
+			usleep(1000);
 	}
 	p = json_pack("{s:s}", "name", "change");
 	assert_int_equal(upstream_request(registry_find(r, "a"), "tools/call", p, 0, done_cb, &done,
