@@ -191,7 +191,22 @@ export function defaultConfig({ port, dataDir, password }) {
 //            authorization server's metadata; a gateway without the
 //            authorization server serves PRM_WELL_KNOWN instead)
 // Resolves the server handle described in docs/internals/testing.md.
-export async function startServer({ config = {}, env = {}, args = [], t,
+// Starts a server as startServerOnce() does; when the free port it picked was
+// taken by another test in between (tests run in parallel), tries again with
+// another port, at most three times.
+export async function startServer(opts = {}) {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await startServerOnce(opts);
+		} catch (err) {
+			if (attempt >= 3 || opts.config?.listen?.port !== undefined ||
+			    !/cannot listen on/.test(err.message))
+				throw err;
+		}
+	}
+}
+
+async function startServerOnce({ config = {}, env = {}, args = [], t,
     readyTimeout = READY_TIMEOUT_MS, allowUncleanExit = false,
     readyPath = '/.well-known/oauth-authorization-server' } = {}) {
 	const bin = mcpgateBin();
