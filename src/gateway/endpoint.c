@@ -975,6 +975,24 @@ unnamespaced(struct registry *reg)
 	return (NULL);
 }
 
+/* Forward ${method} to ${u} with params.name replaced by the upstream's own
+ * name ${orig} (which belongs to ${snap}); releases ${snap}. */
+static void
+forward_named(struct rq *q, struct upstream *u, const char *method, const char *orig,
+    struct registry_snapshot *snap)
+{
+	json_t *params = json_copy(q->m.params);
+
+	if (params == NULL || json_object_set_new(params, "name", json_string(orig)) != 0) {
+		json_decref(params);
+		registry_snapshot_release(snap);
+		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	registry_snapshot_release(snap);
+	forward(q, u, method, params);
+}
+
 static void
 m_tools_call(struct rq *q)
 {
@@ -982,7 +1000,6 @@ m_tools_call(struct rq *q)
 	const struct registry_entry *e;
 	const char *name = jsonrpc_param_name(&q->m);
 	struct upstream *u;
-	json_t *params;
 
 	if (name == NULL || strlen(name) > REGISTRY_NAME_MAX) {
 		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.name must be a tool name", NULL);
@@ -1022,15 +1039,7 @@ m_tools_call(struct rq *q)
 		registry_snapshot_release(snap);
 		return;
 	}
-	params = json_copy(q->m.params);
-	if (params == NULL || json_object_set_new(params, "name", json_string(e->orig)) != 0) {
-		json_decref(params);
-		registry_snapshot_release(snap);
-		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
-		return;
-	}
-	registry_snapshot_release(snap);
-	forward(q, u, "tools/call", params);
+	forward_named(q, u, "tools/call", e->orig, snap);
 }
 
 static void
@@ -1040,7 +1049,6 @@ m_prompts_get(struct rq *q)
 	const struct registry_entry *e;
 	const char *name = jsonrpc_param_name(&q->m);
 	struct upstream *u;
-	json_t *params;
 
 	if (name == NULL || strlen(name) > REGISTRY_NAME_MAX) {
 		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.name must be a prompt name", NULL);
@@ -1059,15 +1067,7 @@ m_prompts_get(struct rq *q)
 		registry_snapshot_release(snap);
 		return;
 	}
-	params = json_copy(q->m.params);
-	if (params == NULL || json_object_set_new(params, "name", json_string(e->orig)) != 0) {
-		json_decref(params);
-		registry_snapshot_release(snap);
-		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
-		return;
-	}
-	registry_snapshot_release(snap);
-	forward(q, u, "prompts/get", params);
+	forward_named(q, u, "prompts/get", e->orig, snap);
 }
 
 /* resources/read, resources/subscribe, resources/unsubscribe: to the
