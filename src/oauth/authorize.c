@@ -291,6 +291,33 @@ show_consent(struct oauth *o, struct http_resp *resp, const struct store_authreq
 	store_user_clear(&u);
 }
 
+/* The browser holding ${cookie} is signed in as ${se} and has the pending
+ * request ${a} (handle ${handle}), already checked to be its own: issue the
+ * code at once if a remembered consent may be honoured, else show the
+ * consent page. */
+static void
+signed_in(struct oauth *o, struct http_resp *resp, const struct store_authreq *a, const char *handle,
+    const char *cookie, const struct store_session *se)
+{
+	enum consent_state st = consent_check(o, se->sub, a->client_id, a->redirect_uri, a->resource, a->scope);
+	char hdigest[SECRET_DIGEST_LEN + 1];
+	struct store_authreq taken;
+
+	if (st != CONSENT_SKIP) {
+		show_consent(o, resp, a, handle, cookie, se->sub, st == CONSENT_ASK_AGAIN);
+		return;
+	}
+	/* Single use: the code is issued from the row this call removed. */
+	secret_digest(handle, strlen(handle), hdigest);
+	if (o->st->ops->authreq_take(o->st, hdigest, clock_now(), &taken) != 0) {
+		pages_error(resp, 400, "Request expired",
+		    "This sign-in request has expired or was already used. Start again from your application.");
+		return;
+	}
+	finish_with_code(o, resp, &taken, se->sub, se->auth_time, 302);
+	store_authreq_clear(&taken);
+}
+
 /* The signed-in user of this browser, or -1. */
 static int
 session_user(struct oauth *o, const struct http_req *req, struct store_session *se)
@@ -461,19 +488,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		set_cookie(o, resp, browser_cookie(o), cookie);
 
 	if (session_user(o, req, &se) == 0) {
-		enum consent_state cs = consent_check(o, se.sub, c.client_id, redirect, resource, scope);
-
-		if (cs == CONSENT_SKIP) {
-			struct store_authreq taken;
-			if (o->st->ops->authreq_take(o->st, hdigest, now, &taken) == 0) {
-				finish_with_code(o, resp, &taken, se.sub, se.auth_time, 302);
-				store_authreq_clear(&taken);
-			} else {
-				pages_error(resp, 400, "Request expired", "Please start again.");
-			}
-		} else {
-			show_consent(o, resp, &a, handle, cookie, se.sub, cs == CONSENT_ASK_AGAIN);
-		}
+		signed_in(o, resp, &a, handle, cookie, &se);
 		store_session_clear(&se);
 	} else {
 		pages_login(resp, handle, csrf, c.name != NULL ? c.name : c.client_id, NULL);
@@ -722,20 +737,8 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	if (!is_post) {
 		if (load_request(o, req, &f, 0, 0, &a, handle, cookie, resp) == 0) {
-			enum consent_state st = consent_check(o, se.sub, a.client_id, a.redirect_uri, a.resource,
-			    a.scope);
-
-			if (st == CONSENT_SKIP) {
-				struct store_authreq taken;
-				store_authreq_clear(&a);
-				if (load_request(o, req, &f, 0, 1, &taken, handle, cookie, resp) == 0) {
-					finish_with_code(o, resp, &taken, se.sub, se.auth_time, 302);
-					store_authreq_clear(&taken);
-				}
-			} else {
-				show_consent(o, resp, &a, handle, cookie, se.sub, st == CONSENT_ASK_AGAIN);
-				store_authreq_clear(&a);
-			}
+			signed_in(o, resp, &a, handle, cookie, &se);
+			store_authreq_clear(&a);
 		}
 		goto out1;
 	}
