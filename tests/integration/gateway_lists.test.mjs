@@ -68,17 +68,25 @@ test('gateway list methods', {
 	const wo = (await ccToken(server, 'mcp:write')).token;
 	const wholeRw = (await ccToken(whole, 'mcp:read mcp:write')).token;
 
-	// Both upstreams' lists are in once ev's resources show.
-	for (const [srv, tok] of [[server, rw], [whole, wholeRw]]) {
-		let n = 0;
-		for (let i = 0; i < 200; i++) {
-			n = (await walk(srv, tok, null, 'resources/list', srv === server ? PAGE : 100)).items
-			    .filter((u) => u.startsWith('mcpgate://ev/')).length;
-			if (n > 0)
-				break;
-			await new Promise((res) => setTimeout(res, 100));
+	// Wait until every list of both upstreams is in, on both gateways.
+	const ready = async (srv, tok, max) => {
+		for (const method of Object.keys(MEMBER)) {
+			const items = (await walk(srv, tok, null, method, max)).items;
+			for (const p of ['echo__', 'ev__', 'mcpgate://echo/', 'mcpgate://ev/'])
+				if ((method.startsWith('resources/') === p.startsWith('mcpgate:')) &&
+				    !items.some((x) => x.startsWith(p)))
+					return false;
 		}
-		assert.ok(n > 0, 'server-everything lists resources');
+		return true;
+	};
+	for (const [srv, tok, max] of [[server, rw, PAGE], [whole, wholeRw, 100]]) {
+		let ok = false;
+		for (let i = 0; i < 200 && !ok; i++) {
+			ok = await ready(srv, tok, max);
+			if (!ok)
+				await new Promise((res) => setTimeout(res, 100));
+		}
+		assert.ok(ok, 'both upstreams list tools, prompts, resources and templates');
 	}
 	const sro = await openSession(server, ro);
 	const swo = await openSession(server, wo);
@@ -184,9 +192,25 @@ test('gateway list methods', {
 		assert.ok(tc);
 		const ch = await modern(server, rw, 6, 'tools/call', { name: 'echo__change', arguments: {} });
 		assert.equal(ch.status, 200, ch.text);
+		// The registry is rebuilt when the upstream's new list arrives: a
+		// walk that straddles that gets -32602 and starts again, as a
+		// client would.
 		let seen = false;
 		for (let i = 0; i < 100 && !seen; i++) {
-			seen = (await walk(server, rw, null, 'tools/list')).items.includes('echo__extra');
+			const first = answer(await modern(server, rw, 90, 'tools/list'), 90).result;
+			let items = first.tools.map((x) => x.name);
+			let cursor = first.nextCursor;
+			while (cursor !== undefined) {
+				const r = answer(await modern(server, rw, 91, 'tools/list', { cursor }), 91);
+				if (r.error) {
+					assert.equal(r.error.code, -32602);
+					items = [];
+					break;
+				}
+				items.push(...r.result.tools.map((x) => x.name));
+				cursor = r.result.nextCursor;
+			}
+			seen = items.includes('echo__extra');
 			if (!seen)
 				await new Promise((res) => setTimeout(res, 50));
 		}
