@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "gateway/lists.h"
 #include "gateway/registry.h"
 #include "gateway/rs.h"
 #include "gateway/upstream.h"
@@ -28,7 +29,6 @@
 #define DEFER_SLACK_MS 2000
 #define OWNER_MAX 600
 #define SRVREQ_ID_MAX 48
-#define CACHE_TTL_MS 30000
 
 /* A legacy session. */
 struct session {
@@ -86,6 +86,7 @@ struct endpoint {
 	struct rs *rs;
 	struct registry *reg;
 	const struct policy_config *policy;
+	struct lists *lists; /* list methods, cursors, cacheable results */
 	struct audit_log *audit;
 	int audit_arguments;
 
@@ -218,27 +219,15 @@ reply_error(struct rq *q, int status, int code, const char *msg, json_t *data)
 
 /* Modern results carry resultType (2026-07-28 basic/index), and those of
  * the list methods and resources/read the caching hints ttlMs and
- * cacheScope (changelog, SEP-2549): "private", since what a token sees
- * depends on the token, and a short freshness. */
+ * cacheScope (changelog, SEP-2549; gateway/lists.h). */
 static json_t *
-result_for(int modern, const char *method, json_t *result)
+result_for(const struct endpoint *ep, int modern, const char *method, json_t *result)
 {
-	static const char *const cacheable[] = {"tools/list", "prompts/list", "resources/list",
-	    "resources/templates/list", "resources/read", "server/discover", NULL};
-	size_t i;
-
 	if (!modern || !json_is_object(result))
 		return (result);
 	if (json_object_get(result, "resultType") == NULL)
 		json_object_set_new(result, "resultType", json_string("complete"));
-	for (i = 0; method != NULL && cacheable[i] != NULL; i++)
-		if (strcmp(method, cacheable[i]) == 0) {
-			if (json_object_get(result, "ttlMs") == NULL)
-				json_object_set_new(result, "ttlMs", json_integer(CACHE_TTL_MS));
-			if (json_object_get(result, "cacheScope") == NULL)
-				json_object_set_new(result, "cacheScope", json_string("private"));
-			break;
-		}
+	(void)lists_cacheable(ep->lists, method, result);
 	return (result);
 }
 
@@ -246,7 +235,7 @@ static void
 reply_result(struct rq *q, json_t *result)
 {
 	q->decision = q->decision == AUDIT_NONE ? AUDIT_ALLOW : q->decision;
-	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->modern, q->m.method, result)));
+	reply(q, 200, jsonrpc_result(q->m.id, result_for(q->ep, q->modern, q->m.method, result)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -516,7 +505,7 @@ call_done(void *arg, json_t *result, json_t *error)
 	struct upstream_call *uc;
 	struct upstream_reply *pend[ENDPOINT_SRVREQ_MAX];
 	struct http_resp resp;
-	json_t *msg, *res = NULL;
+	json_t *msg, *res = NULL, *err;
 	char *text;
 	unsigned i, npend;
 	int code = 0;
@@ -525,11 +514,12 @@ call_done(void *arg, json_t *result, json_t *error)
 		code = (int)json_integer_value(json_object_get(error, "code"));
 		if (code == 0)
 			code = JSONRPC_INTERNAL_ERROR;
-		msg = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->id, "error", error);
+		err = c->modern ? lists_error_modern(c->method, error) : json_incref(error);
+		msg = json_pack("{s:s, s:O, s:o?}", "jsonrpc", "2.0", "id", c->id, "error", err);
 	} else {
 		/* Borrowed: copied only where it is changed. */
 		res = c->modern ? json_deep_copy(result) : json_incref(result);
-		msg = jsonrpc_result(c->id, result_for(c->modern, c->method, res));
+		msg = jsonrpc_result(c->id, result_for(c->ep, c->modern, c->method, res));
 	}
 	pthread_mutex_lock(&c->mtx);
 	c->answered = 1;
@@ -880,55 +870,24 @@ m_discover(struct rq *q)
 	    SERVER_VERSION));
 }
 
+/* tools/list, prompts/list, resources/list, resources/templates/list: a
+ * page of the registry's union as the token may see it (gateway/lists.h). */
 static void
-m_tools_list(struct rq *q)
+m_list(struct rq *q, enum registry_list which)
 {
 	struct registry_snapshot *snap = registry_snapshot(q->ep->reg);
-	const struct registry_entry *e;
-	struct policy_request pr;
-	struct scope_set *held;
-	json_t *all, *out, *t;
-	size_t i;
+	const char *why;
+	json_t *result;
+	int rc;
 
-	if ((held = malloc(sizeof(*held))) == NULL || (out = json_array()) == NULL) {
-		free(held);
-		registry_snapshot_release(snap);
+	rc = lists_answer(q->ep->lists, snap, which, q->p->scope, q->m.params, q->modern, &result, &why);
+	registry_snapshot_release(snap);
+	if (rc < 0)
 		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
-		return;
-	}
-	if (scope_parse(q->p->scope, held) != 0)
-		held->n = 0;
-	all = registry_tools(snap);
-	json_array_foreach(all, i, t) {
-		const char *name = json_string_value(json_object_get(t, "name"));
-
-		if (name == NULL || (e = registry_tool(snap, name)) == NULL)
-			continue;
-		memset(&pr, 0, sizeof(pr));
-		pr.subject = q->p->sub;
-		pr.client_id = q->p->client_id;
-		pr.held = held;
-		pr.server = upstream_name(e->u);
-		pr.server_scope = upstream_cfg(e->u)->scope;
-		pr.kind = POLICY_TOOL;
-		pr.name = e->orig;
-		pr.read_only = tool_read_only(e->def);
-		if (policy_tool_listed(q->ep->policy, &pr))
-			json_array_append_new(out, json_deep_copy(t));
-	}
-	free(held);
-	registry_snapshot_release(snap);
-	reply_result(q, json_pack("{s:o}", "tools", out));
-}
-
-static void
-m_list(struct rq *q, json_t *(*get)(const struct registry_snapshot *), const char *key)
-{
-	struct registry_snapshot *snap = registry_snapshot(q->ep->reg);
-	json_t *a = json_deep_copy(get(snap));
-
-	registry_snapshot_release(snap);
-	reply_result(q, json_pack("{s:o}", key, a ? a : json_array()));
+	else if (rc > 0)
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, why, NULL);
+	else
+		reply_result(q, result);
 }
 
 /* 2026-07-28 Mcp-Param-{Name} headers: every property of the tool's
@@ -1089,7 +1048,10 @@ m_resource(struct rq *q)
 	snap = registry_snapshot(q->ep->reg);
 	if (registry_resource(snap, uri, &u, &orig) != 0) {
 		registry_snapshot_release(snap);
-		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown resource", NULL);
+		/* -32602 since 2026-07-28, -32002 before (changelog minor
+		 * change 6). */
+		reply_error(q, 200, q->modern ? JSONRPC_INVALID_PARAMS : LISTS_RESOURCE_NOT_FOUND_OLD,
+		    "Resource not found", json_pack("{s:s}", "uri", uri));
 		return;
 	}
 	registry_snapshot_release(snap);
@@ -1164,19 +1126,14 @@ static void
 dispatch(struct rq *q)
 {
 	const char *m = q->m.method;
+	enum registry_list which;
 
 	if (strcmp(m, "ping") == 0)
 		reply_result(q, json_object());
 	else if (strcmp(m, "server/discover") == 0)
 		m_discover(q);
-	else if (strcmp(m, "tools/list") == 0)
-		m_tools_list(q);
-	else if (strcmp(m, "resources/list") == 0)
-		m_list(q, registry_resources, "resources");
-	else if (strcmp(m, "resources/templates/list") == 0)
-		m_list(q, registry_templates, "resourceTemplates");
-	else if (strcmp(m, "prompts/list") == 0)
-		m_list(q, registry_prompts, "prompts");
+	else if (lists_method(m, &which))
+		m_list(q, which);
 	else if (strcmp(m, "logging/setLevel") == 0)
 		reply_result(q, json_object());
 	else if (strcmp(m, "tools/call") == 0)
@@ -1522,6 +1479,7 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
 struct endpoint *
 endpoint_new(const struct endpoint_params *p)
 {
+	struct lists_params lp;
 	struct endpoint *ep;
 	size_t i;
 
@@ -1549,6 +1507,12 @@ endpoint_new(const struct endpoint_params *p)
 	ep->rs = p->rs;
 	ep->reg = p->reg;
 	ep->policy = p->policy;
+	lp.page_size = p->page_size;
+	lp.list_ttl_ms = p->list_ttl_ms;
+	lp.read_ttl_ms = p->read_ttl_ms;
+	lp.policy = p->policy;
+	if ((ep->lists = lists_new(&lp)) == NULL)
+		goto err;
 	ep->audit = p->audit;
 	ep->audit_arguments = p->audit_arguments;
 	return (ep);
@@ -1580,6 +1544,7 @@ endpoint_free(struct endpoint *ep)
 	free(ep->resource_origin);
 	for (i = 0; i < 3; i++)
 		free(ep->loopback_origins[i]);
+	lists_free(ep->lists);
 	pthread_mutex_destroy(&ep->mtx);
 	free(ep);
 }

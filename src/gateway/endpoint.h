@@ -23,7 +23,8 @@
  * batches are refused), the era's headers and session, then the method.
  *
  * The gateway answers initialize, server/discover, ping, logging/setLevel
- * and the list methods itself (tools/list filtered by policy_tool_listed());
+ * and the list methods itself (gateway/lists.h: filtered by policy_listed(),
+ * in pages with authenticated cursors);
  * tools/call, resources/read, prompts/get and completion/complete go to the
  * upstream that owns the name, after policy_decide(): a denied call gets 403
  * with an insufficient_scope challenge naming every scope it needs.  A
@@ -68,6 +69,9 @@ struct endpoint_params {
 	int64_t session_idle_s;
 	unsigned heartbeat_s;		/* SSE comments; 0: the server's default */
 	size_t body_max;		/* JSON-RPC message limit */
+	size_t page_size;		/* list pages; 0: the default (gateway/lists.h) */
+	int64_t list_ttl_ms;		/* 2026-07-28 ttlMs of the lists */
+	int64_t read_ttl_ms;		/* ... of resources/read when the upstream gives none */
 	struct rs *rs;
 	struct registry *reg;
 	const struct policy_config *policy;

@@ -105,6 +105,9 @@ gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 	ep.session_idle_s = cfg->gateway.session_idle_s;
 	ep.heartbeat_s = cfg->gateway.sse_heartbeat_s;
 	ep.body_max = cfg->body_max;
+	ep.page_size = (size_t)cfg->gateway.page_size;
+	ep.list_ttl_ms = cfg->gateway.list_ttl_ms;
+	ep.read_ttl_ms = cfg->gateway.read_ttl_ms;
 	ep.rs = g->rs;
 	ep.reg = g->reg;
 	ep.policy = &cfg->policy;

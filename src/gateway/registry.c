@@ -17,8 +17,10 @@ struct registry_snapshot {
 	uint64_t gen;
 	const struct registry *r;
 	json_t *tools, *resources, *templates, *prompts;
-	struct registry_entry *te, *pe, *re;	/* sorted by name */
-	size_t nt, np, nr;
+	struct registry_entry *te, *pe;	/* sorted by name: also the list order */
+	struct registry_entry *rl, *ml;	/* resources, templates in list order */
+	struct registry_entry *re;	/* rl sorted by URI (not owning) */
+	size_t nt, np, nr, nm;
 	struct upstream *res_default;	/* first non-namespaced server with resources */
 };
 
@@ -58,12 +60,18 @@ snap_free(struct registry_snapshot *s)
 		free((char *)(uintptr_t)s->pe[i].orig);
 	}
 	for (i = 0; i < s->nr; i++) {
-		free((char *)(uintptr_t)s->re[i].name);
-		free((char *)(uintptr_t)s->re[i].orig);
+		free((char *)(uintptr_t)s->rl[i].name);
+		free((char *)(uintptr_t)s->rl[i].orig);
+	}
+	for (i = 0; i < s->nm; i++) {
+		free((char *)(uintptr_t)s->ml[i].name);
+		free((char *)(uintptr_t)s->ml[i].orig);
 	}
 	free(s->te);
 	free(s->pe);
+	free(s->rl);
 	free(s->re);
+	free(s->ml);
 	json_decref(s->tools);
 	json_decref(s->resources);
 	json_decref(s->templates);
@@ -89,8 +97,7 @@ struct part {
 /* Add ${def} of ${u} under client-facing ${name} (original ${orig}),
  * setting member ${key} of the copy to ${name}.  Collisions are left out. */
 static int
-add(struct part *p, struct upstream *u, json_t *def, const char *key, const char *name, const char *orig,
-    int entry)
+add(struct part *p, struct upstream *u, json_t *def, const char *key, const char *name, const char *orig)
 {
 	struct registry_entry *e;
 	json_t *d;
@@ -105,8 +112,6 @@ add(struct part *p, struct upstream *u, json_t *def, const char *key, const char
 		return (-1);
 	}
 	json_decref(d);
-	if (!entry)
-		return (0);
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? p->cap * 2 : 64;
 
@@ -148,7 +153,7 @@ add_named(struct part *p, struct upstream *u, json_t *items)
 				continue;
 		} else
 			snprintf(name, sizeof(name), "%s", orig);
-		if (add(p, u, v, "name", name, orig, 1))
+		if (add(p, u, v, "name", name, orig))
 			return (-1);
 	}
 	return (0);
@@ -156,7 +161,7 @@ add_named(struct part *p, struct upstream *u, json_t *items)
 
 /* Resources (${key} "uri") or templates ("uriTemplate") of one upstream. */
 static int
-add_uris(struct part *p, struct upstream *u, json_t *items, const char *key, int entry)
+add_uris(struct part *p, struct upstream *u, json_t *items, const char *key)
 {
 	const char *orig;
 	char *name;
@@ -170,7 +175,7 @@ add_uris(struct part *p, struct upstream *u, json_t *items, const char *key, int
 			continue;
 		if ((name = registry_uri_out(u, orig)) == NULL)
 			return (-1);
-		rc = add(p, u, v, key, name, orig, entry);
+		rc = add(p, u, v, key, name, orig);
 		free(name);
 		if (rc)
 			return (-1);
@@ -198,6 +203,28 @@ part_clear(struct part *p)
 	free(p->v);
 	json_decref(p->arr);
 	json_decref(p->seen);
+}
+
+/* Sort ${p}'s entries by name and make its array follow that order. */
+static int
+sort_part(struct part *p)
+{
+	json_t *arr;
+	size_t i;
+
+	if (p->n == 0)
+		return (0);
+	qsort(p->v, p->n, sizeof(*p->v), entry_cmp);
+	if ((arr = json_array()) == NULL)
+		return (-1);
+	for (i = 0; i < p->n; i++)
+		if (json_array_append(arr, p->v[i].def) != 0) {
+			json_decref(arr);
+			return (-1);
+		}
+	json_decref(p->arr);
+	p->arr = arr;
+	return (0);
 }
 
 /* Build a new snapshot from every upstream's lists and publish it. */
@@ -229,8 +256,8 @@ rebuild(struct registry *r)
 		if ((l = upstream_lists_get(r->u[i])) == NULL)
 			continue;
 		rc = add_named(&pt, r->u[i], l->tools) || add_named(&pp, r->u[i], l->prompts) ||
-		    add_uris(&pr, r->u[i], l->resources, "uri", 1) ||
-		    add_uris(&pm, r->u[i], l->templates, "uriTemplate", 0) ? -1 : 0;
+		    add_uris(&pr, r->u[i], l->resources, "uri") ||
+		    add_uris(&pm, r->u[i], l->templates, "uriTemplate") ? -1 : 0;
 		if (s->res_default == NULL && !upstream_cfg(r->u[i])->namespaced &&
 		    json_object_get(l->capabilities, "resources") != NULL)
 			s->res_default = r->u[i];
@@ -242,12 +269,19 @@ rebuild(struct registry *r)
 			    "are left out", pt.collisions + pp.collisions + pr.collisions + pm.collisions -
 			    before, upstream_name(r->u[i]));
 	}
-	if (pt.n > 0)
-		qsort(pt.v, pt.n, sizeof(*pt.v), entry_cmp);
-	if (pp.n > 0)
-		qsort(pp.v, pp.n, sizeof(*pp.v), entry_cmp);
-	if (pr.n > 0)
-		qsort(pr.v, pr.n, sizeof(*pr.v), entry_cmp);
+	/* Tools and prompts are listed sorted by client-facing name, whatever
+	 * order the upstreams use (2026-07-28 asks for a deterministic tools
+	 * order, for clients' and models' caches); resources and templates
+	 * keep configuration order, then each server's own. */
+	rc = -1;
+	if (sort_part(&pt) != 0 || sort_part(&pp) != 0)
+		goto out;
+	if (pr.n > 0) {
+		if ((s->re = malloc(pr.n * sizeof(*s->re))) == NULL)
+			goto out;
+		memcpy(s->re, pr.v, pr.n * sizeof(*s->re));
+		qsort(s->re, pr.n, sizeof(*s->re), entry_cmp);
+	}
 	s->tools = json_incref(pt.arr);
 	s->prompts = json_incref(pp.arr);
 	s->resources = json_incref(pr.arr);
@@ -256,10 +290,12 @@ rebuild(struct registry *r)
 	s->nt = pt.n;
 	s->pe = pp.v;
 	s->np = pp.n;
-	s->re = pr.v;
+	s->rl = pr.v;
 	s->nr = pr.n;
-	pt.v = pp.v = pr.v = NULL;
-	pt.n = pp.n = pr.n = 0;
+	s->ml = pm.v;
+	s->nm = pm.n;
+	pt.v = pp.v = pr.v = pm.v = NULL;
+	pt.n = pp.n = pr.n = pm.n = 0;
 	pthread_mutex_lock(&r->snap_mtx);
 	s->gen = ++r->gen;
 	old = r->cur;
@@ -446,6 +482,46 @@ json_t *
 registry_prompts(const struct registry_snapshot *s)
 {
 	return (s->prompts);
+}
+
+size_t
+registry_list_size(const struct registry_snapshot *s, enum registry_list which)
+{
+	switch (which) {
+	case REGISTRY_TOOLS:
+		return (s->nt);
+	case REGISTRY_PROMPTS:
+		return (s->np);
+	case REGISTRY_RESOURCES:
+		return (s->nr);
+	case REGISTRY_TEMPLATES:
+		return (s->nm);
+	}
+	return (0);
+}
+
+const struct registry_entry *
+registry_list_entry(const struct registry_snapshot *s, enum registry_list which, size_t i)
+{
+	const struct registry_entry *v = NULL;
+
+	if (i >= registry_list_size(s, which))
+		return (NULL);
+	switch (which) {
+	case REGISTRY_TOOLS:
+		v = s->te;
+		break;
+	case REGISTRY_PROMPTS:
+		v = s->pe;
+		break;
+	case REGISTRY_RESOURCES:
+		v = s->rl;
+		break;
+	case REGISTRY_TEMPLATES:
+		v = s->ml;
+		break;
+	}
+	return (v != NULL ? &v[i] : NULL);
 }
 
 static const struct registry_entry *

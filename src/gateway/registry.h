@@ -92,6 +92,23 @@ json_t *registry_resources(const struct registry_snapshot *s);
 json_t *registry_templates(const struct registry_snapshot *s);
 json_t *registry_prompts(const struct registry_snapshot *s);
 
+/* The four lists, for registry_list_size() and registry_list_entry(). */
+enum registry_list { REGISTRY_TOOLS, REGISTRY_PROMPTS, REGISTRY_RESOURCES, REGISTRY_TEMPLATES };
+
+/*
+ * registry_list_size(s, which), registry_list_entry(s, which, i): the
+ * entries of a list in the order clients see it, entry ${i} of which is
+ * element ${i} of the array registry_tools() etc. return (its def).  Tools
+ * and prompts are sorted by client-facing name (byte order), so their order
+ * never depends on the upstreams'; resources and templates follow
+ * configuration order, then each server's order.  A template's name and
+ * orig are its client-facing and upstream uriTemplate.  registry_list_entry()
+ * returns NULL past the end.  Valid while ${s} is held.
+ */
+size_t registry_list_size(const struct registry_snapshot *s, enum registry_list which);
+const struct registry_entry *registry_list_entry(
+    const struct registry_snapshot *s, enum registry_list which, size_t i);
+
 /*
  * registry_tool(s, name), registry_prompt(s, name): the entry for a
  * client-facing tool or prompt name, or NULL if there is none.  Valid while

@@ -493,6 +493,12 @@ jsonrpc_header_decode(const char *hdr, char *out, size_t outcap, size_t *outlen)
 			return (-1);
 		if (outcap == 0)
 			return (-1);
+		/* Standard Base64 with its padding (RFC 4648 section 4): a
+		 * length that is a multiple of four; b64_decode() then refuses
+		 * '=' anywhere but in the last two places and set trailing
+		 * bits, so each value has exactly one accepted encoding. */
+		if ((n - plen - slen) % 4 != 0)
+			return (-1);
 		if (b64_decode(hdr + plen, n - plen - slen, (unsigned char *)out, outcap - 1, &dlen) != 0)
 			return (-1);
 		if (!utf8_ok((const unsigned char *)out, dlen))

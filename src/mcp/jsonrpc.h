@@ -173,8 +173,10 @@ const char *jsonrpc_name_source(const char *method);
 /* jsonrpc_header_decode(hdr, out, outcap, outlen): decode the header value
  * ${hdr} as 2026-07-28 Streamable HTTP carries Mcp-Name and Mcp-Param-*:
  * a value of the form =?base64?B64?= (markers case-sensitive) is the
- * standard Base64 (RFC 4648 section 4, padding optional but canonical) of
- * the UTF-8 bytes, which must be valid UTF-8 without NUL; any other value is
+ * standard Base64 (RFC 4648 section 4: padded, canonical) of the UTF-8
+ * bytes, which must be valid UTF-8 without NUL (unpadded text, '='
+ * elsewhere than as padding and set trailing bits are refused, as SEP-2243
+ * asks for standard Base64 and shows only padded values); any other value is
  * taken as it is and must consist of visible ASCII, spaces and tabs, with
  * neither leading nor trailing whitespace.  Writes the bytes to ${out} of
  * ${outcap} bytes, NUL-terminated, their count (without the NUL) to

@@ -15,6 +15,8 @@ policy_config_init(struct policy_config *cfg)
 	(void)scope_parse(POLICY_READ_SCOPE, &cfg->resource_scopes);
 	(void)scope_parse(POLICY_READ_SCOPE, &cfg->prompt_scopes);
 	cfg->filter_tools_list = 1;
+	cfg->filter_prompts_list = 1;
+	cfg->filter_resources_list = 1;
 }
 
 static void
@@ -85,9 +87,11 @@ static int
 parse_rules(const json_t *a, struct policy_rule **rulesp, size_t *np, const char **why)
 {
 	struct policy_rule *rules;
+	static const char *const kinds[] = {"tool", "prompt", "resource"};
+	static const enum policy_kind kv[] = {POLICY_TOOL, POLICY_PROMPT, POLICY_RESOURCE};
 	const char *k;
 	json_t *r, *v, *tool, *scopes;
-	size_t i, n;
+	size_t i, j, n, nkind;
 
 	if (!json_is_array(a)) {
 		*why = "\"rules\" must be a list";
@@ -113,16 +117,28 @@ parse_rules(const json_t *a, struct policy_rule **rulesp, size_t *np, const char
 		}
 		json_object_foreach(r, k, v)
 		{
-			if (strcmp(k, "tool") != 0 && strcmp(k, "scopes") != 0) {
-				*why = "unknown key in a rule (allowed: \"tool\", \"scopes\")";
+			if (strcmp(k, "tool") != 0 && strcmp(k, "prompt") != 0 && strcmp(k, "resource") != 0 &&
+			    strcmp(k, "scopes") != 0) {
+				*why = "unknown key in a rule (allowed: \"tool\", \"prompt\", \"resource\", "
+				       "\"scopes\")";
 				goto err;
 			}
 		}
-		tool = json_object_get(r, "tool");
+		tool = NULL;
+		for (j = 0, nkind = 0; j < 3; j++)
+			if ((v = json_object_get(r, kinds[j])) != NULL) {
+				tool = v;
+				rules[i].kind = kv[j];
+				nkind++;
+			}
+		if (nkind != 1) {
+			*why = "a rule names exactly one of \"tool\", \"prompt\", \"resource\"";
+			goto err;
+		}
 		scopes = json_object_get(r, "scopes");
 		if (!json_is_string(tool) || json_string_length(tool) != strlen(json_string_value(tool)) ||
 		    !glob_valid(json_string_value(tool))) {
-			*why = "a rule's \"tool\" must be a glob of 1 to 256 visible ASCII characters";
+			*why = "a rule's glob must be 1 to 256 visible ASCII characters";
 			goto err;
 		}
 		if (scopes == NULL || parse_scopes(scopes, &rules[i].scopes) != 0) {
@@ -183,9 +199,22 @@ policy_config_parse(json_t *o, struct policy_config *cfg, const char **why)
 				goto err;
 			}
 			n.filter_tools_list = json_is_true(v);
+		} else if (strcmp(k, "filter_prompts_list") == 0) {
+			if (!json_is_boolean(v)) {
+				*why = "\"filter_prompts_list\" must be true or false";
+				goto err;
+			}
+			n.filter_prompts_list = json_is_true(v);
+		} else if (strcmp(k, "filter_resources_list") == 0) {
+			if (!json_is_boolean(v)) {
+				*why = "\"filter_resources_list\" must be true or false";
+				goto err;
+			}
+			n.filter_resources_list = json_is_true(v);
 		} else {
 			*why = "unknown key in \"policy\" (allowed: \"rules\", \"resource_scopes\", "
-			       "\"prompt_scopes\", \"filter_tools_list\")";
+			       "\"prompt_scopes\", \"filter_tools_list\", \"filter_prompts_list\", "
+			       "\"filter_resources_list\")";
 			goto err;
 		}
 	}
@@ -339,6 +368,39 @@ add_set(struct scope_set *a, const struct scope_set *b)
 	return (scope_subset(b, a) ? 0 : -1);
 }
 
+/*
+ * The string rules of ${req}'s kind match: server "__" name for tools and
+ * prompts, POLICY_URI_PREFIX server "/" URI for resources.  Written to a
+ * malloc'd buffer stored in ${buf} (the caller frees it).  NULL if the name
+ * is empty or too long, or on ENOMEM.
+ */
+static const char *
+rule_subject(const struct policy_request *req, char **buf)
+{
+	size_t sl = strlen(req->server), nl, cap;
+
+	*buf = NULL;
+	if (req->kind == POLICY_RESOURCE) {
+		nl = strnlen(req->name, POLICY_URI_MAX + 1);
+		if (nl == 0 || nl > POLICY_URI_MAX)
+			return (NULL);
+		cap = strlen(POLICY_URI_PREFIX) + sl + 1 + nl + 1;
+		if ((*buf = malloc(cap)) == NULL)
+			return (NULL);
+		snprintf(*buf, cap, "%s%s/%s", POLICY_URI_PREFIX, req->server, req->name);
+		return (*buf);
+	}
+	cap = POLICY_SERVER_MAX + 2 + POLICY_NAME_MAX + 1;
+	if ((*buf = malloc(cap)) == NULL)
+		return (NULL);
+	if (policy_name_join(req->server, req->name, *buf, cap) != 0) {
+		free(*buf);
+		*buf = NULL;
+		return (NULL);
+	}
+	return (*buf);
+}
+
 /**
  * policy_decide(cfg, req, out):
  * Decide ${req} under ${cfg}.
@@ -346,8 +408,8 @@ add_set(struct scope_set *a, const struct scope_set *b)
 int
 policy_decide(const struct policy_config *cfg, const struct policy_request *req, struct policy_decision *out)
 {
-	char full[POLICY_SERVER_MAX + 2 + POLICY_NAME_MAX + 1];
-	char basis[128], missing[96];
+	char basis[128], missing[96], *buf = NULL;
+	const char *rulename;
 	struct scope_set srv;
 	size_t i, o = 0, nmissing = 0;
 	int w;
@@ -364,40 +426,34 @@ policy_decide(const struct policy_config *cfg, const struct policy_request *req,
 	    (scope_parse(req->server_scope, &srv) != 0 || srv.n == 0))
 		return (-1);
 
-	switch (req->kind) {
-	case POLICY_TOOL:
-		if (policy_name_join(req->server, req->name, full, sizeof(full)) != 0)
-			return (-1);
-		for (i = 0; i < cfg->nrules; i++) {
-			if (policy_glob_match(cfg->rules[i].glob, full)) {
-				out->required = cfg->rules[i].scopes;
-				out->rule = (int)i;
-				break;
-			}
-		}
-		if (out->rule >= 0) {
-			snprintf(basis, sizeof(basis), "rule %d (%.*s)", out->rule, 96,
-			    cfg->rules[out->rule].glob);
+	if (req->kind != POLICY_TOOL && req->kind != POLICY_RESOURCE && req->kind != POLICY_PROMPT)
+		return (-1);
+	if ((rulename = rule_subject(req, &buf)) == NULL)
+		return (-1);
+	for (i = 0; i < cfg->nrules; i++) {
+		if (cfg->rules[i].kind == req->kind && policy_glob_match(cfg->rules[i].glob, rulename)) {
+			out->required = cfg->rules[i].scopes;
+			out->rule = (int)i;
 			break;
 		}
+	}
+	free(buf);
+	if (out->rule >= 0) {
+		snprintf(basis, sizeof(basis), "rule %d (%.*s)", out->rule, 96, cfg->rules[out->rule].glob);
+	} else if (req->kind == POLICY_TOOL) {
 		out->required = srv;
 		if (add_scope(&out->required, req->read_only ? POLICY_READ_SCOPE : POLICY_WRITE_SCOPE) != 0)
 			goto overflow;
 		snprintf(basis, sizeof(basis), "%s%s",
 		    req->read_only ? "read-only tool" : "tool not read-only",
 		    srv.n > 0 ? " on a server with its own scope" : "");
-		break;
-	case POLICY_RESOURCE:
-	case POLICY_PROMPT:
+	} else {
 		out->required = srv;
 		if (add_set(&out->required,
 		        req->kind == POLICY_RESOURCE ? &cfg->resource_scopes : &cfg->prompt_scopes) != 0)
 			goto overflow;
 		snprintf(basis, sizeof(basis), "%s%s", req->kind == POLICY_RESOURCE ? "resource" : "prompt",
 		    srv.n > 0 ? " on a server with its own scope" : "");
-		break;
-	default:
-		return (-1);
 	}
 
 	missing[0] = '\0';
@@ -429,19 +485,47 @@ overflow:
 }
 
 /**
+ * policy_listed(cfg, req, filtered):
+ * 1 if the list of ${req}'s kind should show its item to its token.
+ */
+int
+policy_listed(const struct policy_config *cfg, const struct policy_request *req, int *filtered)
+{
+	struct policy_decision d;
+	int filter;
+
+	switch (req->kind) {
+	case POLICY_TOOL:
+		filter = cfg->filter_tools_list;
+		break;
+	case POLICY_PROMPT:
+		filter = cfg->filter_prompts_list;
+		break;
+	case POLICY_RESOURCE:
+		filter = cfg->filter_resources_list;
+		break;
+	default:
+		if (filtered != NULL)
+			*filtered = 0;
+		return (0);
+	}
+	if (filtered != NULL)
+		*filtered = filter != 0;
+	if (policy_decide(cfg, req, &d) != 0)
+		return (0);
+	if (!filter)
+		return (1);
+	return (d.verdict == POLICY_ALLOW);
+}
+
+/**
  * policy_tool_listed(cfg, req):
  * 1 if tools/list should show the tool of ${req} to its token.
  */
 int
 policy_tool_listed(const struct policy_config *cfg, const struct policy_request *req)
 {
-	struct policy_decision d;
-
 	if (req->kind != POLICY_TOOL)
 		return (0);
-	if (policy_decide(cfg, req, &d) != 0)
-		return (0);
-	if (!cfg->filter_tools_list)
-		return (1);
-	return (d.verdict == POLICY_ALLOW);
+	return (policy_listed(cfg, req, NULL));
 }

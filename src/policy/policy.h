@@ -8,9 +8,13 @@
  *
  * Rules, in order of precedence:
  *
- *   1. tools: the first configured rule whose glob matches the namespaced
- *      tool name (<server>__<tool>) gives the required scopes; nothing else
- *      is added, so a rule overrides both defaults below;
+ *   1. every kind: the first configured rule of that kind whose glob
+ *      matches the item gives the required scopes; nothing else is added,
+ *      so a rule overrides both defaults below.  Tool and prompt rules
+ *      match the namespaced name (<server>__<name>), resource rules the
+ *      URI mcpgate://<server>/<URI as the server lists it> (what clients
+ *      see for a namespaced server; a resource template is matched by its
+ *      uriTemplate the same way);
  *   2. tools without a matching rule: the server's own scope when it has one
  *      (for example mcp:github), plus mcp:read if the tool's annotations say
  *      readOnlyHint: true and mcp:write otherwise (a missing hint is false,
@@ -21,6 +25,11 @@
  * The call is allowed when every required scope is held.  An empty required
  * set (only possible through an explicit rule with no scopes) allows any
  * token that reached the gateway.
+ *
+ * Lists: policy_listed() shows an item exactly when policy_decide() would
+ * allow using it (unless that list's filtering is configured off), so a
+ * client is never offered what it cannot use, nor refused what it may use
+ * and the list hid.
  *
  * WARNING: readOnlyHint is the upstream server's own claim about its tool.
  * Trust it only as far as you trust the server; pin a tool with an explicit
@@ -49,26 +58,31 @@
 #define POLICY_SEP         "__"
 #define POLICY_SERVER_MAX  64   /* bytes of a server name */
 #define POLICY_NAME_MAX    1024 /* bytes of a tool or prompt name we handle */
+#define POLICY_URI_MAX     4096 /* bytes of a resource URI or template */
+#define POLICY_URI_PREFIX  "mcpgate://" /* resource rules: PREFIX server "/" URI */
 #define POLICY_RULES_MAX   256
 #define POLICY_GLOB_MAX    256
 #define POLICY_REASON_MAX  256
 #define POLICY_READ_SCOPE  "mcp:read"
 #define POLICY_WRITE_SCOPE "mcp:write"
 
+enum policy_kind { POLICY_TOOL, POLICY_RESOURCE, POLICY_PROMPT };
+
 struct policy_rule {
-	char *glob;              /* on the namespaced tool name */
-	struct scope_set scopes; /* what a matching tool requires */
+	enum policy_kind kind;   /* which items it is about */
+	char *glob;              /* on the namespaced name, or mcpgate://server/URI */
+	struct scope_set scopes; /* what a matching item requires */
 };
 
 struct policy_config {
-	struct policy_rule *rules; /* first match wins */
+	struct policy_rule *rules; /* first match (of the item's kind) wins */
 	size_t nrules;
 	struct scope_set resource_scopes; /* default {mcp:read} */
 	struct scope_set prompt_scopes;   /* default {mcp:read} */
 	int filter_tools_list;            /* tools/list shows only callable tools (default 1) */
+	int filter_prompts_list;          /* prompts/list likewise (default 1) */
+	int filter_resources_list;        /* resources/list and templates (default 1) */
 };
-
-enum policy_kind { POLICY_TOOL, POLICY_RESOURCE, POLICY_PROMPT };
 
 enum policy_verdict { POLICY_DENY = 0, POLICY_ALLOW = 1 };
 
@@ -79,7 +93,8 @@ struct policy_request {
 	const char *server;           /* upstream server name */
 	const char *server_scope;     /* its "scope" from mcpServers, or NULL / "" */
 	enum policy_kind kind;
-	const char *name; /* tool or prompt name as the server knows it, or resource URI */
+	const char *name; /* tool or prompt name as the server knows it, or resource URI
+	                   * (or template) as the server lists it */
 	int read_only;    /* tools: annotations.readOnlyHint is true */
 };
 
@@ -91,7 +106,7 @@ struct policy_decision {
 };
 
 /* policy_config_init(cfg): the defaults: no rules, mcp:read for resources
- * and prompts, tools/list filtered. */
+ * and prompts, every list filtered. */
 void policy_config_init(struct policy_config *cfg);
 
 /* policy_config_clear(cfg): free what ${cfg} holds; it may then be
@@ -102,10 +117,15 @@ void policy_config_clear(struct policy_config *cfg);
  * ${o} into ${cfg}, which must have been initialised (keys absent from ${o}
  * keep their values):
  *
- *   "rules": [{"tool": "github__*", "scopes": ["mcp:github"]}, ...]
+ *   "rules": [{"tool": "github__*", "scopes": ["mcp:github"]},
+ *             {"prompt": "github__*", "scopes": ["mcp:github"]},
+ *             {"resource": "mcpgate://fs/file:///pub/...", "scopes": []}]
  *   "resource_scopes": ["mcp:read"], "prompt_scopes": ["mcp:read"]
- *   "filter_tools_list": true
+ *   "filter_tools_list": true, "filter_prompts_list": true,
+ *   "filter_resources_list": true
  *
+ * A rule names exactly one of "tool", "prompt", "resource" (its glob) and
+ * "scopes".
  * Scopes are lists of scope tokens (RFC 6749 section 3.3 characters); globs
  * are 1 to POLICY_GLOB_MAX visible ASCII bytes; at most POLICY_RULES_MAX
  * rules.  Unknown keys are errors.  Returns 0, or -1 with ${why} pointing to
@@ -124,9 +144,17 @@ int policy_server_scope_valid(const char *s);
 int policy_decide(
     const struct policy_config *cfg, const struct policy_request *req, struct policy_decision *out);
 
-/* policy_tool_listed(cfg, req): 1 if tools/list should show the tool of
- * ${req} (a POLICY_TOOL request) to its token: always when filtering is off,
- * otherwise when policy_decide() allows it.  0 otherwise. */
+/* policy_listed(cfg, req, filtered): 1 if the list of ${req}'s kind
+ * (tools/list; prompts/list; resources/list and resources/templates/list)
+ * should show the item of ${req} to its token: always when that list's
+ * filtering is off, otherwise when policy_decide() allows it; 0 otherwise,
+ * and for a request policy_decide() cannot use.  ${filtered} (may be NULL)
+ * is set to 1 if the answer depended on the token (filtering on), so the
+ * list must be cached privately, else 0. */
+int policy_listed(const struct policy_config *cfg, const struct policy_request *req, int *filtered);
+
+/* policy_tool_listed(cfg, req): policy_listed() for a POLICY_TOOL request;
+ * 0 for any other kind. */
 int policy_tool_listed(const struct policy_config *cfg, const struct policy_request *req);
 
 /* policy_glob_match(glob, s): 1 if ${s} matches ${glob} (see above). */

@@ -278,7 +278,7 @@ static int
 load_gateway(struct config *cfg, const char *path, json_t *root)
 {
 	static const char *const k_gw[] = {"enabled", "path", "resource", "allowed_origins", "timeout_ms",
-	    "sessions", "sse_heartbeat", NULL};
+	    "sessions", "sse_heartbeat", "page_size", "list_ttl_ms", "read_ttl_ms", NULL};
 	static const char *const k_sess[] = {"max", "idle_timeout", NULL};
 	static const char *const k_as[] = {"enabled", NULL};
 	json_t *o, *v, *w;
@@ -294,7 +294,10 @@ load_gateway(struct config *cfg, const char *path, json_t *root)
 		if (only_keys(path, "\"gateway\"", o, k_gw) || get_bool(path, o, "enabled", &cfg->gateway.enabled) ||
 		    get_str(path, o, "path", &cfg->gateway.path) ||
 		    get_str(path, o, "resource", &cfg->gateway.resource) ||
-		    get_int(path, o, "timeout_ms", 100, UPSTREAM_TIMEOUT_MAX_MS, &cfg->gateway.timeout_ms))
+		    get_int(path, o, "timeout_ms", 100, UPSTREAM_TIMEOUT_MAX_MS, &cfg->gateway.timeout_ms) ||
+		    get_int(path, o, "page_size", 1, LISTS_PAGE_SIZE_MAX, &cfg->gateway.page_size) ||
+		    get_int(path, o, "list_ttl_ms", 0, LISTS_TTL_MAX_MS, &cfg->gateway.list_ttl_ms) ||
+		    get_int(path, o, "read_ttl_ms", 0, LISTS_TTL_MAX_MS, &cfg->gateway.read_ttl_ms))
 			return (-1);
 		if (cfg->gateway.path[0] != '/' || strpbrk(cfg->gateway.path, "?#% \t") != NULL ||
 		    strcmp(cfg->gateway.path, "/") == 0 || strncmp(cfg->gateway.path, "/.well-known", 12) == 0) {
@@ -674,6 +677,9 @@ config_load(struct config *cfg, const char *path)
 	cfg->gateway.sessions_max = CONFIG_GW_SESSIONS_MAX_DEFAULT;
 	cfg->gateway.session_idle_s = CONFIG_GW_SESSION_IDLE_DEFAULT_S;
 	cfg->gateway.sse_heartbeat_s = 15;
+	cfg->gateway.page_size = LISTS_PAGE_SIZE_DEFAULT;
+	cfg->gateway.list_ttl_ms = LISTS_TTL_DEFAULT_MS;
+	cfg->gateway.read_ttl_ms = LISTS_READ_TTL_DEFAULT_MS;
 	policy_config_init(&cfg->policy);
 	audit_config_init(&cfg->audit);
 	if (rs_config_parse(NULL, &cfg->auth, &env) != 0) {

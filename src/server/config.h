@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "gateway/lists.h"
 #include "gateway/rs.h"
 #include "gateway/upstream.h"
 #include "policy/policy.h"
@@ -99,6 +100,9 @@ struct config {
 		int64_t sessions_max;		     /* legacy sessions held at once */
 		int64_t session_idle_s;		     /* a session unused this long ends */
 		unsigned sse_heartbeat_s;
+		int64_t page_size;		     /* list methods: items per page */
+		int64_t list_ttl_ms;		     /* 2026-07-28 ttlMs of the lists */
+		int64_t read_ttl_ms;		     /* ... of resources/read (upstream gave none) */
 		char *resource;			     /* canonical URL: issuer origin + path */
 		char *authorization_servers[8];	     /* PRM: default the issuer */
 		size_t nas;

@@ -12,7 +12,9 @@
  *   an Mcp-Name header made from its body (Base64 sentinel form, and plain
  *   form when the value allows it) pass jsonrpc_check_headers();
  * - a header value that decodes yields valid text of at most its own length,
- *   and equals that text as jsonrpc_header_value_eq() sees it.
+ *   and equals that text as jsonrpc_header_value_eq() sees it;
+ * - a value in the Base64 sentinel form decodes only if its payload is the
+ *   one canonical, padded encoding of what it decodes to.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,6 +153,15 @@ header(const uint8_t *data, size_t size)
 		CHECK((v = json_stringn(out, n)) != NULL);
 		CHECK(jsonrpc_header_value_eq(h, v) == 1);
 		json_decref(v);
+		if (size >= 11 && memcmp(h, "=?base64?", 9) == 0 && memcmp(h + size - 2, "?=", 2) == 0 &&
+		    strlen(h) == size) {
+			char *enc;
+
+			CHECK((enc = malloc(4 * ((n + 2) / 3) + 1)) != NULL);
+			b64_encode(out, n, enc);
+			CHECK(strlen(enc) == size - 11 && memcmp(enc, h + 9, size - 11) == 0);
+			free(enc);
+		}
 	} else {
 		CHECK(jsonrpc_header_value_eq(h, json_true()) == -1);
 	}

@@ -17,7 +17,9 @@
  *	env {name}		returns getenv(name), or "(unset)"
  *	cancelled {}		returns the ids of notifications/cancelled seen
  *	extra {}		exists after change
- * Resources: echo://hello; template echo://item/{id}; prompt greet.
+ * Resources: echo://hello (and echo://missing, which answers -32002 as
+ * servers of 2025-11-25 and before say "not found"); template
+ * echo://item/{id}; prompt greet.
  *
  * Options: --page N (tools/list page size, default 3), --version V (answer
  * initialize with V whatever was asked), --stubborn (ignore SIGTERM and
@@ -263,6 +265,11 @@ handle(json_t *m)
 		    "echo://item/{id}", "name", "item"));
 	} else if (strcmp(method, "resources/read") == 0) {
 		a = json_object_get(params, "uri");
+		/* Not found, as servers of 2025-11-25 and before say it. */
+		if (json_is_string(a) && strcmp(json_string_value(a), "echo://missing") == 0) {
+			error(id, -32002, "Resource not found");
+			return;
+		}
 		result(id, json_pack("{s:[{s:O, s:s}]}", "contents", "uri", a ? a : json_null(), "text",
 		    "hello"));
 	} else if (strcmp(method, "prompts/list") == 0) {

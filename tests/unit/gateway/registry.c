@@ -113,6 +113,66 @@ t_namespaced_union(void **state)
 	registry_free(r);
 }
 
+/* The lists' order: tools and prompts sorted by client-facing name whatever
+ * the configuration order, resources and templates in configuration order;
+ * entry i of each list is element i of its array. */
+static void
+t_list_order(void **state)
+{
+	static const enum registry_list kinds[] = {REGISTRY_TOOLS, REGISTRY_PROMPTS,
+	    REGISTRY_RESOURCES, REGISTRY_TEMPLATES};
+	static const char *const keys[] = {"name", "name", "uri", "uriTemplate"};
+	const struct registry_entry *e;
+	struct registry_snapshot *s;
+	struct registry *r;
+	json_t *arrs[4];
+	size_t i, k;
+	int64_t end = clock_now_ms() + WAIT_MS;
+
+	(void)state;
+	r = make("{\"zz\": {\"command\": \"" MCPGATE_ECHO_MCP "\"}, \"aa\": {\"command\": \""
+	    MCPGATE_ECHO_MCP "\"}}");
+	for (;;) {
+		s = snapshot_with(r, 18);
+		if (registry_list_size(s, REGISTRY_RESOURCES) == 2 &&
+		    registry_list_size(s, REGISTRY_TEMPLATES) == 2 &&
+		    registry_list_size(s, REGISTRY_PROMPTS) == 2)
+			break;
+		registry_snapshot_release(s);
+		assert_true(clock_now_ms() < end);
+	}
+	arrs[0] = registry_tools(s);
+	arrs[1] = registry_prompts(s);
+	arrs[2] = registry_resources(s);
+	arrs[3] = registry_templates(s);
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(registry_list_size(s, kinds[k]), json_array_size(arrs[k]));
+		for (i = 0; i < registry_list_size(s, kinds[k]); i++) {
+			e = registry_list_entry(s, kinds[k], i);
+			assert_non_null(e);
+			assert_ptr_equal(e->def, json_array_get(arrs[k], i));
+			assert_string_equal(e->name, json_string_value(json_object_get(e->def, keys[k])));
+			if (k < 2 && i > 0)
+				assert_true(strcmp(registry_list_entry(s, kinds[k], i - 1)->name, e->name) < 0);
+		}
+		assert_null(registry_list_entry(s, kinds[k], i));
+	}
+	assert_string_equal(registry_list_entry(s, REGISTRY_TOOLS, 0)->name, "aa__cancelled");
+	assert_string_equal(registry_list_entry(s, REGISTRY_PROMPTS, 0)->name, "aa__greet");
+	assert_string_equal(registry_list_entry(s, REGISTRY_PROMPTS, 1)->name, "zz__greet");
+	/* Configuration order: zz first. */
+	e = registry_list_entry(s, REGISTRY_RESOURCES, 0);
+	assert_string_equal(e->name, "mcpgate://zz/echo://hello");
+	assert_string_equal(e->orig, "echo://hello");
+	assert_ptr_equal(e->u, registry_find(r, "zz"));
+	e = registry_list_entry(s, REGISTRY_TEMPLATES, 1);
+	assert_string_equal(e->name, "mcpgate://aa/echo://item/{id}");
+	assert_string_equal(e->orig, "echo://item/{id}");
+	assert_ptr_equal(e->u, registry_find(r, "aa"));
+	registry_snapshot_release(s);
+	registry_free(r);
+}
+
 static void
 t_plain_and_collisions(void **state)
 {
@@ -252,6 +312,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_namespaced_union),
+		cmocka_unit_test(t_list_order),
 		cmocka_unit_test(t_plain_and_collisions),
 		cmocka_unit_test(t_refresh_concurrent_readers),
 	};

@@ -412,11 +412,32 @@ test_header_decode(void **state)
 	dec_ok("get_weather", "get_weather");
 	dec_ok("file:///projects/myapp/config.json", "file:///projects/myapp/config.json");
 
-	/* Padding may be left out; an empty payload is the empty value. */
-	dec_ok("=?base64?IHBhZGRlZCA?=", " padded ");
+	/* An empty payload is the empty value (the canonical encoding of no
+	 * bytes). */
 	dec_ok("=?base64?"
 	       "?=",
 	    "");
+	/* The table's values with their padding cut, or otherwise not in the
+	 * one canonical form: refused (SEP-2243 asks for standard Base64). */
+	dec_bad("=?base64?SGVsbG8sIOS4lueVjA?=");  /* "Hello, \u4e16\u754c" unpadded */
+	dec_bad("=?base64?SGVsbG8sIOS4lueVjA=?="); /* one '=' of two */
+	dec_bad("=?base64?IHBhZGRlZCA?=");	    /* " padded " unpadded */
+	dec_bad("=?base64?bGluZTEKbGluZTI?=");	    /* "line1\nline2" unpadded */
+	dec_bad("=?base64?IHBhZGRlZCA==?=");	    /* padding too long */
+	dec_bad("=?base64?IHBhZGRlZCA===?=");
+	dec_bad("=?base64?IHBhZGRlZCB=?=");	    /* set trailing bits */
+	dec_bad("=?base64?SGVsbG8sIOS4lueVjB==?=");
+	dec_bad("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89====?="); /* padding after a full group */
+	dec_bad("=?base64?PT9i=YXNlNjQ/bGl0ZXJhbD89?=");    /* '=' inside */
+	dec_bad("=?base64?PT9iYXNlNjQ_bGl0ZXJhbD89?=");	    /* base64url alphabet */
+	dec_bad("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89\n?=");   /* trailing newline */
+	dec_bad("=?base64? IHBhZGRlZCA=?=");		    /* whitespace */
+	dec_bad("=?base64?====?=");
+	dec_bad("=?base64?Zg?=");     /* "f" unpadded */
+	dec_bad("=?base64?Zm8?=");    /* "fo" unpadded */
+	dec_ok("=?base64?Zg==?=", "f");
+	dec_ok("=?base64?Zm8=?=", "fo");
+	dec_ok("=?base64?Zm9v?=", "foo");
 	dec_ok("a b\tc", "a b\tc");
 	dec_ok("", "");
 
@@ -504,7 +525,7 @@ test_check_headers(void **state)
 	hdr(call, "tools/call", "get_weathe", M);
 	hdr(call, "tools/call", "GET_WEATHER", M);
 	hdr(call, "tools/call", NULL, M);
-	hdr(call, "tools/call", "=?base64?Z2V0X3dlYXRoZXI?=", 0);
+	hdr(call, "tools/call", "=?base64?Z2V0X3dlYXRoZXI?=", M); /* unpadded */
 	hdr(call, "tools/call", "=?base64?Z2V0X3dlYXRoZXJ=?=", M); /* malformed */
 	hdr(call, "Tools/Call", "get_weather", M);
 	hdr(call, "tools/list", "get_weather", M);

@@ -235,6 +235,118 @@ test_listed(void **state)
 }
 
 static void
+test_rules_prompts_resources(void **state)
+{
+	struct policy_config cfg;
+	const char *why;
+	json_t *o;
+
+	(void)state;
+	policy_config_init(&cfg);
+	o = load("{\"rules\":["
+	         "{\"prompt\":\"github__*\",\"scopes\":[\"mcp:github\"]},"
+	         "{\"resource\":\"mcpgate://fs/file:///pub/*\",\"scopes\":[]},"
+	         "{\"resource\":\"mcpgate://fs/*\",\"scopes\":[\"fs:read\"]},"
+	         "{\"tool\":\"fs__*\",\"scopes\":[\"fs:tool\"]}],"
+	         "\"filter_prompts_list\":false}");
+	assert_int_equal(policy_config_parse(o, &cfg, &why), 0);
+	json_decref(o);
+	assert_int_equal(cfg.nrules, 4);
+	assert_int_equal(cfg.rules[0].kind, POLICY_PROMPT);
+	assert_int_equal(cfg.rules[1].kind, POLICY_RESOURCE);
+	assert_int_equal(cfg.rules[3].kind, POLICY_TOOL);
+	assert_false(cfg.filter_prompts_list);
+	assert_true(cfg.filter_resources_list);
+	assert_true(cfg.filter_tools_list);
+
+	/* A prompt rule replaces prompt_scopes and the server's scope. */
+	expect(&cfg, POLICY_PROMPT, "github", "mcp:gh", "review", 0, "mcp:github", POLICY_ALLOW,
+	    "mcp:github");
+	expect(&cfg, POLICY_PROMPT, "github", NULL, "review", 0, "mcp:read", POLICY_DENY, "mcp:github");
+	/* It applies to prompts only: a tool of the same name has the
+	 * defaults, and the tool rule does not touch prompts. */
+	expect(&cfg, POLICY_TOOL, "github", NULL, "review", 1, "mcp:read", POLICY_ALLOW, "mcp:read");
+	expect(&cfg, POLICY_PROMPT, "fs", NULL, "p", 0, "mcp:read", POLICY_ALLOW, "mcp:read");
+	expect(&cfg, POLICY_TOOL, "fs", NULL, "t", 1, "mcp:read", POLICY_DENY, "fs:tool");
+	/* Resource rules match mcpgate://server/URI; first match wins. */
+	expect(&cfg, POLICY_RESOURCE, "fs", "mcp:fs", "file:///pub/a.txt", 0, "", POLICY_ALLOW, "");
+	expect(&cfg, POLICY_RESOURCE, "fs", "mcp:fs", "file:///etc/passwd", 0, "mcp:read mcp:fs",
+	    POLICY_DENY, "fs:read");
+	expect(&cfg, POLICY_RESOURCE, "fs", NULL, "file:///pub/{name}", 0, "", POLICY_ALLOW, "");
+	/* Another server: the defaults. */
+	expect(&cfg, POLICY_RESOURCE, "fsx", NULL, "file:///pub/a.txt", 0, "", POLICY_DENY, "mcp:read");
+	expect(&cfg, POLICY_RESOURCE, "fsx", "mcp:fsx", "file:///pub/a.txt", 0, "mcp:read mcp:fsx",
+	    POLICY_ALLOW, "mcp:fsx mcp:read");
+	policy_config_clear(&cfg);
+}
+
+static struct policy_request
+listed_rq(const struct scope_set *h, enum policy_kind kind, const char *server, const char *name)
+{
+	struct policy_request rq;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.held = h;
+	rq.server = server;
+	rq.kind = kind;
+	rq.name = name;
+	return (rq);
+}
+
+static void
+test_listed_kinds(void **state)
+{
+	struct policy_config cfg;
+	struct policy_request rq;
+	struct scope_set ro, none;
+	int filtered = -1;
+
+	(void)state;
+	policy_config_init(&cfg);
+	set(&ro, "mcp:read");
+	set(&none, "");
+	/* Defaults: listed exactly when usable, and the answer depends on
+	 * the token. */
+	rq = listed_rq(&ro, POLICY_PROMPT, "fs", "greet");
+	assert_true(policy_listed(&cfg, &rq, &filtered));
+	assert_int_equal(filtered, 1);
+	rq = listed_rq(&none, POLICY_PROMPT, "fs", "greet");
+	assert_false(policy_listed(&cfg, &rq, &filtered));
+	rq = listed_rq(&ro, POLICY_RESOURCE, "fs", "file:///a");
+	assert_true(policy_listed(&cfg, &rq, &filtered));
+	rq = listed_rq(&none, POLICY_RESOURCE, "fs", "file:///a");
+	assert_false(policy_listed(&cfg, &rq, &filtered));
+	assert_int_equal(filtered, 1);
+	/* The server's scope counts. */
+	rq = listed_rq(&ro, POLICY_RESOURCE, "fs", "file:///a");
+	rq.server_scope = "mcp:fs";
+	assert_false(policy_listed(&cfg, &rq, NULL));
+	/* Filtering off: every usable request is listed, and the list is the
+	 * same for every token. */
+	cfg.filter_resources_list = 0;
+	assert_true(policy_listed(&cfg, &rq, &filtered));
+	assert_int_equal(filtered, 0);
+	rq = listed_rq(&none, POLICY_PROMPT, "fs", "greet");
+	assert_false(policy_listed(&cfg, &rq, &filtered));
+	assert_int_equal(filtered, 1);
+	cfg.filter_prompts_list = 0;
+	assert_true(policy_listed(&cfg, &rq, &filtered));
+	assert_int_equal(filtered, 0);
+	/* Unusable requests are never listed. */
+	rq = listed_rq(&ro, POLICY_RESOURCE, "bad__name", "file:///a");
+	assert_false(policy_listed(&cfg, &rq, NULL));
+	rq = listed_rq(&ro, POLICY_PROMPT, "fs", "");
+	assert_false(policy_listed(&cfg, &rq, NULL));
+	/* policy_tool_listed() is about tools only. */
+	cfg.filter_tools_list = 0;
+	rq = listed_rq(&ro, POLICY_PROMPT, "fs", "greet");
+	assert_false(policy_tool_listed(&cfg, &rq));
+	rq.kind = POLICY_TOOL;
+	assert_true(policy_tool_listed(&cfg, &rq));
+	policy_config_clear(&cfg);
+}
+
+static void
 test_glob(void **state)
 {
 	static const struct {
@@ -299,6 +411,8 @@ bad_config(const char *text)
 	/* Unchanged. */
 	assert_int_equal(cfg.nrules, 0);
 	assert_true(cfg.filter_tools_list);
+	assert_true(cfg.filter_prompts_list);
+	assert_true(cfg.filter_resources_list);
 	assert_string_equal(str(&cfg.resource_scopes), "mcp:read");
 	assert_string_equal(str(&cfg.prompt_scopes), "mcp:read");
 	json_decref(o);
@@ -332,6 +446,12 @@ test_config(void **state)
 	bad_config("{\"resource_scopes\":\"mcp:read\"}");
 	bad_config("{\"prompt_scopes\":[null]}");
 	bad_config("{\"filter_tools_list\":1}");
+	bad_config("{\"filter_prompts_list\":\"yes\"}");
+	bad_config("{\"filter_resources_list\":null}");
+	bad_config("{\"rules\":[{\"tool\":\"a\",\"prompt\":\"a\",\"scopes\":[]}]}");
+	bad_config("{\"rules\":[{\"resource\":\"\",\"scopes\":[]}]}");
+	bad_config("{\"rules\":[{\"prompt\":7,\"scopes\":[]}]}");
+	bad_config("{\"rules\":[{\"resource\":\"x\"}]}");
 	bad_config("{\"rules\":[{\"tool\":\"a\",\"scopes\":[]}],\"filter_tools_list\":\"no\"}");
 
 	/* Rule count and glob length limits. */
@@ -537,6 +657,8 @@ main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_decision_details),
 		cmocka_unit_test(test_listed),
+		cmocka_unit_test(test_rules_prompts_resources),
+		cmocka_unit_test(test_listed_kinds),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_names),

@@ -88,6 +88,9 @@ test_defaults(void **state)
 	assert_string_equal(cfg.gateway.path, "/mcp");
 	assert_string_equal(cfg.gateway.resource, "http://127.0.0.1:18123/mcp");
 	assert_string_equal(cfg.gateway.authorization_servers[0], "http://127.0.0.1:18123");
+	assert_int_equal(cfg.gateway.page_size, 100);
+	assert_int_equal(cfg.gateway.list_ttl_ms, 30000);
+	assert_int_equal(cfg.gateway.read_ttl_ms, 0);
 	assert_string_equal(cfg.audit.file, "/tmp/mcpgate-data/audit.log");
 	assert_int_equal(cfg.auth.mode, RS_MODE_LOCAL);
 	assert_int_equal(cfg.mcp_servers.n, 0);
@@ -139,9 +142,13 @@ test_values(void **state)
 				    "\"scopes\":[\"a\",\"b:c\"],\"registration\":{\"policy\":\"token\","
 				    "\"initial_access_token\":\"0123456789abcdef\"},"
 				    "\"tokens\":{\"access_ttl\":300},"
-				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\"}}"),
+				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\",\"page_size\":3,"
+				    "\"list_ttl_ms\":0,\"read_ttl_ms\":1500}}"),
 	    0);
 	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/mcp");
+	assert_int_equal(cfg.gateway.page_size, 3);
+	assert_int_equal(cfg.gateway.list_ttl_ms, 0);
+	assert_int_equal(cfg.gateway.read_ttl_ms, 1500);
 	assert_int_equal(cfg.gateway.nas, 1);
 	assert_string_equal(cfg.gateway.authorization_servers[0], "https://auth.example.com");
 	assert_int_equal(cfg.port, 9000);
@@ -201,6 +208,11 @@ test_rejects(void **state)
 		"{\"gateway\":{\"path\":\"mcp\"}}",
 		"{\"gateway\":{\"path\":\"/.well-known/x\"}}",
 		"{\"gateway\":{\"timeout_ms\":0}}",
+		"{\"gateway\":{\"page_size\":0}}",
+		"{\"gateway\":{\"page_size\":1001}}",
+		"{\"gateway\":{\"page_size\":\"10\"}}",
+		"{\"gateway\":{\"list_ttl_ms\":-1}}",
+		"{\"gateway\":{\"read_ttl_ms\":86400001}}",
 		"{\"gateway\":{\"sessions\":{\"max\":0}}}",
 		"{\"gateway\":{\"sessions\":{\"ttl\":5}}}",
 		"{\"gateway\":{\"allowed_origins\":[\"a b\"]}}",
