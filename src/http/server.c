@@ -1828,7 +1828,7 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[9];
 	const union MHD_DaemonInfo *di;
 	unsigned int flags, threads, conn_limit;
 	char *cert = NULL, *key = NULL;
@@ -1876,6 +1876,12 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	}
 	if (threads > 1) {
 		opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+	}
+	/* MHD counts per whole client address, across the pool, and closes
+	 * the excess connection right after accept(). */
+	if (cfg->per_ip_limit > 0) {
+		opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    cfg->per_ip_limit, NULL};
 	}
 	if (cfg->tls_cert != NULL || cfg->tls_key != NULL) {
 		if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
