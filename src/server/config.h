@@ -36,12 +36,16 @@
  * NAT address while one address can hold at most 256 of the 10,000.
  */
 #define CONFIG_PER_IP_CONNECTIONS_DEFAULT 256
-/* /register: a client registers once per installation. */
-#define CONFIG_RATE_REGISTER_MAX_DEFAULT 20
+/* /register: an MCP client registers once per installation, some once per
+ * connection to a server: 30 per 10 minutes lets an office behind one
+ * address start its clients, and bounds what one address adds to the store
+ * (registrations that never get a token are reaped after a day). */
+#define CONFIG_RATE_REGISTER_MAX_DEFAULT 30
 #define CONFIG_RATE_REGISTER_WINDOW_DEFAULT 600
-/* /authorize, plus the sign-in and consent form posts: a person's sign-in
- * takes three. */
-#define CONFIG_RATE_AUTHORIZE_MAX_DEFAULT 120
+/* /authorize, plus the sign-in and consent form posts: one person's
+ * sign-in takes three; each /authorize stores a pending request (up to about
+ * 6 KiB for 15 minutes), so one address holds at most 900 of them. */
+#define CONFIG_RATE_AUTHORIZE_MAX_DEFAULT 60
 #define CONFIG_RATE_AUTHORIZE_WINDOW_DEFAULT 60
 
 enum reg_policy { REG_OPEN, REG_TOKEN, REG_CLOSED };
