@@ -281,6 +281,7 @@ show_consent(struct oauth *o, struct http_resp *resp, const struct store_authreq
 		v.client_host = chost;
 	}
 	v.redirect_host = rhost;
+	v.resource = a->resource;
 	v.username = u.username;
 	v.scopes = names;
 	v.nscopes = s.n;

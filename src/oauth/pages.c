@@ -165,7 +165,13 @@ pages_consent(struct http_resp *resp, const struct config *cfg, const char *req_
 		e |= esc(&b, v->scopes[i]);
 		e |= buf_adds(&b, "</code></li>");
 	}
-	e |= buf_adds(&b, "</ul><p class=\"muted\">After you decide, your browser will go to <code>");
+	e |= buf_adds(&b, "</ul>");
+	if (v->resource != NULL) {
+		e |= buf_adds(&b, "<p>On the MCP server <code>");
+		e |= esc(&b, v->resource);
+		e |= buf_adds(&b, "</code>.</p>");
+	}
+	e |= buf_adds(&b, "<p class=\"muted\">After you decide, your browser will go to <code>");
 	e |= esc(&b, v->redirect_host);
 	e |= buf_adds(&b, "</code>.</p><form method=\"post\" action=\"/consent\">");
 	e |= hidden(&b, "req", req_handle);

@@ -244,7 +244,7 @@ test('registration refuses names that reorder or hide text (invalid_client_metad
 	}
 });
 
-test('the sign-in and consent pages never show such characters, even from a stored name', { timeout: 60000 },
+test('the sign-in and consent pages never show such characters, even from a stored name; consent names the resource', { timeout: 60000 },
     async (t) => {
 	const server = await startServer({ t });
 	// An operator-made client (not checked at registration) with a
@@ -266,4 +266,6 @@ test('the sign-in and consent pages never show such characters, even from a stor
 	assert.ok(parseForms(res.text).some((f) => f.buttons?.some((b) => b.value === 'allow')), 'no consent form');
 	assert.ok(!/[\u202A-\u202E\u2066-\u2069]/.test(res.text), 'the consent page shows a bidi control');
 	assert.match(res.text, /Evil\uFFFDgnp\.exe\uFFFDx/);
+	// The consent page also names the MCP server (resource) asked for.
+	assert.ok(res.text.includes(`On the MCP server <code>${server.url}/mcp</code>`), res.text);
 });
