@@ -359,7 +359,7 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		return;
 	}
 	/* Each request may store a pending request: bound them per address. */
-	if (oauth_rate_check(o, o->rate_authz, req, resp, 1))
+	if (oauth_rate_check(o->rate_authz, req, resp, 1))
 		return;
 	/* OAuth allows POST with a form body as well as GET with a query. */
 	if (form_parse(&f, strcmp(req->method, "POST") == 0 ? req->body : req->query,
@@ -646,7 +646,7 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		return;
 	}
 	memset(&f, 0, sizeof(f));
-	if (oauth_rate_check(o, o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f) ||
+	if (oauth_rate_check(o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f) ||
 	    load_request(o, req, &f, 1, 0, &a, handle, cookie, resp))
 		goto out;
 	username = form_get(&f, "username");
@@ -730,7 +730,7 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 	}
 	if (is_post) {
 		memset(&f, 0, sizeof(f));
-		if (oauth_rate_check(o, o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f))
+		if (oauth_rate_check(o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f))
 			goto out;
 	} else if (form_parse(&f, req->query, strlen(req->query))) {
 		pages_error(resp, 400, "Invalid request", "Malformed request.");

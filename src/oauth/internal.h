@@ -126,13 +126,12 @@ int throttle_hit(struct throttle *t, const char *key, int64_t now, int64_t *retr
  * ("2001:db8::/64"); never from a request header. */
 void throttle_addr_key(const char *addr, char out[THROTTLE_ADDR_KEY_MAX]);
 
-/* oauth_rate_check(o, t, req, resp, page): 0 if the client address of
+/* oauth_rate_check(t, req, resp, page): 0 if the client address of
  * ${req} is within the rate limit ${t} (NULL: no limit), counting the
  * request; else fills ${resp} with 429 and Retry-After -- an HTML page when
  * ${page}, else an OAuth JSON error (temporarily_unavailable) -- and returns
  * -1. */
-int oauth_rate_check(struct oauth *o, struct throttle *t, const struct http_req *req,
-    struct http_resp *resp, int page);
+int oauth_rate_check(struct throttle *t, const struct http_req *req, struct http_resp *resp, int page);
 
 /* token.c: mint an access token. */
 int token_mint_access(struct oauth *o, const char *sub, const char *client_id, const char *scope,

@@ -165,18 +165,16 @@ oauth_read_form(const struct http_req *req, struct http_resp *resp, struct form 
 }
 
 /*
- * oauth_rate_check(o, t, req, resp, page): see internal.h.  The key is the
+ * oauth_rate_check(t, req, resp, page): see internal.h.  The key is the
  * connection's address (IPv4, or IPv6 /64), never a header such as
  * X-Forwarded-For that the client could choose.
  */
 int
-oauth_rate_check(struct oauth *o, struct throttle *t, const struct http_req *req,
-    struct http_resp *resp, int page)
+oauth_rate_check(struct throttle *t, const struct http_req *req, struct http_resp *resp, int page)
 {
 	char key[THROTTLE_ADDR_KEY_MAX], ra[24], msg[128];
 	int64_t retry = 0;
 
-	(void)o;
 	if (t == NULL)
 		return (0);
 	throttle_addr_key(req->remote_addr, key);

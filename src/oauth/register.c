@@ -99,7 +99,7 @@ register_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		return;
 	}
 	/* Every attempt counts, so that the limit bounds the work done too. */
-	if (oauth_rate_check(o, o->rate_reg, req, resp, 0))
+	if (oauth_rate_check(o->rate_reg, req, resp, 0))
 		return;
 	if (cfg->registration.policy == REG_TOKEN) {
 		auth = http_req_header(req, "Authorization");
