@@ -27,7 +27,8 @@
 
 /*
  * Per-address limits (docs/DESIGN.md, "Per-address limits").  A client
- * address is an IPv4 address or an IPv6 /64 (throttle_addr_key()); behind a
+ * address is an IPv4 address or an IPv6 /64 (throttle_addr_key(),
+ * http/connlimit.h); behind a
  * reverse proxy every client has the proxy's address, so these must then be
  * raised or switched off (0) and enforced at the proxy.
  *

@@ -90,7 +90,7 @@ test('the connection past listen.per_ip_connections is closed; another address i
 			held.push(s);
 	}
 	assert.match(again, /^HTTP\/1\.1 200 /);
-	assert.match(server.logs(), /reached connection limit/);
+	assert.match(server.logs(), /connection from 127\.0\.0\.3 refused: it holds 4, the per-address limit/);
 });
 
 test('the default per-address connection limit lets one address hold 200 connections', { timeout: 60000 },
