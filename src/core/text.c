@@ -20,19 +20,19 @@ text_refused(uint32_t c)
 	if (c == 0xad || c == 0x34f || c == 0x61c || c == 0x115f || c == 0x1160 || c == 0x17b4 ||
 	    c == 0x17b5 || c == 0x3164 || c == 0xfeff || c == 0xffa0)
 		return (1);
-	if ((c >= 0x180b && c <= 0x180f) || /* Mongolian selectors, vowel separator */
-	    (c >= 0x200b && c <= 0x200f) || /* zero-width, LRM, RLM */
-	    (c >= 0x2028 && c <= 0x202e) || /* separators, embeddings, overrides */
-	    (c >= 0x2060 && c <= 0x206f) || /* word joiner, invisibles, isolates */
-	    (c >= 0xd800 && c <= 0xdfff) || /* surrogates */
-	    (c >= 0xe000 && c <= 0xf8ff) || /* private use */
-	    (c >= 0xfdd0 && c <= 0xfdef) || /* noncharacters */
-	    (c >= 0xfff0 && c <= 0xfffb) || /* interlinear annotation */
-	    (c & 0xfffe) == 0xfffe ||	    /* U+xFFFE, U+xFFFF */
+	if ((c >= 0x180b && c <= 0x180f) ||   /* Mongolian selectors, vowel separator */
+	    (c >= 0x200b && c <= 0x200f) ||   /* zero-width, LRM, RLM */
+	    (c >= 0x2028 && c <= 0x202e) ||   /* separators, embeddings, overrides */
+	    (c >= 0x2060 && c <= 0x206f) ||   /* word joiner, invisibles, isolates */
+	    (c >= 0xd800 && c <= 0xdfff) ||   /* surrogates */
+	    (c >= 0xe000 && c <= 0xf8ff) ||   /* private use */
+	    (c >= 0xfdd0 && c <= 0xfdef) ||   /* noncharacters */
+	    (c >= 0xfff0 && c <= 0xfffb) ||   /* interlinear annotation */
+	    (c & 0xfffe) == 0xfffe ||         /* U+xFFFE, U+xFFFF */
 	    (c >= 0x1bca0 && c <= 0x1bca3) || /* shorthand format controls */
 	    (c >= 0x1d173 && c <= 0x1d17a) || /* musical format controls */
 	    (c >= 0xe0000 && c <= 0xe0fff) || /* tags, selectors supplement */
-	    c >= 0xf0000)		      /* private use planes, beyond */
+	    c >= 0xf0000)                     /* private use planes, beyond */
 		return (1);
 	return (0);
 }

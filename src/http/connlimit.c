@@ -27,7 +27,7 @@ struct connlimit {
 	pthread_mutex_t mu;
 	unsigned limit;
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
-	time_t logged;		/* last refusal logged */
+	time_t logged;          /* last refusal logged */
 	unsigned long unlogged; /* refusals since */
 	struct connlimit_entry *b[CONNLIMIT_BUCKETS];
 };
@@ -168,7 +168,7 @@ connlimit_allows(struct connlimit *cl, const struct sockaddr *sa, socklen_t len)
 	if (say) {
 		key_text(key, text, sizeof(text));
 		log_warn("http: connection from %s refused: it holds %u, the per-address limit "
-			 "(listen.per_ip_connections); %lu more refusals not logged",
+		         "(listen.per_ip_connections); %lu more refusals not logged",
 		    text, cl->limit, quiet);
 	}
 	return (ok);
