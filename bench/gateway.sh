@@ -185,10 +185,13 @@ mcp_post() {
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- mcpgate (it also issues the token and the JWKS the SDK server uses) --
+# Every connection comes from 127.0.0.1: the per-address connection limit
+# (listen.per_ip_connections, default 256) is raised to what the runs open.
 mkdir -m 700 "$tmp/gate"
 cat >"$tmp/gate/config.json" <<EOF
 {
-  "listen": {"address": "127.0.0.1", "port": $PORT_GATE, "threads": 2},
+  "listen": {"address": "127.0.0.1", "port": $PORT_GATE, "threads": 2,
+             "per_ip_connections": $((SSE_STREAMS + CONNS + 100))},
   "issuer": "$ISSUER",
   "data_dir": "$tmp/gate",
   "resources": ["$RESOURCE"],

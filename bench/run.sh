@@ -147,11 +147,14 @@ measure() {
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- mcpgate -------------------------------------------------------------
+# Every connection comes from 127.0.0.1: the per-address connection limit
+# (listen.per_ip_connections, default 256) is raised to what the runs open.
 if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 	mkdir -m 700 "$tmp/gate"
 	cat >"$tmp/gate/config.json" <<EOF
 {
-  "listen": {"address": "127.0.0.1", "port": $PORT_GATE, "threads": 2},
+  "listen": {"address": "127.0.0.1", "port": $PORT_GATE, "threads": 2,
+             "per_ip_connections": $((CONNS + 100))},
   "issuer": "http://127.0.0.1:$PORT_GATE",
   "data_dir": "$tmp/gate",
   "resources": ["$RESOURCE"],

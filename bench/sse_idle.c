@@ -152,6 +152,8 @@ main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.bind_addr = "127.0.0.1";
+	/* All N streams come from 127.0.0.1: no per-address limit. */
+	cfg.per_ip_limit = 0;
 	if (getenv("HEADER_MAX") != NULL)
 		cfg.header_max = strtoul(getenv("HEADER_MAX"), NULL, 10);
 	rss0 = rss_kib();

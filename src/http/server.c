@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "http/connlimit.h"
 
 /* Largest PEM file (certificate chain or key) we read. */
 #define PEM_MAX (256 * 1024)
@@ -44,6 +45,7 @@ struct pend;
 struct http_server {
 	struct MHD_Daemon *d;
 	struct async *a;	/* deferred responses and streams */
+	struct connlimit *cl;	/* connections per address, or NULL */
 	pthread_t timer;	/* runs timer_main() */
 	const struct http_route *routes;
 	size_t nroutes;
@@ -119,6 +121,43 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	buf_clear(&rs->body);
 	free(rs);
 	*con_cls = NULL;
+}
+
+/*
+ * The per-address connection limit (http/connlimit.h): the accept policy
+ * refuses a connection from an address that holds the limit already (closed
+ * right after accept(), unanswered); the connection notifications count the
+ * connections MHD set up, from start to close, which MHD always pairs.
+ */
+static enum MHD_Result
+accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *srv = cls;
+
+	if (srv->cl == NULL || connlimit_allows(srv->cl, addr, addrlen))
+		return (MHD_YES);
+	return (MHD_NO);
+}
+
+static void
+conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	if (srv->cl == NULL)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		sa = ci != NULL ? ci->client_addr : NULL;
+		*socket_context = sa == NULL ? NULL : connlimit_add(srv->cl, sa,
+		    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		connlimit_del(srv->cl, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 /* --- responses -------------------------------------------------------- */
@@ -1860,6 +1899,10 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	srv->body_max = cfg->body_max ? cfg->body_max : HTTP_BODY_MAX_DEFAULT;
 	srv->header_max = cfg->header_max ? cfg->header_max : HTTP_HEADER_MAX_DEFAULT;
 	conn_limit = nofile_fit(cfg->conn_limit ? cfg->conn_limit : HTTP_CONN_LIMIT_DEFAULT);
+	if (cfg->per_ip_limit > 0 && (srv->cl = connlimit_new(cfg->per_ip_limit)) == NULL) {
+		log_warn("http: cannot set up the per-address connection limit");
+		goto err0;
+	}
 	if ((srv->a = async_new(cfg->sse_heartbeat_s ? cfg->sse_heartbeat_s :
 	    HTTP_STREAM_HEARTBEAT_DEFAULT)) == NULL)
 		goto err0;
@@ -1898,8 +1941,9 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	}
 	opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	srv->d = MHD_start_daemon(flags, cfg->port, NULL, NULL, access_cb, srv,
+	srv->d = MHD_start_daemon(flags, cfg->port, accept_cb, srv, access_cb, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
@@ -1943,6 +1987,7 @@ err1:
 	async_free_fds(srv->a);
 	async_unref(srv->a);
 err0:
+	connlimit_free(srv->cl);
 	free(srv);
 	return (NULL);
 }
@@ -2007,5 +2052,6 @@ http_server_free(struct http_server *srv)
 	pend_free_list(dead);
 	async_free_fds(a);
 	async_unref(a);
+	connlimit_free(srv->cl);
 	free(srv);
 }

@@ -11,7 +11,10 @@
  * Limits and their answers: a body over body_max gets 413 before the handler
  * runs; a request line plus headers over header_max gets 431 (or the
  * connection is closed by libmicrohttpd); a connection idle for timeout_s
- * seconds is closed; an unknown path gets 404 with a JSON body.
+ * seconds is closed; an unknown path gets 404 with a JSON body.  With
+ * ${per_ip_limit}, a connection from an address (IPv4, or IPv6 /64: see
+ * http/connlimit.h) that already holds that many is closed as soon as it is
+ * accepted (no answer: nothing was read yet).
  *
  * Every response carries X-Content-Type-Options: nosniff.
  *
@@ -200,6 +203,7 @@ struct http_config {
 	size_t header_max;     /* 0: HTTP_HEADER_MAX_DEFAULT */
 	unsigned timeout_s;    /* 0: HTTP_TIMEOUT_DEFAULT */
 	unsigned conn_limit;   /* 0: HTTP_CONN_LIMIT_DEFAULT */
+	unsigned per_ip_limit; /* connections per address (IPv4, IPv6 /64); 0: none */
 	const char *tls_cert;  /* PEM file, or NULL for plain HTTP */
 	const char *tls_key;   /* PEM file */
 	unsigned sse_heartbeat_s; /* 0: HTTP_STREAM_HEARTBEAT_DEFAULT */

@@ -281,6 +281,7 @@ show_consent(struct oauth *o, struct http_resp *resp, const struct store_authreq
 		v.client_host = chost;
 	}
 	v.redirect_host = rhost;
+	v.resource = a->resource;
 	v.username = u.username;
 	v.scopes = names;
 	v.nscopes = s.n;
@@ -357,6 +358,9 @@ authorize_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		http_resp_header(resp, "Allow", "GET, POST");
 		return;
 	}
+	/* Each request may store a pending request: bound them per address. */
+	if (oauth_rate_check(o->rate_authz, req, resp, 1))
+		return;
 	/* OAuth allows POST with a form body as well as GET with a query. */
 	if (form_parse(&f, strcmp(req->method, "POST") == 0 ? req->body : req->query,
 		strcmp(req->method, "POST") == 0 ? req->body_len : strlen(req->query))) {
@@ -607,6 +611,7 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 	struct oauth *o = arg;
 	char handle[SECRET_TOKEN_LEN + 1], cookie[SECRET_TOKEN_LEN + 1], csrf[SECRET_DIGEST_LEN + 1];
 	char sid[SECRET_TOKEN_LEN + 1], sdigest[SECRET_DIGEST_LEN + 1], ukey[USERNAME_MAX + 8], akey[80];
+	char addr[THROTTLE_ADDR_KEY_MAX];
 	const char *username, *password;
 	struct store_authreq a;
 	struct store_client c;
@@ -640,7 +645,9 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		http_resp_header(resp, "Allow", "GET, POST");
 		return;
 	}
-	if (read_page_form(o, req, resp, &f) || load_request(o, req, &f, 1, 0, &a, handle, cookie, resp))
+	memset(&f, 0, sizeof(f));
+	if (oauth_rate_check(o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f) ||
+	    load_request(o, req, &f, 1, 0, &a, handle, cookie, resp))
 		goto out;
 	username = form_get(&f, "username");
 	password = form_get(&f, "password");
@@ -650,7 +657,8 @@ authorize_login(void *arg, const struct http_req *req, struct http_resp *resp)
 		goto out1;
 	}
 	snprintf(ukey, sizeof(ukey), "u:%s", username);
-	snprintf(akey, sizeof(akey), "a:%s", req->remote_addr);
+	throttle_addr_key(req->remote_addr, addr);
+	snprintf(akey, sizeof(akey), "a:%s", addr);
 	if (!throttle_take(o->thr, ukey, akey, now)) {
 		/* The typed name is not logged: it may be a mistyped password. */
 		log_warn("login throttled (account or address) from %s", req->remote_addr);
@@ -721,7 +729,8 @@ authorize_consent(void *arg, const struct http_req *req, struct http_resp *resp)
 		return;
 	}
 	if (is_post) {
-		if (read_page_form(o, req, resp, &f))
+		memset(&f, 0, sizeof(f));
+		if (oauth_rate_check(o->rate_authz, req, resp, 1) || read_page_form(o, req, resp, &f))
 			goto out;
 	} else if (form_parse(&f, req->query, strlen(req->query))) {
 		pages_error(resp, 400, "Invalid request", "Malformed request.");

@@ -180,6 +180,8 @@ validate(const char *url, json_t *doc)
 	    json_string_length(json_object_get(doc, "client_name")) == 0 ||
 	    json_string_length(json_object_get(doc, "client_name")) > 200)
 		return ("client_name missing or invalid");
+	if ((m = client_metadata_displayable(doc)) != NULL)
+		return (m);
 	uris = json_object_get(doc, "redirect_uris");
 	if (!json_is_array(uris) || json_array_size(uris) == 0 || json_array_size(uris) > 16)
 		return ("redirect_uris missing or invalid");

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "core/text.h"
 #include "http/basic.h"
 #include "oauth/internal.h"
 
@@ -279,4 +280,44 @@ err:
 		free(bpass);
 	}
 	return (-1);
+}
+
+/*
+ * client_metadata_displayable(doc): NULL if every member of the client
+ * metadata ${doc} meant to be shown to people (RFC 7591 section 2:
+ * client_name, client_uri, logo_uri, tos_uri, policy_uri, software_id,
+ * software_version, contacts; also their language-tagged forms such as
+ * "client_name#fr", section 2.2) is text fit for display (core/text.h);
+ * else a description of the problem.  Members of other types are left to
+ * the callers' own checks.
+ */
+const char *
+client_metadata_displayable(json_t *doc)
+{
+	static const char *const shown[] = {"client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri",
+	    "software_id", "software_version", "contacts", NULL};
+	const char *k;
+	json_t *v, *e;
+	size_t i, n;
+
+	json_object_foreach(doc, k, v) {
+		n = strcspn(k, "#");
+		for (i = 0; shown[i] != NULL; i++)
+			if (strlen(shown[i]) == n && strncmp(k, shown[i], n) == 0)
+				break;
+		if (shown[i] == NULL)
+			continue;
+		if (json_is_string(v) && !text_display_ok(json_string_value(v), json_string_length(v)))
+			return ("client metadata for display must not contain control, invisible or "
+				"bidirectional-override characters");
+		if (json_is_array(v)) {
+			json_array_foreach(v, i, e) {
+				if (json_is_string(e) &&
+				    !text_display_ok(json_string_value(e), json_string_length(e)))
+					return ("client metadata for display must not contain control, "
+						"invisible or bidirectional-override characters");
+			}
+		}
+	}
+	return (NULL);
 }

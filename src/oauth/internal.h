@@ -23,7 +23,9 @@ struct oauth {
 	const struct config *cfg;
 	struct store *st;
 	struct keyring *kr;
-	struct throttle *thr;
+	struct throttle *thr;	     /* failed sign-ins per account and address */
+	struct throttle *rate_reg;   /* /register per address, or NULL */
+	struct throttle *rate_authz; /* /authorize and page posts per address, or NULL */
 	struct cimd *cimd;
 	struct scope_set all_scopes; /* every configured scope */
 	char dummy_hash[256];	     /* argon2id of a random password, for unknown users */
@@ -78,6 +80,12 @@ int client_allows_grant(const struct store_client *c, const char *grant);
  * registered scope cut to the configured scopes. */
 void client_scopes(struct oauth *o, const struct store_client *c, struct scope_set *out);
 
+/* client_metadata_displayable(doc): NULL if the members of client metadata
+ * ${doc} that are shown to people (client_name, client_uri, ..., also
+ * "client_name#lang") hold no control, invisible or bidirectional-override
+ * character (core/text.h); else why not. */
+const char *client_metadata_displayable(json_t *doc);
+
 /* cimd.c */
 struct cimd *cimd_new(const struct config *cfg);
 void cimd_free(struct cimd *c);
@@ -90,7 +98,10 @@ int cimd_is_url(const struct cimd *c, const char *client_id);
  * many fetches in progress: try again later). */
 int cimd_resolve(struct cimd *c, const char *client_id, const struct scope_set *all, struct store_client *out);
 
-/* throttle.c: failed-login limiter per key (account, address). */
+/* throttle.c: failed-login limiter per key (account, address), and
+ * per-address rate limiter.  Memory is fixed (a table of 4096 entries): a
+ * flood of keys evicts old entries, blocking ones last. */
+#define THROTTLE_ADDR_KEY_MAX 64
 struct throttle *throttle_new(unsigned max_failures, int64_t window);
 void throttle_free(struct throttle *t);
 /* throttle_blocked(t, key, now): 1 if ${key} had max_failures failures
@@ -105,6 +116,22 @@ void throttle_reset(struct throttle *t, const char *key);
 int throttle_take(struct throttle *t, const char *k1, const char *k2, int64_t now);
 /* throttle_forgive(t, key): take back one counted attempt of ${key}. */
 void throttle_forgive(struct throttle *t, const char *key);
+/* throttle_hit(t, key, now, retry_after): a rate limit of max requests per
+ * window.  If ${key} has had fewer than max in its window, count this one
+ * and return 1; else return 0 (not counted) with *${retry_after} the
+ * seconds until its window ends (at least 1). */
+int throttle_hit(struct throttle *t, const char *key, int64_t now, int64_t *retry_after);
+/* throttle_addr_key(addr, out): the key of client address ${addr}: IPv4 as
+ * itself, IPv4-mapped IPv6 as the IPv4 address, other IPv6 as its /64
+ * ("2001:db8::/64"); never from a request header. */
+void throttle_addr_key(const char *addr, char out[THROTTLE_ADDR_KEY_MAX]);
+
+/* oauth_rate_check(t, req, resp, page): 0 if the client address of
+ * ${req} is within the rate limit ${t} (NULL: no limit), counting the
+ * request; else fills ${resp} with 429 and Retry-After -- an HTML page when
+ * ${page}, else an OAuth JSON error (temporarily_unavailable) -- and returns
+ * -1. */
+int oauth_rate_check(struct throttle *t, const struct http_req *req, struct http_resp *resp, int page);
 
 /* token.c: mint an access token. */
 int token_mint_access(struct oauth *o, const char *sub, const char *client_id, const char *scope,

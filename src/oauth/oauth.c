@@ -6,9 +6,11 @@
 
 #include <sodium.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "oauth/internal.h"
+#include "oauth/pages.h"
 
 struct oauth *
 oauth_new(const struct config *cfg, struct store *st, struct keyring *kr)
@@ -33,6 +35,11 @@ oauth_new(const struct config *cfg, struct store *st, struct keyring *kr)
 	}
 	if ((o->thr = throttle_new(cfg->login.max_failures, cfg->login.window)) == NULL)
 		goto err1;
+	if ((cfg->rate_register.max > 0 &&
+		(o->rate_reg = throttle_new(cfg->rate_register.max, cfg->rate_register.window)) == NULL) ||
+	    (cfg->rate_authorize.max > 0 &&
+		(o->rate_authz = throttle_new(cfg->rate_authorize.max, cfg->rate_authorize.window)) == NULL))
+		goto err2;
 	if ((o->cimd = cimd_new(cfg)) == NULL)
 		goto err2;
 	if ((o->clients = client_cache_new(CLIENT_CACHE_TTL_MS)) == NULL)
@@ -49,6 +56,8 @@ err3:
 	client_cache_free(o->clients);
 	cimd_free(o->cimd);
 err2:
+	throttle_free(o->rate_authz);
+	throttle_free(o->rate_reg);
 	throttle_free(o->thr);
 err1:
 	free(o);
@@ -64,6 +73,8 @@ oauth_free(struct oauth *o)
 		return;
 	client_cache_free(o->clients);
 	cimd_free(o->cimd);
+	throttle_free(o->rate_authz);
+	throttle_free(o->rate_reg);
 	throttle_free(o->thr);
 	free(o);
 }
@@ -151,4 +162,34 @@ oauth_read_form(const struct http_req *req, struct http_resp *resp, struct form 
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * oauth_rate_check(t, req, resp, page): see internal.h.  The key is the
+ * connection's address (IPv4, or IPv6 /64), never a header such as
+ * X-Forwarded-For that the client could choose.
+ */
+int
+oauth_rate_check(struct throttle *t, const struct http_req *req, struct http_resp *resp, int page)
+{
+	char key[THROTTLE_ADDR_KEY_MAX], ra[24], msg[128];
+	int64_t retry = 0;
+
+	if (t == NULL)
+		return (0);
+	throttle_addr_key(req->remote_addr, key);
+	if (throttle_hit(t, key, clock_now(), &retry))
+		return (0);
+	log_info("rate limit: %s %s from %s refused for %lld s", req->method, req->path, key,
+	    (long long)retry);
+	snprintf(ra, sizeof(ra), "%lld", (long long)retry);
+	if (page) {
+		snprintf(msg, sizeof(msg), "Too many requests came from your network. Try again in %lld seconds.",
+		    (long long)retry);
+		pages_error(resp, 429, "Too many requests", msg);
+	} else {
+		oauth_error(resp, 429, "temporarily_unavailable", "too many requests from this address");
+	}
+	http_resp_header(resp, "Retry-After", ra);
+	return (-1);
 }

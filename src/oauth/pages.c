@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "http/html.h"
 #include "http/server.h"
 #include "server/config.h"
@@ -43,12 +44,20 @@ headers(struct http_resp *resp, int status)
 	    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
 }
 
-/* Append ${s} escaped; a failure leaves the page truncated, which the
- * caller turns into an error. */
+/* Append ${s} escaped, with the characters core/text.h refuses (bidi
+ * overrides, invisible and control characters, ill-formed UTF-8) shown as
+ * U+FFFD; a failure leaves the page truncated, which the caller turns into
+ * an error. */
 static int
 esc(struct buf *b, const char *s)
 {
-	return (html_escape(b, s != NULL ? s : ""));
+	struct buf t;
+	int e;
+
+	buf_init(&t, PAGE_MAX);
+	e = text_display_clean(&t, s != NULL ? s : "") || html_escape(b, buf_cstr(&t));
+	buf_clear(&t);
+	return (e);
 }
 
 static void
@@ -156,7 +165,13 @@ pages_consent(struct http_resp *resp, const struct config *cfg, const char *req_
 		e |= esc(&b, v->scopes[i]);
 		e |= buf_adds(&b, "</code></li>");
 	}
-	e |= buf_adds(&b, "</ul><p class=\"muted\">After you decide, your browser will go to <code>");
+	e |= buf_adds(&b, "</ul>");
+	if (v->resource != NULL) {
+		e |= buf_adds(&b, "<p>On the MCP server <code>");
+		e |= esc(&b, v->resource);
+		e |= buf_adds(&b, "</code>.</p>");
+	}
+	e |= buf_adds(&b, "<p class=\"muted\">After you decide, your browser will go to <code>");
 	e |= esc(&b, v->redirect_host);
 	e |= buf_adds(&b, "</code>.</p><form method=\"post\" action=\"/consent\">");
 	e |= hidden(&b, "req", req_handle);

@@ -18,6 +18,7 @@ struct consent_view {
 	const char *client_id;
 	const char *client_host;   /* for metadata-document clients, else NULL */
 	const char *redirect_host; /* where the browser will be sent */
+	const char *resource;	   /* the MCP server (resource URI) asked for */
 	const char *username;
 	const char *const *scopes; /* scope names */
 	size_t nscopes;

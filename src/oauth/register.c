@@ -98,6 +98,9 @@ register_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 		oauth_method_not_allowed(resp, "POST");
 		return;
 	}
+	/* Every attempt counts, so that the limit bounds the work done too. */
+	if (oauth_rate_check(o->rate_reg, req, resp, 0))
+		return;
 	if (cfg->registration.policy == REG_TOKEN) {
 		auth = http_req_header(req, "Authorization");
 		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
@@ -184,6 +187,11 @@ register_handle(void *arg, const struct http_req *req, struct http_resp *resp)
 	    (name != NULL && (strlen(name) == 0 || strlen(name) > CLIENT_NAME_MAX))) {
 		json_decref(grants);
 		reg_error(resp, "invalid_client_metadata", "client_name must be a string of 1 to 200 characters");
+		goto out;
+	}
+	if ((why = client_metadata_displayable(body)) != NULL) {
+		json_decref(grants);
+		reg_error(resp, "invalid_client_metadata", why);
 		goto out;
 	}
 	v = json_object_get(body, "scope");

@@ -1,6 +1,7 @@
 /*
- * Failed-login throttle: at most max_failures failures per key (an account
- * name, or a client address) in a sliding window.  In memory, in a fixed
+ * Failed-login throttle and per-address rate limiter: at most max events
+ * (failed sign-ins, or requests) per key (an account name, or a client
+ * address) in a window that starts at the key's first event.  In memory, in a fixed
  * table: an attacker who floods it with keys only evicts the oldest entries,
  * never grows memory.  A multi-node deployment throttles per node.
  *
@@ -9,8 +10,14 @@
  * to a victim account's entry), and an entry that is blocking is evicted
  * only when every entry it competes with is blocking too.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,4 +189,51 @@ throttle_reset(struct throttle *t, const char *key)
 	if ((e = find(t, key, INT64_MIN / 2, 0)) != NULL)
 		e->used = 0;
 	pthread_mutex_unlock(&t->mu);
+}
+
+int
+throttle_hit(struct throttle *t, const char *key, int64_t now, int64_t *retry_after)
+{
+	struct entry *e;
+	int ok;
+
+	pthread_mutex_lock(&t->mu);
+	e = find(t, key, now, 1);
+	if ((ok = e->count < t->max) != 0)
+		e->count++;
+	else
+		*retry_after = e->first + t->window - now;
+	pthread_mutex_unlock(&t->mu);
+	if (!ok && *retry_after < 1)
+		*retry_after = 1;
+	return (ok);
+}
+
+/*
+ * throttle_addr_key(addr, out): the key of the client address ${addr} (text,
+ * as in struct http_req): an IPv4 address as itself, an IPv4-mapped IPv6
+ * address as its IPv4 address, any other IPv6 address as its /64 prefix
+ * ("2001:db8:1:2::/64": one subscriber usually holds a whole /64), and text
+ * that is not an address (e.g. "unknown") as itself, truncated.
+ */
+void
+throttle_addr_key(const char *addr, char out[THROTTLE_ADDR_KEY_MAX])
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char txt[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		inet_ntop(AF_INET, &a4, out, THROTTLE_ADDR_KEY_MAX);
+	} else if (inet_pton(AF_INET6, addr, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			inet_ntop(AF_INET, &a6.s6_addr[12], out, THROTTLE_ADDR_KEY_MAX);
+			return;
+		}
+		memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, txt, sizeof(txt));
+		snprintf(out, THROTTLE_ADDR_KEY_MAX, "%s/64", txt);
+	} else {
+		snprintf(out, THROTTLE_ADDR_KEY_MAX, "%s", addr);
+	}
 }

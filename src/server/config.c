@@ -141,6 +141,27 @@ get_bool(const char *path, json_t *o, const char *key, int *dst)
 	return (0);
 }
 
+/* "${key}": {"max": N, "window": SECONDS} */
+static int
+get_rate(const char *path, json_t *o, const char *key, struct config_rate *dst)
+{
+	static const char *const k_rate[] = {"max", "window", NULL};
+	json_t *v = json_object_get(o, key);
+	char where[64];
+	int64_t n;
+
+	if (v == NULL)
+		return (0);
+	snprintf(where, sizeof(where), "\"rate_limits.%s\"", key);
+	if (only_keys(path, where, v, k_rate))
+		return (-1);
+	n = dst->max;
+	if (get_int(path, v, "max", 0, 1000000, &n) || get_int(path, v, "window", 1, 86400, &dst->window))
+		return (-1);
+	dst->max = (unsigned)n;
+	return (0);
+}
+
 /* A host is loopback when it is 127.0.0.0/8, ::1 or localhost. */
 static int
 host_is_loopback(const char *h)
@@ -436,9 +457,11 @@ load_file(struct config *cfg, const char *path)
 {
 	static const char *const top[] = {"listen", "tls", "issuer", "data_dir", "store", "master_key_file",
 	    "scopes", "resources", "demo_user", "registration", "cimd", "tokens", "login", "log",
-	    "mcpServers", "auth", "policy", "audit", "gateway", "authorization_server", NULL};
+	    "mcpServers", "auth", "policy", "audit", "gateway", "authorization_server", "rate_limits",
+	    NULL};
 	static const char *const k_listen[] = {"address", "port", "threads", "body_max", "timeout",
-	    "behind_tls_proxy", NULL};
+	    "per_ip_connections", "behind_tls_proxy", NULL};
+	static const char *const k_rates[] = {"register", "authorize", NULL};
 	static const char *const k_tls[] = {"cert", "key", NULL};
 	static const char *const k_demo[] = {"username", "password", NULL};
 	static const char *const k_reg[] = {"policy", "initial_access_token", "reap_after",
@@ -481,6 +504,10 @@ load_file(struct config *cfg, const char *path)
 		if (get_int(path, o, "timeout", 1, 3600, &n))
 			goto err;
 		cfg->timeout_s = (unsigned)n;
+		n = cfg->per_ip_connections;
+		if (get_int(path, o, "per_ip_connections", 0, 1000000, &n))
+			goto err;
+		cfg->per_ip_connections = (unsigned)n;
 		if (get_bool(path, o, "behind_tls_proxy", &cfg->behind_tls_proxy))
 			goto err;
 	}
@@ -611,6 +638,12 @@ load_file(struct config *cfg, const char *path)
 			goto err;
 		cfg->login.max_failures = (unsigned)n;
 	}
+	if ((o = json_object_get(root, "rate_limits")) != NULL) {
+		if (only_keys(path, "\"rate_limits\"", o, k_rates) ||
+		    get_rate(path, o, "register", &cfg->rate_register) ||
+		    get_rate(path, o, "authorize", &cfg->rate_authorize))
+			goto err;
+	}
 	if ((o = json_object_get(root, "log")) != NULL) {
 		free(s);
 		s = NULL;
@@ -665,6 +698,11 @@ config_load(struct config *cfg, const char *path)
 	cfg->tokens.session_ttl = 8 * 3600;
 	cfg->login.max_failures = 5;
 	cfg->login.window = 300;
+	cfg->per_ip_connections = CONFIG_PER_IP_CONNECTIONS_DEFAULT;
+	cfg->rate_register.max = CONFIG_RATE_REGISTER_MAX_DEFAULT;
+	cfg->rate_register.window = CONFIG_RATE_REGISTER_WINDOW_DEFAULT;
+	cfg->rate_authorize.max = CONFIG_RATE_AUTHORIZE_MAX_DEFAULT;
+	cfg->rate_authorize.window = CONFIG_RATE_AUTHORIZE_WINDOW_DEFAULT;
 	for (i = 0; i < sizeof(default_scopes) / sizeof(default_scopes[0]); i++) {
 		cfg->scopes[i].name = xstrdup(default_scopes[i].name);
 		cfg->scopes[i].description = xstrdup(default_scopes[i].description);

@@ -26,6 +26,30 @@
 #define CONFIG_GW_SESSIONS_MAX_DEFAULT 10000
 #define CONFIG_GW_SESSION_IDLE_DEFAULT_S 3600
 
+/*
+ * Per-address limits (docs/DESIGN.md, "Per-address limits").  A client
+ * address is an IPv4 address or an IPv6 /64 (throttle_addr_key(),
+ * http/connlimit.h); behind a
+ * reverse proxy every client has the proxy's address, so these must then be
+ * raised or switched off (0) and enforced at the proxy.
+ *
+ * Connections: a browser opens about 6 per host, an MCP client one or two
+ * plus a stream per session; 256 leaves room for a small office behind one
+ * NAT address while one address can hold at most 256 of the 10,000.
+ */
+#define CONFIG_PER_IP_CONNECTIONS_DEFAULT 256
+/* /register: an MCP client registers once per installation, some once per
+ * connection to a server: 30 per 10 minutes lets an office behind one
+ * address start its clients, and bounds what one address adds to the store
+ * (registrations that never get a token are reaped after a day). */
+#define CONFIG_RATE_REGISTER_MAX_DEFAULT 30
+#define CONFIG_RATE_REGISTER_WINDOW_DEFAULT 600
+/* /authorize, plus the sign-in and consent form posts: one person's
+ * sign-in takes three; each /authorize stores a pending request (up to about
+ * 6 KiB for 15 minutes), so one address holds at most 900 of them. */
+#define CONFIG_RATE_AUTHORIZE_MAX_DEFAULT 60
+#define CONFIG_RATE_AUTHORIZE_WINDOW_DEFAULT 60
+
 enum reg_policy { REG_OPEN, REG_TOKEN, REG_CLOSED };
 
 struct config_scope {
@@ -43,6 +67,7 @@ struct config {
 	unsigned threads;
 	size_t body_max;
 	unsigned timeout_s;
+	unsigned per_ip_connections; /* 0: no limit */
 
 	char *issuer;	   /* exact issuer identifier, no trailing slash */
 	char *data_dir;
@@ -84,6 +109,13 @@ struct config {
 		unsigned max_failures; /* per account and per address in a window */
 		int64_t window;
 	} login;
+
+	/* Per-address request rates: at most max requests per window seconds
+	 * (max 0: no limit). */
+	struct config_rate {
+		unsigned max;
+		int64_t window;
+	} rate_register, rate_authorize;
 
 	int log_debug;
 

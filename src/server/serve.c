@@ -222,6 +222,7 @@ serve_main(int argc, char **argv)
 	hc.threads = cfg.threads;
 	hc.body_max = cfg.body_max;
 	hc.timeout_s = cfg.timeout_s;
+	hc.per_ip_limit = cfg.per_ip_connections;
 	hc.tls_cert = cfg.tls_cert;
 	hc.tls_key = cfg.tls_key;
 	hc.sse_heartbeat_s = cfg.gateway.sse_heartbeat_s;

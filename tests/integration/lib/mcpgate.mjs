@@ -178,6 +178,10 @@ export function defaultConfig({ port, dataDir, password }) {
 		registration: { policy: 'open', loopback_only: false, allow_confidential: true },
 		cimd: { allow_private: true, allow_http: true },
 		resources: [`${issuer}/mcp`],
+		// Every test speaks from 127.0.0.1, many of them to one shared
+		// server: the per-address request rates are raised far above
+		// what they send (limits.test.mjs tests the limits themselves).
+		rate_limits: { register: { max: 100000, window: 60 }, authorize: { max: 100000, window: 60 } },
 	};
 }
 

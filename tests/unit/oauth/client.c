@@ -299,6 +299,48 @@ test_threads(void **state)
 	}
 }
 
+/* client_metadata_displayable(): the members shown to people, their
+ * language-tagged forms and contacts are checked; other members are not. */
+static void
+test_displayable(void **state)
+{
+	static const struct {
+		const char *json;
+		int ok;
+	} cases[] = {
+	    {"{\"client_name\":\"My Client\",\"redirect_uris\":[\"http://127.0.0.1/cb\"]}", 1},
+	    {"{\"client_name\":\"Caf\\u00e9 \\ud83d\\ude80\"}", 1},
+	    {"{\"client_name\":\"Safe\\u202egnp.exe\"}", 0},
+	    {"{\"client_name\":\"a\\u2066b\"}", 0},
+	    {"{\"client_name\":\"a\\u200fb\"}", 0},
+	    {"{\"client_name\":\"a\\u0000b\"}", 0},
+	    {"{\"client_name\":\"a\\u009bb\"}", 0},
+	    {"{\"client_name#fr\":\"a\\u202bb\"}", 0},
+	    {"{\"client_uri\":\"https://x.example/\\u202d\"}", 0},
+	    {"{\"logo_uri\":\"https://x.example/\\n\"}", 0},
+	    {"{\"tos_uri\":\"https://x.example/\\u200b\"}", 0},
+	    {"{\"policy_uri\":\"https://x.example/\\ufeff\"}", 0},
+	    {"{\"software_id\":\"\\u2069\"}", 0},
+	    {"{\"software_version\":\"1\\u00ad0\"}", 0},
+	    {"{\"contacts\":[\"a@example.com\",\"b@example.com\\u202e\"]}", 0},
+	    {"{\"contacts\":[\"a@example.com\"]}", 1},
+	    /* Not shown to people: left to the callers' checks. */
+	    {"{\"state_note\":\"\\u202e\"}", 1},
+	    {"{\"client_name_x\":\"\\u202e\"}", 1},
+	    {"{\"client_name\":5}", 1},
+	};
+	json_t *j;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_non_null(j = json_loads(cases[i].json, JSON_ALLOW_NUL, NULL));
+		if ((client_metadata_displayable(j) == NULL) != cases[i].ok)
+			fail_msg("%s: want %s", cases[i].json, cases[i].ok ? "accepted" : "refused");
+		json_decref(j);
+	}
+}
+
 int
 main(void)
 {
@@ -310,6 +352,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_cache, setup_nocache, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	    cmocka_unit_test(test_displayable),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -225,6 +225,13 @@ test_rejects(void **state)
 		"{\"auth\":{\"mode\":\"magic\"}}",
 		"{\"policy\":{\"rulez\":[]}}",
 		"{\"audit\":{\"fil\":\"x\"}}",
+		"{\"listen\":{\"per_ip_connections\":-1}}",
+		"{\"listen\":{\"per_ip_connections\":true}}",
+		"{\"rate_limits\":{\"token\":{\"max\":1}}}",
+		"{\"rate_limits\":{\"register\":{\"max\":-1}}}",
+		"{\"rate_limits\":{\"register\":{\"window\":0}}}",
+		"{\"rate_limits\":{\"authorize\":{\"burst\":3}}}",
+		"{\"rate_limits\":{\"authorize\":5}}",
 	};
 	struct config cfg;
 	size_t i;
@@ -236,6 +243,34 @@ test_rejects(void **state)
 	assert_int_equal(config_load(&cfg, "/nonexistent/mcpgate.json"), -1);
 }
 
+/* The per-address limits: defaults, values, and 0 for "no limit". */
+static void
+test_limits(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(config_load(&cfg, NULL), 0);
+	assert_int_equal(cfg.per_ip_connections, CONFIG_PER_IP_CONNECTIONS_DEFAULT);
+	assert_int_equal(cfg.rate_register.max, CONFIG_RATE_REGISTER_MAX_DEFAULT);
+	assert_int_equal(cfg.rate_register.window, CONFIG_RATE_REGISTER_WINDOW_DEFAULT);
+	assert_int_equal(cfg.rate_authorize.max, CONFIG_RATE_AUTHORIZE_MAX_DEFAULT);
+	assert_int_equal(cfg.rate_authorize.window, CONFIG_RATE_AUTHORIZE_WINDOW_DEFAULT);
+	config_clear(&cfg);
+	assert_int_equal(load(&cfg, "{\"listen\":{\"per_ip_connections\":7},\"rate_limits\":"
+				    "{\"register\":{\"max\":3,\"window\":60},\"authorize\":{\"max\":0}}}"),
+	    0);
+	assert_int_equal(cfg.per_ip_connections, 7);
+	assert_int_equal(cfg.rate_register.max, 3);
+	assert_int_equal(cfg.rate_register.window, 60);
+	assert_int_equal(cfg.rate_authorize.max, 0);
+	assert_int_equal(cfg.rate_authorize.window, CONFIG_RATE_AUTHORIZE_WINDOW_DEFAULT);
+	config_clear(&cfg);
+	assert_int_equal(load(&cfg, "{\"listen\":{\"per_ip_connections\":0}}"), 0);
+	assert_int_equal(cfg.per_ip_connections, 0);
+	config_clear(&cfg);
+}
+
 int
 main(void)
 {
@@ -244,6 +279,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_example, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests_name("server/config", tests, NULL, NULL));
