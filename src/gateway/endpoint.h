@@ -73,6 +73,10 @@ struct endpoint_params {
 	const struct policy_config *policy;
 	struct audit_log *audit;	/* NULL: no audit */
 	int audit_arguments;
+	/* Parked calls of 2026-07-28 clients (gateway/mrtr.h; 0: defaults). */
+	int64_t mrtr_ttl_ms;
+	size_t mrtr_max;
+	size_t mrtr_per_principal;
 };
 
 struct endpoint;

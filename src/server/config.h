@@ -99,6 +99,9 @@ struct config {
 		int64_t sessions_max;		     /* legacy sessions held at once */
 		int64_t session_idle_s;		     /* a session unused this long ends */
 		unsigned sse_heartbeat_s;
+		int64_t mrtr_ttl_ms;		     /* parked calls: expiry (gateway/mrtr.h) */
+		int64_t mrtr_max;		     /* parked calls in all */
+		int64_t mrtr_per_principal;	     /* parked calls per subject + client */
 		char *resource;			     /* canonical URL: issuer origin + path */
 		char *authorization_servers[8];	     /* PRM: default the issuer */
 		size_t nas;

@@ -139,9 +139,13 @@ test_values(void **state)
 				    "\"scopes\":[\"a\",\"b:c\"],\"registration\":{\"policy\":\"token\","
 				    "\"initial_access_token\":\"0123456789abcdef\"},"
 				    "\"tokens\":{\"access_ttl\":300},"
-				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\"}}"),
+				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\","
+				    "\"mrtr\":{\"ttl_ms\":2000,\"max\":50,\"per_principal\":3}}}"),
 	    0);
 	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/mcp");
+	assert_int_equal(cfg.gateway.mrtr_ttl_ms, 2000);
+	assert_int_equal(cfg.gateway.mrtr_max, 50);
+	assert_int_equal(cfg.gateway.mrtr_per_principal, 3);
 	assert_int_equal(cfg.gateway.nas, 1);
 	assert_string_equal(cfg.gateway.authorization_servers[0], "https://auth.example.com");
 	assert_int_equal(cfg.port, 9000);
@@ -203,6 +207,10 @@ test_rejects(void **state)
 		"{\"gateway\":{\"timeout_ms\":0}}",
 		"{\"gateway\":{\"sessions\":{\"max\":0}}}",
 		"{\"gateway\":{\"sessions\":{\"ttl\":5}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl_ms\":10}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl_ms\":86400000}}}",
+		"{\"gateway\":{\"mrtr\":{\"max\":0}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl\":5}}}",
 		"{\"gateway\":{\"allowed_origins\":[\"a b\"]}}",
 		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"https://b/mcp\"}}",
 		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"ftp://a/mcp\"}}",
