@@ -22,8 +22,9 @@
  * method, the body (gateway/jsonrpc.h limits: 413, 400 -32700, 400 -32600;
  * batches are refused), the era's headers and session, then the method.
  *
- * The gateway answers initialize, server/discover, ping, logging/setLevel
- * and the list methods itself (tools/list filtered by policy_tool_listed());
+ * The gateway answers initialize, server/discover, ping and
+ * logging/setLevel (legacy only: 2026-07-28 removed them) and the list
+ * methods itself (tools/list filtered by policy_tool_listed());
  * tools/call, resources/read, prompts/get and completion/complete go to the
  * upstream that owns the name, after policy_decide(): a denied call gets 403
  * with an insufficient_scope challenge naming every scope it needs.  A
@@ -32,8 +33,13 @@
  * a progressToken, or for a legacy tools/call, so that the upstream's
  * sampling / elicitation / roots requests can reach the client); the
  * upstream call is bounded by the configured timeout, and a client that
- * leaves cancels it.  Modern clients never get server-to-client requests:
- * those are answered with an error to the upstream.
+ * leaves cancels it.  Modern clients never get server-to-client requests
+ * on a stream: during a tools/call, prompts/get or resources/read they get
+ * an InputRequiredResult and answer in a retry (gateway/mrtr.h, multi
+ * round-trip requests); other calls answer the upstream with an error.
+ * notifications/message are filtered by the legacy session's
+ * logging/setLevel, or by a modern request's _meta logLevel (none
+ * without it).
  *
  * Every request gets one audit line (audit/audit.h), refused ones
  * included.  No token text is ever logged or forwarded.
