@@ -667,14 +667,12 @@ call_release(void *arg)
 	call_unref(arg);
 }
 
-/* Fail the requests of ${c} not yet handed out (all of them if ${all}) to
- * the upstream with ${msg}. */
-static void
-call_fail_srvreqs(struct call *c, int all, const char *msg)
+/* Take the requests of ${c} not yet handed out (all of them if ${all})
+ * into ${out}; returns how many. */
+static unsigned
+call_take_srvreqs(struct call *c, int all, struct srvreq out[ENDPOINT_SRVREQ_MAX])
 {
-	struct srvreq out[ENDPOINT_SRVREQ_MAX];
 	unsigned i, n = 0, k = 0;
-	json_t *err;
 
 	pthread_mutex_lock(&c->mtx);
 	for (i = 0; i < c->nsrv; i++) {
@@ -685,12 +683,32 @@ call_fail_srvreqs(struct call *c, int all, const char *msg)
 	}
 	c->nsrv = k;
 	pthread_mutex_unlock(&c->mtx);
+	return (n);
+}
+
+/* Answer the ${n} requests ${out} with a -32603 error saying ${msg}. */
+static void
+srvreqs_fail(struct srvreq *out, unsigned n, const char *msg)
+{
+	json_t *err;
+	unsigned i;
+
 	err = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message", msg);
 	for (i = 0; i < n; i++) {
 		upstream_reply_send(out[i].r, NULL, err);
 		json_decref(out[i].req);
 	}
 	json_decref(err);
+}
+
+/* Fail the requests of ${c} not yet handed out (all of them if ${all}) to
+ * the upstream with ${msg}. */
+static void
+call_fail_srvreqs(struct call *c, int all, const char *msg)
+{
+	struct srvreq out[ENDPOINT_SRVREQ_MAX];
+
+	srvreqs_fail(out, call_take_srvreqs(c, all, out), msg);
 }
 
 /* A round of input requests begins for ${c}, which holds a reference for
@@ -796,14 +814,19 @@ call_expired(void *arg)
 {
 	struct call *c = arg;
 	struct upstream_call *uc;
+	struct srvreq out[ENDPOINT_SRVREQ_MAX];
+	unsigned n;
 
-	call_fail_srvreqs(c, 1, "the client did not answer in time");
+	/* Cancelled first: an upstream answering its failed requests could
+	 * otherwise finish the call before the cancellation is sent. */
+	n = call_take_srvreqs(c, 1, out);
 	pthread_mutex_lock(&c->mtx);
 	uc = c->uc;
 	c->uc = NULL;
 	pthread_mutex_unlock(&c->mtx);
 	if (uc != NULL)
 		upstream_call_cancel(uc, "the client did not provide the input in time");
+	srvreqs_fail(out, n, "the client did not answer in time");
 	call_unref(c);
 }
 

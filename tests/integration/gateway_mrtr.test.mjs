@@ -188,6 +188,18 @@ test('multi round-trip requests with a stdio upstream', async (t) => {
 		assert.match(answer(r2, 51).error.message, /requestState must be a string/);
 	});
 
+	await t.test("an upstream's own InputRequiredResult passes through, and so does the retry", async () => {
+		const r1 = await modern(server, token, 55, 'tools/call', { name: 'm__native', arguments: {} });
+		const a = answer(r1, 55).result;
+		assert.equal(a.resultType, 'input_required');
+		assert.equal(a.requestState, 'native-state-1');
+		assert.equal(a.inputRequests.color.params.message, 'Color?');
+		const r2 = await modern(server, token, 56, 'tools/call', { name: 'm__native', arguments: {},
+		    inputResponses: { color: { action: 'accept', content: { color: 'teal' } } },
+		    requestState: 'native-state-1' });
+		assert.deepEqual(toolText(answer(r2, 56)), { action: 'accept', content: { color: 'teal' } });
+	});
+
 	await t.test('an SSE client gets the InputRequiredResult on its stream', async () => {
 		const r1 = await modern(server, token, 60, 'tools/call', { name: 'm__ask', arguments: {},
 		    _meta: { progressToken: 'p1' } });

@@ -31,6 +31,9 @@ const TOOLS = [
 	    annotations: { readOnlyHint: true } },
 	{ name: 'seen', description: 'what the server saw', inputSchema: { type: 'object' },
 	    annotations: { readOnlyHint: true } },
+	// As a 2026-07-28 server would: its own InputRequiredResult.
+	{ name: 'native', description: 'asks in its result', inputSchema: { type: 'object' },
+	    annotations: { readOnlyHint: true } },
 ];
 
 // The server's state and logic; ${send} takes messages not tied to a call.
@@ -51,7 +54,7 @@ export function makeCore(send) {
 	}
 	const text = (v) => ({ content: [{ type: 'text', text: JSON.stringify(v) }] });
 
-	async function tool(name, out) {
+	async function tool(name, out, p) {
 		switch (name) {
 		case 'ask':
 			return text(got(name, await ask(out, 'elicitation/create', ELICIT)));
@@ -78,6 +81,11 @@ export function makeCore(send) {
 				st.laterRoots = got(name, await ask(send, 'roots/list', {}));
 			}, 300);
 			return text('ok');
+		case 'native':
+			if (p.requestState === 'native-state-1' && p.inputResponses?.color)
+				return text(p.inputResponses.color);
+			return { resultType: 'input_required', requestState: 'native-state-1',
+			    inputRequests: { color: { method: 'elicitation/create', params: { ...ELICIT, message: 'Color?' } } } };
 		case 'seen':
 			return text({ cancelled: st.cancelled, failed: st.failed, startupRoots: st.startupRoots,
 			    laterRoots: st.laterRoots });
@@ -114,7 +122,7 @@ export function makeCore(send) {
 			return { jsonrpc: '2.0', id: m.id, ...simple };
 		let result = null;
 		if (m.method === 'tools/call')
-			result = await tool(p.name, out);
+			result = await tool(p.name, out, p);
 		else if (m.method === 'prompts/get' && p.name === 'greet') {
 			const r = got('greet', await ask(out, 'elicitation/create', ELICIT));
 			result = { messages: [{ role: 'user', content: { type: 'text', text: `Hello ${r.content?.name}` } }] };
