@@ -23,7 +23,7 @@ enum state { E_OPEN, E_DUE, E_PARKED };
 struct entry {
 	char handle[MRTR_HANDLE_LEN + 1];
 	enum state state;
-	int64_t deadline;	/* due time (OPEN), expiry (DUE, PARKED) */
+	int64_t deadline; /* due time (OPEN), expiry (DUE, PARKED) */
 	char *sub, *client_id, *method, *name;
 	char keys[MRTR_KEYS_MAX][MRTR_KEY_MAX];
 	size_t nkeys;
@@ -347,8 +347,7 @@ mrtr_claim(struct mrtr *t, const char *handle, const struct mrtr_binding *b, con
 	e = find(t, handle);
 	/* Another principal's entry is as good as unknown to this one: its
 	 * existence is not revealed, and it is left alone. */
-	if (e == NULL || e->state != E_PARKED || !same_principal(e, b) ||
-	    e->deadline <= clock_now_ms()) {
+	if (e == NULL || e->state != E_PARKED || !same_principal(e, b) || e->deadline <= clock_now_ms()) {
 		pthread_mutex_unlock(&t->mtx);
 		return (MRTR_UNKNOWN);
 	}
@@ -384,7 +383,7 @@ mrtr_is_handle(const char *s)
 		return (0);
 	for (i = pl; s[i] != '\0'; i++)
 		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+		        (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
 			return (0);
 	return (1);
 }

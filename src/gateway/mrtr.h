@@ -48,24 +48,24 @@
 
 #include "core/secret.h"
 
-#define MRTR_HANDLE_PREFIX "mcpgate."
-#define MRTR_HANDLE_LEN (sizeof(MRTR_HANDLE_PREFIX) - 1 + SECRET_TOKEN_LEN)
-#define MRTR_KEYS_MAX 8			/* inputRequests keys per round */
-#define MRTR_KEY_MAX 48			/* bytes of a key, NUL included */
-#define MRTR_NAME_MAX 4096		/* bytes of a bound name or URI */
-#define MRTR_TTL_DEFAULT_MS (5 * 60 * 1000)
-#define MRTR_TTL_MIN_MS 1000
-#define MRTR_TTL_MAX_MS (60 * 60 * 1000)
-#define MRTR_MAX_DEFAULT 1024		/* parked calls in all */
-#define MRTR_MAX_LIMIT 10000
-#define MRTR_PER_PRINCIPAL_DEFAULT 16	/* parked calls per subject + client */
-#define MRTR_GATHER_DEFAULT_MS 25
+#define MRTR_HANDLE_PREFIX         "mcpgate."
+#define MRTR_HANDLE_LEN            (sizeof(MRTR_HANDLE_PREFIX) - 1 + SECRET_TOKEN_LEN)
+#define MRTR_KEYS_MAX              8    /* inputRequests keys per round */
+#define MRTR_KEY_MAX               48   /* bytes of a key, NUL included */
+#define MRTR_NAME_MAX              4096 /* bytes of a bound name or URI */
+#define MRTR_TTL_DEFAULT_MS        (5 * 60 * 1000)
+#define MRTR_TTL_MIN_MS            1000
+#define MRTR_TTL_MAX_MS            (60 * 60 * 1000)
+#define MRTR_MAX_DEFAULT           1024 /* parked calls in all */
+#define MRTR_MAX_LIMIT             10000
+#define MRTR_PER_PRINCIPAL_DEFAULT 16 /* parked calls per subject + client */
+#define MRTR_GATHER_DEFAULT_MS     25
 
 struct mrtr_params {
-	int64_t ttl_ms;		/* 0: MRTR_TTL_DEFAULT_MS; else clamped to MIN..MAX */
-	size_t max;		/* 0: MRTR_MAX_DEFAULT; at most MRTR_MAX_LIMIT */
-	size_t per_principal;	/* 0: MRTR_PER_PRINCIPAL_DEFAULT; at most max */
-	int64_t gather_ms;	/* 0: MRTR_GATHER_DEFAULT_MS */
+	int64_t ttl_ms;       /* 0: MRTR_TTL_DEFAULT_MS; else clamped to MIN..MAX */
+	size_t max;           /* 0: MRTR_MAX_DEFAULT; at most MRTR_MAX_LIMIT */
+	size_t per_principal; /* 0: MRTR_PER_PRINCIPAL_DEFAULT; at most max */
+	int64_t gather_ms;    /* 0: MRTR_GATHER_DEFAULT_MS */
 	void (*due)(void *arg, const char *handle);
 	void (*expired)(void *arg);
 	void (*hold)(void *arg);
@@ -82,12 +82,12 @@ struct mrtr_binding {
 
 enum mrtr_status {
 	MRTR_OK = 0,
-	MRTR_UNKNOWN,	 /* no such handle: never minted, expired, used, not yet
-			  * handed out, or bound to another principal */
-	MRTR_MISMATCH,	 /* the principal's, but for another method or name */
+	MRTR_UNKNOWN,    /* no such handle: never minted, expired, used, not yet
+	                  * handed out, or bound to another principal */
+	MRTR_MISMATCH,   /* the principal's, but for another method or name */
 	MRTR_INCOMPLETE, /* a handed-out key has no object in the responses */
-	MRTR_FULL,	 /* a limit is reached */
-	MRTR_ERROR	 /* out of memory, or a string over its limit */
+	MRTR_FULL,       /* a limit is reached */
+	MRTR_ERROR       /* out of memory, or a string over its limit */
 };
 
 struct mrtr;
@@ -112,8 +112,8 @@ void mrtr_free(struct mrtr *t);
  * is at its limit; MRTR_ERROR (out of memory, a string too long).  On an
  * error the caller keeps its reference.
  */
-enum mrtr_status mrtr_open(struct mrtr *t, const struct mrtr_binding *b, void *arg,
-    char handle[MRTR_HANDLE_LEN + 1]);
+enum mrtr_status mrtr_open(
+    struct mrtr *t, const struct mrtr_binding *b, void *arg, char handle[MRTR_HANDLE_LEN + 1]);
 
 /*
  * mrtr_park(t, handle, keys, nkeys): make the DUE entry ${handle} claimable

@@ -26,7 +26,7 @@ struct obj {
 static struct mrtr *table;
 static int park_on_due = 1;
 
-static const char *const keys1[] = {"k1", "k2"};
+static const char *const keys1[] = { "k1", "k2" };
 
 static void
 o_hold(void *arg)
@@ -86,7 +86,7 @@ get(struct obj *o, int *field)
 static void
 sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -127,11 +127,11 @@ mk(size_t max, size_t per)
 	return (mrtr_new(&p));
 }
 
-static const struct mrtr_binding alice = {"alice", "c1", "tools/call", "srv__ask"};
-static const struct mrtr_binding alice_other_client = {"alice", "c2", "tools/call", "srv__ask"};
-static const struct mrtr_binding bob = {"bob", "c1", "tools/call", "srv__ask"};
-static const struct mrtr_binding alice_other_tool = {"alice", "c1", "tools/call", "srv__other"};
-static const struct mrtr_binding alice_prompt = {"alice", "c1", "prompts/get", "srv__ask"};
+static const struct mrtr_binding alice = { "alice", "c1", "tools/call", "srv__ask" };
+static const struct mrtr_binding alice_other_client = { "alice", "c2", "tools/call", "srv__ask" };
+static const struct mrtr_binding bob = { "bob", "c1", "tools/call", "srv__ask" };
+static const struct mrtr_binding alice_other_tool = { "alice", "c1", "tools/call", "srv__other" };
+static const struct mrtr_binding alice_prompt = { "alice", "c1", "prompts/get", "srv__ask" };
 
 static int
 setup(void **state)
@@ -174,14 +174,14 @@ test_round_trip(void **state)
 
 	/* Other principals: unknown, and nothing changes. */
 	assert_int_equal(mrtr_claim(table, h, &bob, resp, &arg, missing, sizeof(missing)), MRTR_UNKNOWN);
-	assert_int_equal(mrtr_claim(table, h, &alice_other_client, resp, &arg, missing, sizeof(missing)),
-	    MRTR_UNKNOWN);
+	assert_int_equal(
+	    mrtr_claim(table, h, &alice_other_client, resp, &arg, missing, sizeof(missing)), MRTR_UNKNOWN);
 	assert_null(arg);
 	/* Another tool or method of the same principal. */
-	assert_int_equal(mrtr_claim(table, h, &alice_other_tool, resp, &arg, missing, sizeof(missing)),
-	    MRTR_MISMATCH);
-	assert_int_equal(mrtr_claim(table, h, &alice_prompt, resp, &arg, missing, sizeof(missing)),
-	    MRTR_MISMATCH);
+	assert_int_equal(
+	    mrtr_claim(table, h, &alice_other_tool, resp, &arg, missing, sizeof(missing)), MRTR_MISMATCH);
+	assert_int_equal(
+	    mrtr_claim(table, h, &alice_prompt, resp, &arg, missing, sizeof(missing)), MRTR_MISMATCH);
 	assert_int_equal(mrtr_count(table), 1);
 
 	assert_int_equal(mrtr_claim(table, h, &alice, resp, &arg, missing, sizeof(missing)), MRTR_OK);
@@ -209,8 +209,8 @@ test_incomplete(void **state)
 	wait_for(&o, &o.due, 1);
 	assert_int_equal(mrtr_claim(table, h, &alice, half, &arg, missing, sizeof(missing)), MRTR_INCOMPLETE);
 	assert_string_equal(missing, "k2");
-	assert_int_equal(mrtr_claim(table, h, &alice, notobj, &arg, missing, sizeof(missing)),
-	    MRTR_INCOMPLETE);
+	assert_int_equal(
+	    mrtr_claim(table, h, &alice, notobj, &arg, missing, sizeof(missing)), MRTR_INCOMPLETE);
 	assert_int_equal(mrtr_claim(table, h, &alice, NULL, &arg, missing, sizeof(missing)), MRTR_INCOMPLETE);
 	assert_string_equal(missing, "k1");
 	/* Still there for a complete retry. */
@@ -233,8 +233,8 @@ test_unknown(void **state)
 	memcpy(forged, MRTR_HANDLE_PREFIX, strlen(MRTR_HANDLE_PREFIX));
 	forged[MRTR_HANDLE_LEN] = '\0';
 	assert_true(mrtr_is_handle(forged));
-	assert_int_equal(mrtr_claim(table, forged, &alice, NULL, &arg, missing, sizeof(missing)),
-	    MRTR_UNKNOWN);
+	assert_int_equal(
+	    mrtr_claim(table, forged, &alice, NULL, &arg, missing, sizeof(missing)), MRTR_UNKNOWN);
 	assert_null(arg);
 	assert_int_equal(mrtr_claim(table, "", &alice, NULL, &arg, missing, sizeof(missing)), MRTR_UNKNOWN);
 	assert_false(mrtr_is_handle("opaque-upstream-state"));
@@ -307,7 +307,7 @@ test_limits(void **state)
 	struct mrtr *t;
 	struct obj o[4];
 	char h[4][MRTR_HANDLE_LEN + 1];
-	const struct mrtr_binding bad = {"alice", "c1", "tools/call", NULL};
+	const struct mrtr_binding bad = { "alice", "c1", "tools/call", NULL };
 	int i;
 
 	(void)state;
