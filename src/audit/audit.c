@@ -513,7 +513,7 @@ audit_format(const struct audit_record *r, int with_args, char *out, size_t cap)
 		key(&o, "latency_ms");
 		put_int(&o, (long long)r->latency_ms);
 	}
-	field_str(&o, "outcome", r->error_code == 0 ? "ok" : "error");
+	field_str(&o, "outcome", r->outcome != NULL ? r->outcome : r->error_code == 0 ? "ok" : "error");
 	if (r->error_code != 0) {
 		key(&o, "code");
 		put_int(&o, r->error_code);

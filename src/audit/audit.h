@@ -11,7 +11,9 @@
  *    "upstream":"github","latency_ms":0,"outcome":"error","code":-32600,
  *    "status":403}
  *
- * "outcome" is "ok", or "error" with the JSON-RPC error "code"; "status" is
+ * "outcome" is "ok", or "error" with the JSON-RPC error "code", or
+ * "input_required" for the interim answer of a multi round-trip request
+ * (2026-07-28) that the client retries; "status" is
  * the HTTP status when the caller gives one.  "arguments" (the tool call's
  * arguments, verbatim) appear only when the configuration asks for them.
  *
@@ -71,6 +73,8 @@ struct audit_record {
 	const char *upstream;    /* upstream server name */
 	int64_t latency_ms;      /* < 0: not written */
 	int error_code;          /* 0: outcome ok; else the JSON-RPC error code */
+	const char *outcome;     /* NULL: "ok" or "error" per error_code; else this
+				  * (a static string, e.g. "input_required") */
 	int http_status;         /* 0: not written */
 	const json_t *arguments; /* written only when the log records arguments */
 };

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/secret.h"
 #include "gateway/lists.h"
+#include "gateway/mrtr.h"
 #include "gateway/registry.h"
 #include "gateway/rs.h"
 #include "gateway/upstream.h"
@@ -24,6 +25,7 @@
 #include "policy/policy.h"
 
 #define META_VERSION "io.modelcontextprotocol/protocolVersion"
+#define META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
 #define SERVER_NAME "mcpgate"
 #define SERVER_VERSION "0.1.0"
 #define DEFER_SLACK_MS 2000
@@ -39,16 +41,27 @@ struct session {
 	char version[16];
 	int64_t last_used;
 	struct http_stream *stream; /* the GET stream, or NULL */
+	int log_level;		    /* logging/setLevel (atomic); LOG_ALL until set */
 	int refs;		    /* under ep->mtx */
 	int dead;		    /* removed from the table */
 	struct session *next;	    /* bucket chain */
 };
 
-/* A pending server-to-client request carried over a call's SSE stream. */
+/* A pending server-to-client request: carried over a legacy call's SSE
+ * stream, or (modern) held for an InputRequiredResult, whose key is ${id}. */
 struct srvreq {
 	char id[SRVREQ_ID_MAX];
 	struct upstream_reply *r;
+	json_t *req; /* modern: {"method", "params"} */
+	int sent;    /* modern: handed out in an InputRequiredResult */
 };
+
+/* Log levels of RFC 5424 as MCP names them, least severe first; a call's
+ * threshold is an index, or LOG_NONE (no notifications/message at all). */
+#define LOG_NONE (-1)
+#define LOG_ALL 0
+static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", "critical",
+    "alert", "emergency", NULL};
 
 /* A forwarded call. */
 struct call {
@@ -65,6 +78,13 @@ struct call {
 	char owner[OWNER_MAX];
 	struct srvreq srv[ENDPOINT_SRVREQ_MAX];
 	unsigned nsrv;
+	int log_level;		/* threshold for notifications/message */
+	int64_t tmo;		/* the upstream call's timeout */
+	/* Multi round-trip (modern tools/call, prompts/get, resources/read). */
+	int mrtr;
+	int gathering;		/* a table entry is OPEN for the pending requests */
+	json_t *fin_result;	/* the upstream answered while no client waited */
+	json_t *fin_error;
 	/* audit */
 	char *sub, *client_id, *session, *method, *tool, *resource, *upstream, *reason;
 	json_t *arguments;
@@ -95,6 +115,7 @@ struct endpoint {
 	size_t nsessions;
 	struct call *calls;
 	uint64_t srvseq;
+	struct mrtr *mrtr; /* parked modern calls */
 };
 
 /* What one request is, for the audit line and the answer. */
@@ -167,8 +188,10 @@ audit_rq(struct rq *q, int status)
 	audit_write(q->ep->audit, &r);
 }
 
+/* The audit line of a forwarded call's answer; ${outcome} NULL: from
+ * ${code}. */
 static void
-audit_call(struct call *c, int code)
+audit_call(struct call *c, int code, const char *outcome)
 {
 	struct audit_record r;
 
@@ -189,6 +212,7 @@ audit_call(struct call *c, int code)
 	r.error_code = code;
 	r.http_status = 200;
 	r.arguments = c->arguments;
+	r.outcome = outcome;
 	audit_write(c->ep->audit, &r);
 }
 
@@ -442,6 +466,8 @@ call_unref(struct call *c)
 	pthread_mutex_destroy(&c->mtx);
 	json_decref(c->id);
 	json_decref(c->arguments);
+	json_decref(c->fin_result);
+	json_decref(c->fin_error);
 	free(c->sub);
 	free(c->client_id);
 	free(c->session);
@@ -496,47 +522,16 @@ call_gone(void *arg)
 	call_give_back(c, d, s, NULL);
 }
 
+/* Answer a call's client with ${msg} (owned) over whichever of ${d} and
+ * ${s} it has (both taken from the call), and give the handle back. */
 static void
-call_done(void *arg, json_t *result, json_t *error)
+call_answer(struct call *c, struct http_defer *d, struct http_stream *s, json_t *msg)
 {
-	struct call *c = arg;
-	struct http_defer *d;
-	struct http_stream *s;
-	struct upstream_call *uc;
-	struct upstream_reply *pend[ENDPOINT_SRVREQ_MAX];
 	struct http_resp resp;
-	json_t *msg, *res = NULL, *err;
 	char *text;
-	unsigned i, npend;
-	int code = 0;
 
-	if (error != NULL) {
-		code = (int)json_integer_value(json_object_get(error, "code"));
-		if (code == 0)
-			code = JSONRPC_INTERNAL_ERROR;
-		err = c->modern ? lists_error_modern(c->method, error) : json_incref(error);
-		msg = json_pack("{s:s, s:O, s:o?}", "jsonrpc", "2.0", "id", c->id, "error", err);
-	} else {
-		/* Borrowed: copied only where it is changed. */
-		res = c->modern ? json_deep_copy(result) : json_incref(result);
-		msg = jsonrpc_result(c->id, result_for(c->ep, c->modern, c->method, res));
-	}
-	pthread_mutex_lock(&c->mtx);
-	c->answered = 1;
-	call_take_http(c, &d, &s);
-	uc = c->uc;
-	c->uc = NULL;
-	npend = c->nsrv;
-	for (i = 0; i < npend; i++)
-		pend[i] = c->srv[i].r;
-	c->nsrv = 0;
-	pthread_mutex_unlock(&c->mtx);
-	for (i = 0; i < npend; i++)
-		upstream_reply_send(pend[i], NULL, NULL);
-	upstream_call_release(uc);
-	audit_call(c, code);
 	if (s != NULL) {
-		if ((text = jsonrpc_dumps(msg)) != NULL) {
+		if (msg != NULL && (text = jsonrpc_dumps(msg)) != NULL) {
 			http_stream_send(s, "message", NULL, text, strlen(text));
 			free(text);
 		}
@@ -552,7 +547,71 @@ call_done(void *arg, json_t *result, json_t *error)
 	}
 	json_decref(msg);
 	call_give_back(c, d, s, NULL);
+}
+
+static void
+call_done(void *arg, json_t *result, json_t *error)
+{
+	struct call *c = arg;
+	struct http_defer *d;
+	struct http_stream *s;
+	struct upstream_call *uc;
+	struct srvreq pend[ENDPOINT_SRVREQ_MAX];
+	json_t *msg, *res = NULL, *err = NULL;
+	unsigned i, npend;
+	int code = 0;
+
+	if (error != NULL) {
+		code = (int)json_integer_value(json_object_get(error, "code"));
+		if (code == 0)
+			code = JSONRPC_INTERNAL_ERROR;
+		err = c->modern ? lists_error_modern(c->method, error) : json_incref(error);
+		msg = json_pack("{s:s, s:O, s:O?}", "jsonrpc", "2.0", "id", c->id, "error", err);
+	} else {
+		/* Borrowed: copied only where it is changed.  A result an
+		 * upstream speaking 2026-07-28 marks input_required keeps its
+		 * resultType: the client's retry goes to that upstream. */
+		res = c->modern ? json_deep_copy(result) : json_incref(result);
+		res = result_for(c->ep, c->modern, c->method, res);
+		msg = jsonrpc_result(c->id, json_incref(res));
+	}
+	pthread_mutex_lock(&c->mtx);
+	c->answered = 1;
+	call_take_http(c, &d, &s);
+	/* Parked, or between two rounds: kept for the retry. */
+	if (c->mrtr && d == NULL && s == NULL && c->fin_result == NULL && c->fin_error == NULL) {
+		c->fin_result = err == NULL ? json_incref(res) : NULL;
+		c->fin_error = json_incref(err);
+	}
+	uc = c->uc;
+	c->uc = NULL;
+	npend = c->nsrv;
+	for (i = 0; i < npend; i++)
+		pend[i] = c->srv[i];
+	c->nsrv = 0;
+	pthread_mutex_unlock(&c->mtx);
+	json_decref(res);
+	json_decref(err);
+	for (i = 0; i < npend; i++) {
+		upstream_reply_send(pend[i].r, NULL, NULL);
+		json_decref(pend[i].req);
+	}
+	upstream_call_release(uc);
+	audit_call(c, code, NULL);
+	call_answer(c, d, s, msg);
 	call_unref(c); /* the done reference */
+}
+
+/* The index of log level ${name}, or LOG_NONE. */
+static int
+log_level_of(const char *name)
+{
+	int i;
+
+	for (i = 0; name != NULL && log_levels[i] != NULL; i++)
+		if (strcmp(name, log_levels[i]) == 0)
+			return (i);
+	return (LOG_NONE);
 }
 
 static void
@@ -561,7 +620,17 @@ call_notify(void *arg, const char *method, json_t *params)
 	struct call *c = arg;
 	json_t *n;
 	char *text;
+	int lvl;
 
+	/* notifications/message at or above the call's threshold only (a
+	 * legacy session's logging/setLevel; a modern request's _meta
+	 * logLevel, without which there are none); a message whose level is
+	 * not one of the eight is dropped. */
+	if (strcmp(method, "notifications/message") == 0) {
+		lvl = log_level_of(json_string_value(json_object_get(params, "level")));
+		if (c->log_level == LOG_NONE || lvl == LOG_NONE || lvl < c->log_level)
+			return;
+	}
 	n = json_pack("{s:s, s:s, s:O?}", "jsonrpc", "2.0", "method", method, "params", params);
 	if ((text = jsonrpc_dumps(n)) == NULL)
 		return;
@@ -570,6 +639,225 @@ call_notify(void *arg, const char *method, json_t *params)
 		http_stream_send(c->s, "message", NULL, text, strlen(text));
 	pthread_mutex_unlock(&c->mtx);
 	free(text);
+}
+
+/* mrtr callbacks: a reference to a call for the table. */
+static void
+call_hold(void *arg)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->mtx);
+	c->refs++;
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static void
+call_release(void *arg)
+{
+	call_unref(arg);
+}
+
+/* Take the requests of ${c} not yet handed out (all of them if ${all})
+ * into ${out}; returns how many. */
+static unsigned
+call_take_srvreqs(struct call *c, int all, struct srvreq out[ENDPOINT_SRVREQ_MAX])
+{
+	unsigned i, n = 0, k = 0;
+
+	pthread_mutex_lock(&c->mtx);
+	for (i = 0; i < c->nsrv; i++) {
+		if (all || !c->srv[i].sent)
+			out[n++] = c->srv[i];
+		else
+			c->srv[k++] = c->srv[i];
+	}
+	c->nsrv = k;
+	pthread_mutex_unlock(&c->mtx);
+	return (n);
+}
+
+/* Answer the ${n} requests ${out} with a -32603 error saying ${msg}. */
+static void
+srvreqs_fail(struct srvreq *out, unsigned n, const char *msg)
+{
+	json_t *err;
+	unsigned i;
+
+	err = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message", msg);
+	for (i = 0; i < n; i++) {
+		upstream_reply_send(out[i].r, NULL, err);
+		json_decref(out[i].req);
+	}
+	json_decref(err);
+}
+
+/* Fail the requests of ${c} not yet handed out (all of them if ${all}) to
+ * the upstream with ${msg}. */
+static void
+call_fail_srvreqs(struct call *c, int all, const char *msg)
+{
+	struct srvreq out[ENDPOINT_SRVREQ_MAX];
+
+	srvreqs_fail(out, call_take_srvreqs(c, all, out), msg);
+}
+
+/* A round of input requests begins for ${c}, which holds a reference for
+ * the table (c->gathering was set): reserve its entry.  At the limits the
+ * upstream's requests are refused and the call goes on. */
+static void
+call_open_round(struct call *c)
+{
+	struct mrtr_binding b;
+	char h[MRTR_HANDLE_LEN + 1];
+	enum mrtr_status st;
+
+	b.sub = c->sub;
+	b.client_id = c->client_id;
+	b.method = c->method;
+	b.name = c->tool != NULL ? c->tool : c->resource;
+	st = b.sub && b.client_id && b.method && b.name ? mrtr_open(c->ep->mrtr, &b, c, h) : MRTR_ERROR;
+	secret_wipe(h, sizeof(h));
+	if (st == MRTR_OK)
+		return;
+	log_info("gateway: input requests of a %s refused: %s", c->method,
+	    st == MRTR_FULL ? "too many calls wait for input" : "out of memory");
+	pthread_mutex_lock(&c->mtx);
+	c->gathering = 0;
+	pthread_mutex_unlock(&c->mtx);
+	call_fail_srvreqs(c, 0,
+	    st == MRTR_FULL ? "too many calls wait for input from this client" : "out of memory");
+	call_unref(c);
+}
+
+/* mrtr due(): the gathering window of ${c} closed: answer its client with
+ * an InputRequiredResult carrying every request not yet handed out, and
+ * park the call under ${handle}. */
+static void
+call_due(void *arg, const char *handle)
+{
+	struct call *c = arg;
+	struct endpoint *ep = c->ep;
+	struct http_defer *d = NULL;
+	struct http_stream *s = NULL;
+	struct upstream_call *uc;
+	const char *keys[MRTR_KEYS_MAX];
+	char keybuf[MRTR_KEYS_MAX][SRVREQ_ID_MAX];
+	json_t *reqs, *msg = NULL, *id = NULL;
+	size_t n = 0;
+	unsigned i;
+	void *x;
+
+	reqs = json_object();
+	pthread_mutex_lock(&c->mtx);
+	c->gathering = 0;
+	if (reqs != NULL && !c->answered && (c->d != NULL || c->s != NULL)) {
+		for (i = 0; i < c->nsrv && n < MRTR_KEYS_MAX; i++) {
+			if (c->srv[i].sent)
+				continue;
+			if (json_object_set(reqs, c->srv[i].id, c->srv[i].req) != 0)
+				break;
+			c->srv[i].sent = 1;
+			snprintf(keybuf[n], sizeof(keybuf[n]), "%s", c->srv[i].id);
+			keys[n] = keybuf[n];
+			n++;
+		}
+		if (n > 0) {
+			call_take_http(c, &d, &s);
+			id = json_incref(c->id);
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (n == 0 || mrtr_park(ep->mrtr, handle, keys, n) != 0) {
+		/* No client waits (it left, or the upstream answered). */
+		if ((x = mrtr_drop(ep->mrtr, handle)) != NULL)
+			call_unref(x);
+		if (n > 0) {
+			/* (not reached: only this function parks or drops a DUE
+			 * entry) */
+			msg = jsonrpc_error(id, JSONRPC_INTERNAL_ERROR, "input requests could not be parked",
+			    NULL);
+			call_answer(c, d, s, msg);
+			call_fail_srvreqs(c, 1, "the client cannot receive this request");
+			pthread_mutex_lock(&c->mtx);
+			uc = c->uc;
+			c->uc = NULL;
+			pthread_mutex_unlock(&c->mtx);
+			if (uc != NULL)
+				upstream_call_cancel(uc, "input requests could not be parked");
+		}
+		json_decref(id);
+		json_decref(reqs);
+		return;
+	}
+	msg = jsonrpc_result(id, json_pack("{s:s, s:o, s:s}", "resultType", "input_required",
+	    "inputRequests", reqs, "requestState", handle));
+	json_decref(id);
+	audit_call(c, 0, "input_required");
+	call_answer(c, d, s, msg);
+}
+
+/* mrtr expired(): nobody retried ${c} in time: its pending requests get an
+ * error, the upstream call is cancelled (notifications/cancelled), and the
+ * table's reference is dropped. */
+static void
+call_expired(void *arg)
+{
+	struct call *c = arg;
+	struct upstream_call *uc;
+	struct srvreq out[ENDPOINT_SRVREQ_MAX];
+	unsigned n;
+
+	/* Cancelled first: an upstream answering its failed requests could
+	 * otherwise finish the call before the cancellation is sent. */
+	n = call_take_srvreqs(c, 1, out);
+	pthread_mutex_lock(&c->mtx);
+	uc = c->uc;
+	c->uc = NULL;
+	pthread_mutex_unlock(&c->mtx);
+	if (uc != NULL)
+		upstream_call_cancel(uc, "the client did not provide the input in time");
+	srvreqs_fail(out, n, "the client did not answer in time");
+	call_unref(c);
+}
+
+/* A modern call's server-to-client request: held for the next
+ * InputRequiredResult. */
+static void
+srvreq_hold(struct call *c, const char *id, const char *method, json_t *params, struct upstream_reply *r)
+{
+	json_t *req, *err;
+	int held = 0, open = 0;
+
+	req = json_pack("{s:s, s:O?}", "method", method, "params", params);
+	pthread_mutex_lock(&c->mtx);
+	if (req != NULL && !c->answered && c->nsrv < ENDPOINT_SRVREQ_MAX) {
+		snprintf(c->srv[c->nsrv].id, sizeof(c->srv[c->nsrv].id), "%s", id);
+		c->srv[c->nsrv].r = r;
+		c->srv[c->nsrv].req = req;
+		c->srv[c->nsrv].sent = 0;
+		c->nsrv++;
+		held = 1;
+		/* A client waits and no round is open: open one (the
+		 * table's reference).  Otherwise the request waits for the
+		 * open round, or for the client's retry. */
+		if ((c->d != NULL || c->s != NULL) && !c->gathering) {
+			c->gathering = 1;
+			c->refs++;
+			open = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (!held) {
+		json_decref(req);
+		err = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message",
+		    "too many requests pending for this call");
+		upstream_reply_send(r, NULL, err);
+		json_decref(err);
+		return;
+	}
+	if (open)
+		call_open_round(c);
 }
 
 static void
@@ -586,6 +874,10 @@ call_srvreq(void *arg, const char *method, json_t *params, struct upstream_reply
 	seq = ++ep->srvseq;
 	pthread_mutex_unlock(&ep->mtx);
 	snprintf(id, sizeof(id), "mcpgate-%llu", (unsigned long long)seq);
+	if (c->mrtr) {
+		srvreq_hold(c, id, method, params, r);
+		return;
+	}
 	req = json_pack("{s:s, s:s, s:s, s:O?}", "jsonrpc", "2.0", "id", id, "method", method, "params",
 	    params);
 	text = jsonrpc_dumps(req);
@@ -593,6 +885,8 @@ call_srvreq(void *arg, const char *method, json_t *params, struct upstream_reply
 	if (text != NULL && c->legacy && c->s != NULL && !c->answered && c->nsrv < ENDPOINT_SRVREQ_MAX &&
 	    http_stream_send(c->s, "message", NULL, text, strlen(text)) == 0) {
 		snprintf(c->srv[c->nsrv].id, sizeof(c->srv[c->nsrv].id), "%s", id);
+		c->srv[c->nsrv].req = NULL;
+		c->srv[c->nsrv].sent = 1;
 		c->srv[c->nsrv++].r = r;
 		sent = 1;
 	}
@@ -677,6 +971,182 @@ has_progress_token(const json_t *params)
 	return (json_is_object(meta) && json_object_get(meta, "progressToken") != NULL);
 }
 
+/* The threshold for the notifications/message of request ${q}'s call: a
+ * legacy session's logging/setLevel level (everything until one is set),
+ * a modern request's _meta logLevel (none without it: changelog item 5). */
+static int
+request_log_level(const struct rq *q)
+{
+	const char *l;
+
+	if (!q->modern)
+		return (q->sess != NULL ? __atomic_load_n(&q->sess->log_level, __ATOMIC_RELAXED) : LOG_ALL);
+	l = json_string_value(json_object_get(json_object_get(q->m.params, "_meta"), META_LOG_LEVEL));
+	return (log_level_of(l));
+}
+
+/* 1 if ${method} may get an InputRequiredResult (basic/patterns/mrtr). */
+static int
+mrtr_method(const char *method)
+{
+	return (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+	    strcmp(method, "resources/read") == 0);
+}
+
+/* Whether the answer to ${q} is an SSE stream: the client accepts one and
+ * the call may carry notifications (progress, a modern request's log
+ * level) or, for a legacy tools/call, server-to-client requests. */
+static int
+wants_stream(const struct rq *q, const char *method, const json_t *params)
+{
+	return (q->want_sse && (has_progress_token(params) || (q->legacy && strcmp(method, "tools/call") == 0) ||
+	    (q->modern && request_log_level(q) != LOG_NONE)));
+}
+
+/* The retry of parked call ${c} (its reference, from the table, is ours)
+ * by request ${q} with ${ir}, which has an object for every key handed out:
+ * the new request takes the call's HTTP side, each response goes upstream
+ * as the answer to its request, and the call goes on. */
+static void
+call_resume(struct rq *q, struct call *c, json_t *ir)
+{
+	struct endpoint *ep = q->ep;
+	struct srvreq out[ENDPOINT_SRVREQ_MAX];
+	struct upstream_call *uc;
+	json_t *fr, *fe;
+	unsigned i, n = 0, k = 0;
+	int open = 0, sse = wants_stream(q, c->method, q->m.params);
+
+	pthread_mutex_lock(&c->mtx);
+	if (c->answered) {
+		/* The upstream answered (or failed) while no client waited. */
+		fr = c->fin_result;
+		fe = c->fin_error;
+		c->fin_result = c->fin_error = NULL;
+		pthread_mutex_unlock(&c->mtx);
+		q->upstream = c->upstream;
+		q->decision = AUDIT_ALLOW;
+		if (fe != NULL) {
+			q->code = (int)json_integer_value(json_object_get(fe, "code"));
+			if (q->code == 0)
+				q->code = JSONRPC_INTERNAL_ERROR;
+			reply(q, 200, json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", q->m.id, "error", fe));
+		} else if (fr != NULL)
+			reply_result(q, fr);
+		else
+			reply_error(q, 200, JSONRPC_INTERNAL_ERROR, "the call ended", NULL);
+		call_unref(c);
+		return;
+	}
+	json_decref(c->id);
+	c->id = jsonrpc_id_copy(q->m.id);
+	c->t0 = q->t0;
+	c->log_level = request_log_level(q);
+	/* Under c->mtx, as in forward(). */
+	if (sse)
+		c->s = http_resp_stream(q->resp, ep->heartbeat_s, 0, call_gone, c);
+	else
+		c->d = http_resp_defer(q->resp, (unsigned)(c->tmo + DEFER_SLACK_MS), call_gone, call_gone, c);
+	if (c->s == NULL && c->d == NULL) {
+		uc = c->uc;
+		c->uc = NULL;
+		pthread_mutex_unlock(&c->mtx);
+		call_fail_srvreqs(c, 1, "the client's retry failed");
+		if (uc != NULL)
+			upstream_call_cancel(uc, "the client's retry failed");
+		call_unref(c);
+		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	/* The table's reference is the HTTP handle's now. */
+	for (i = 0; i < c->nsrv; i++) {
+		if (c->srv[i].sent)
+			out[n++] = c->srv[i];
+		else
+			c->srv[k++] = c->srv[i];
+	}
+	c->nsrv = k;
+	/* Requests the upstream sent meanwhile make the next round. */
+	if (k > 0 && !c->gathering) {
+		c->gathering = 1;
+		c->refs++;
+		open = 1;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	for (i = 0; i < n; i++) {
+		upstream_reply_send(out[i].r, json_object_get(ir, out[i].id), NULL);
+		json_decref(out[i].req);
+	}
+	if (open)
+		call_open_round(c);
+}
+
+/* Before a modern request is forwarded: its _meta logLevel, its
+ * inputResponses and requestState are checked, and a requestState the
+ * gateway minted resumes the call parked under it (after the policy check
+ * the retry went through like any request).  A requestState of another
+ * form is the upstream's own (an upstream speaking 2026-07-28): the
+ * request goes to it unchanged.  Returns 1 if ${q} was answered here
+ * (${params} is then released), 0 to forward it. */
+static int
+forward_pre(struct rq *q, const char *method, json_t *params)
+{
+	json_t *lv, *rs, *ir;
+	struct mrtr_binding b;
+	enum mrtr_status st;
+	char missing[MRTR_KEY_MAX], msg[MRTR_KEY_MAX + 64];
+	void *arg;
+
+	if (!q->modern)
+		return (0);
+	lv = json_object_get(json_object_get(q->m.params, "_meta"), META_LOG_LEVEL);
+	rs = json_object_get(q->m.params, "requestState");
+	ir = json_object_get(q->m.params, "inputResponses");
+	if (lv != NULL && log_level_of(json_string_value(lv)) == LOG_NONE) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "_meta logLevel must be a logging level", NULL);
+		goto done;
+	}
+	if (ir != NULL && !json_is_object(ir)) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.inputResponses must be an object", NULL);
+		goto done;
+	}
+	if (rs != NULL && !json_is_string(rs)) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.requestState must be a string", NULL);
+		goto done;
+	}
+	if (rs == NULL || !mrtr_is_handle(json_string_value(rs)))
+		return (0);
+	b.sub = q->p->sub;
+	b.client_id = q->p->client_id;
+	b.method = method;
+	b.name = q->tool != NULL ? q->tool : q->resource;
+	if (b.sub == NULL || b.client_id == NULL || b.name == NULL || !mrtr_method(method))
+		st = MRTR_UNKNOWN;
+	else
+		st = mrtr_claim(q->ep->mrtr, json_string_value(rs), &b, ir, &arg, missing, sizeof(missing));
+	switch (st) {
+	case MRTR_OK:
+		call_resume(q, arg, ir);
+		break;
+	case MRTR_MISMATCH:
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS,
+		    "params.requestState belongs to another method or name", NULL);
+		break;
+	case MRTR_INCOMPLETE:
+		snprintf(msg, sizeof(msg), "params.inputResponses has no response for \"%s\"", missing);
+		q->reason = "inputResponses incomplete";
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, msg, json_pack("{s:s}", "missing", missing));
+		break;
+	default:
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS,
+		    "params.requestState is unknown, expired or already used", NULL);
+		break;
+	}
+done:
+	json_decref(params);
+	return (1);
+}
+
 /* Send ${method} with ${params} (owned) to ${u} for request ${q}. */
 static void
 forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
@@ -689,6 +1159,8 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	int64_t tmo = ep->timeout_ms;
 	int sse;
 
+	if (forward_pre(q, method, params))
+		return;
 	if (ucfg->timeout_ms > 0 && ucfg->timeout_ms < tmo)
 		tmo = ucfg->timeout_ms;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -698,6 +1170,9 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	c->refs = 3; /* ours until the end of this function, the HTTP handle's, done's */
 	c->legacy = q->legacy;
 	c->modern = q->modern;
+	c->mrtr = q->modern && mrtr_method(method);
+	c->log_level = request_log_level(q);
+	c->tmo = tmo;
 	c->id = jsonrpc_id_copy(q->m.id);
 	c->sub = xstrdup0(q->p->sub);
 	c->client_id = xstrdup0(q->p->client_id);
@@ -712,8 +1187,7 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 		c->arguments = json_incref(json_object_get(params, "arguments"));
 	owner_of(q, c->owner, sizeof(c->owner));
 
-	sse = q->want_sse &&
-	    (has_progress_token(params) || (q->legacy && strcmp(method, "tools/call") == 0));
+	sse = wants_stream(q, method, params);
 	if (sse && q->sess != NULL)
 		http_resp_header(q->resp, "Mcp-Session-Id", q->sess->id);
 	/* Under c->mtx, so that a notification finds the handle in c. */
@@ -1122,20 +1596,38 @@ m_complete(struct rq *q)
 	forward(q, u, "completion/complete", params);
 }
 
+/* logging/setLevel (legacy): the session's threshold for the
+ * notifications/message of its later calls. */
+static void
+m_set_level(struct rq *q)
+{
+	int l = log_level_of(jsonrpc_param_string(&q->m, "level"));
+
+	if (l == LOG_NONE) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.level must be a logging level", NULL);
+		return;
+	}
+	if (q->sess != NULL)
+		__atomic_store_n(&q->sess->log_level, l, __ATOMIC_RELAXED);
+	reply_result(q, json_object());
+}
+
 static void
 dispatch(struct rq *q)
 {
 	const char *m = q->m.method;
 	enum registry_list which;
 
-	if (strcmp(m, "ping") == 0)
+	/* ping and logging/setLevel are gone in 2026-07-28 (changelog item
+	 * 5): unknown methods there. */
+	if (strcmp(m, "ping") == 0 && !q->modern)
 		reply_result(q, json_object());
 	else if (strcmp(m, "server/discover") == 0)
 		m_discover(q);
 	else if (lists_method(m, &which))
 		m_list(q, which);
-	else if (strcmp(m, "logging/setLevel") == 0)
-		reply_result(q, json_object());
+	else if (strcmp(m, "logging/setLevel") == 0 && !q->modern)
+		m_set_level(q);
 	else if (strcmp(m, "tools/call") == 0)
 		m_tools_call(q);
 	else if (strcmp(m, "prompts/get") == 0)
@@ -1481,6 +1973,7 @@ endpoint_new(const struct endpoint_params *p)
 {
 	struct lists_params lp;
 	struct endpoint *ep;
+	struct mrtr_params mp;
 	size_t i;
 
 	if ((ep = calloc(1, sizeof(*ep))) == NULL)
@@ -1515,6 +2008,16 @@ endpoint_new(const struct endpoint_params *p)
 		goto err;
 	ep->audit = p->audit;
 	ep->audit_arguments = p->audit_arguments;
+	memset(&mp, 0, sizeof(mp));
+	mp.ttl_ms = p->mrtr_ttl_ms;
+	mp.max = p->mrtr_max;
+	mp.per_principal = p->mrtr_per_principal;
+	mp.due = call_due;
+	mp.expired = call_expired;
+	mp.hold = call_hold;
+	mp.release = call_release;
+	if ((ep->mrtr = mrtr_new(&mp)) == NULL)
+		goto err;
 	return (ep);
 err:
 	endpoint_free(ep);
@@ -1530,6 +2033,8 @@ endpoint_free(struct endpoint *ep)
 
 	if (ep == NULL)
 		return;
+	/* Parked calls hold references to calls, which use ep->mtx. */
+	mrtr_free(ep->mrtr);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
 		for (s = ep->buckets[b]; s != NULL; s = next) {
 			next = s->next;

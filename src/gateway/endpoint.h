@@ -22,9 +22,10 @@
  * method, the body (gateway/jsonrpc.h limits: 413, 400 -32700, 400 -32600;
  * batches are refused), the era's headers and session, then the method.
  *
- * The gateway answers initialize, server/discover, ping, logging/setLevel
- * and the list methods itself (gateway/lists.h: filtered by policy_listed(),
- * in pages with authenticated cursors);
+ * The gateway answers initialize, server/discover, ping and
+ * logging/setLevel (legacy only: 2026-07-28 removed them) and the list
+ * methods itself (gateway/lists.h: filtered by policy_listed(), in pages
+ * with authenticated cursors);
  * tools/call, resources/read, prompts/get and completion/complete go to the
  * upstream that owns the name, after policy_decide(): a denied call gets 403
  * with an insufficient_scope challenge naming every scope it needs.  A
@@ -33,8 +34,13 @@
  * a progressToken, or for a legacy tools/call, so that the upstream's
  * sampling / elicitation / roots requests can reach the client); the
  * upstream call is bounded by the configured timeout, and a client that
- * leaves cancels it.  Modern clients never get server-to-client requests:
- * those are answered with an error to the upstream.
+ * leaves cancels it.  Modern clients never get server-to-client requests
+ * on a stream: during a tools/call, prompts/get or resources/read they get
+ * an InputRequiredResult and answer in a retry (gateway/mrtr.h, multi
+ * round-trip requests); other calls answer the upstream with an error.
+ * notifications/message are filtered by the legacy session's
+ * logging/setLevel, or by a modern request's _meta logLevel (none
+ * without it).
  *
  * Every request gets one audit line (audit/audit.h), refused ones
  * included.  No token text is ever logged or forwarded.
@@ -77,6 +83,10 @@ struct endpoint_params {
 	const struct policy_config *policy;
 	struct audit_log *audit;	/* NULL: no audit */
 	int audit_arguments;
+	/* Parked calls of 2026-07-28 clients (gateway/mrtr.h; 0: defaults). */
+	int64_t mrtr_ttl_ms;
+	size_t mrtr_max;
+	size_t mrtr_per_principal;
 };
 
 struct endpoint;

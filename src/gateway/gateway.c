@@ -104,6 +104,9 @@ gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 	ep.sessions_max = (size_t)cfg->gateway.sessions_max;
 	ep.session_idle_s = cfg->gateway.session_idle_s;
 	ep.heartbeat_s = cfg->gateway.sse_heartbeat_s;
+	ep.mrtr_ttl_ms = cfg->gateway.mrtr_ttl_ms;
+	ep.mrtr_max = (size_t)cfg->gateway.mrtr_max;
+	ep.mrtr_per_principal = (size_t)cfg->gateway.mrtr_per_principal;
 	ep.body_max = cfg->body_max;
 	ep.page_size = (size_t)cfg->gateway.page_size;
 	ep.list_ttl_ms = cfg->gateway.list_ttl_ms;

@@ -791,6 +791,15 @@ on_server_request(struct session *s, json_t *msg, const char *method, int64_t as
 	if (pick == NULL || ambiguous || (r = calloc(1, sizeof(*r))) == NULL || !busy_enter(pick)) {
 		pthread_mutex_unlock(&u->mtx);
 		free(r);
+		/* roots/list with no client to ask (the upstream asks at
+		 * start-up, or on its own): no roots, rather than an error
+		 * the server may take for a broken client. */
+		if (strcmp(method, "roots/list") == 0) {
+			e = json_pack("{s:[]}", "roots");
+			reply_raw(s, id, e, NULL);
+			json_decref(e);
+			return;
+		}
 		log_info("upstream %s: %s not routed to a client", u->cfg->name, method);
 		e = json_pack("{s:i, s:s}", "code", -32603, "message",
 		    "the gateway cannot route this request to a client");

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "core/secret.h"
+#include "gateway/mrtr.h"
 
 static const struct {
 	const char *name, *description;
@@ -299,8 +300,9 @@ static int
 load_gateway(struct config *cfg, const char *path, json_t *root)
 {
 	static const char *const k_gw[] = {"enabled", "path", "resource", "allowed_origins", "timeout_ms",
-	    "sessions", "sse_heartbeat", "page_size", "list_ttl_ms", "read_ttl_ms", NULL};
+	    "sessions", "sse_heartbeat", "page_size", "list_ttl_ms", "read_ttl_ms", "mrtr", NULL};
 	static const char *const k_sess[] = {"max", "idle_timeout", NULL};
+	static const char *const k_mrtr[] = {"ttl_ms", "max", "per_principal", NULL};
 	static const char *const k_as[] = {"enabled", NULL};
 	json_t *o, *v, *w;
 	int64_t n;
@@ -333,6 +335,13 @@ load_gateway(struct config *cfg, const char *path, json_t *root)
 			if (only_keys(path, "\"gateway.sessions\"", v, k_sess) ||
 			    get_int(path, v, "max", 1, 1000000, &cfg->gateway.sessions_max) ||
 			    get_int(path, v, "idle_timeout", 10, 30 * 86400, &cfg->gateway.session_idle_s))
+				return (-1);
+		}
+		if ((v = json_object_get(o, "mrtr")) != NULL) {
+			if (only_keys(path, "\"gateway.mrtr\"", v, k_mrtr) ||
+			    get_int(path, v, "ttl_ms", MRTR_TTL_MIN_MS, MRTR_TTL_MAX_MS, &cfg->gateway.mrtr_ttl_ms) ||
+			    get_int(path, v, "max", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_max) ||
+			    get_int(path, v, "per_principal", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_per_principal))
 				return (-1);
 		}
 		if ((v = json_object_get(o, "allowed_origins")) != NULL) {
@@ -718,6 +727,9 @@ config_load(struct config *cfg, const char *path)
 	cfg->gateway.page_size = LISTS_PAGE_SIZE_DEFAULT;
 	cfg->gateway.list_ttl_ms = LISTS_TTL_DEFAULT_MS;
 	cfg->gateway.read_ttl_ms = LISTS_READ_TTL_DEFAULT_MS;
+	cfg->gateway.mrtr_ttl_ms = MRTR_TTL_DEFAULT_MS;
+	cfg->gateway.mrtr_max = MRTR_MAX_DEFAULT;
+	cfg->gateway.mrtr_per_principal = MRTR_PER_PRINCIPAL_DEFAULT;
 	policy_config_init(&cfg->policy);
 	audit_config_init(&cfg->audit);
 	if (rs_config_parse(NULL, &cfg->auth, &env) != 0) {

@@ -135,6 +135,9 @@ struct config {
 		int64_t page_size;		     /* list methods: items per page */
 		int64_t list_ttl_ms;		     /* 2026-07-28 ttlMs of the lists */
 		int64_t read_ttl_ms;		     /* ... of resources/read (upstream gave none) */
+		int64_t mrtr_ttl_ms;		     /* parked calls: expiry (gateway/mrtr.h) */
+		int64_t mrtr_max;		     /* parked calls in all */
+		int64_t mrtr_per_principal;	     /* parked calls per subject + client */
 		char *resource;			     /* canonical URL: issuer origin + path */
 		char *authorization_servers[8];	     /* PRM: default the issuer */
 		size_t nas;

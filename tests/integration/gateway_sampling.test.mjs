@@ -2,12 +2,12 @@
 // sampling/createMessage reaches a legacy client on the SSE stream of the
 // call it belongs to, under an id the gateway chose, and the client's POSTed
 // answer goes back to the upstream; a 2026-07-28 client never gets such a
-// request (its streams must not carry them): the upstream gets an error.
+// request (its streams must not carry them): it gets an InputRequiredResult.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ACCEPT, answer, ccToken, mcpUrl, modern, openSession, post, startGateway } from './lib/gateway.mjs';
+import { ACCEPT, answer, ccToken, mcpUrl, messages, modern, openSession, post, startGateway } from './lib/gateway.mjs';
 
 test('sampling over the call stream', async (t) => {
 	const server = await startGateway(t);
@@ -64,10 +64,20 @@ test('sampling over the call stream', async (t) => {
 	    { session: s.session, version: s.version });
 	assert.equal(stray.status, 400);
 
-	// Stateless: the upstream gets an error, the client the upstream's answer.
+	// Stateless (2026-07-28): never a request on the stream; the client
+	// gets an InputRequiredResult instead and answers in its retry
+	// (gateway_mrtr.test.mjs has the rest).
 	const m = await modern(server, token, 5, 'tools/call', { name: 'echo__sample', arguments: {} });
 	assert.equal(m.status, 200);
-	assert.equal(answer(m, 5).error.code, -32603);
+	assert.ok(messages(m).every((x) => x.method === undefined), m.text);
+	const ir = answer(m, 5).result;
+	assert.equal(ir.resultType, 'input_required', m.text);
+	const [key] = Object.keys(ir.inputRequests);
+	assert.equal(ir.inputRequests[key].method, 'sampling/createMessage');
+	const m2 = await modern(server, token, 6, 'tools/call', { name: 'echo__sample', arguments: {},
+	    inputResponses: { [key]: { role: 'assistant', content: { type: 'text', text: 'retried!' }, model: 'm' } },
+	    requestState: ir.requestState });
+	assert.equal(answer(m2, 6).result.content[0].text, 'retried!');
 });
 
 test('notifications/cancelled reaches the upstream; a client that leaves cancels too', async (t) => {

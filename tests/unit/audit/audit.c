@@ -184,6 +184,14 @@ test_format(void **state)
 	assert_int_equal(strlen(sget(o, "time")), 24);
 	json_decref(o);
 
+	/* An interim answer of a multi round-trip request. */
+	r.outcome = "input_required";
+	o = roundtrip(&r, 1, NULL);
+	assert_string_equal(sget(o, "outcome"), "input_required");
+	assert_null(json_object_get(o, "code"));
+	json_decref(o);
+	r.outcome = NULL;
+
 	assert_int_equal(audit_format(&r, 0, line, AUDIT_LINE_MAX - 1), -1);
 	json_decref(id);
 	json_decref(args);

@@ -143,12 +143,16 @@ test_values(void **state)
 				    "\"initial_access_token\":\"0123456789abcdef\"},"
 				    "\"tokens\":{\"access_ttl\":300},"
 				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\",\"page_size\":3,"
-				    "\"list_ttl_ms\":0,\"read_ttl_ms\":1500}}"),
+				    "\"list_ttl_ms\":0,\"read_ttl_ms\":1500,"
+				    "\"mrtr\":{\"ttl_ms\":2000,\"max\":50,\"per_principal\":3}}}"),
 	    0);
 	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/mcp");
 	assert_int_equal(cfg.gateway.page_size, 3);
 	assert_int_equal(cfg.gateway.list_ttl_ms, 0);
 	assert_int_equal(cfg.gateway.read_ttl_ms, 1500);
+	assert_int_equal(cfg.gateway.mrtr_ttl_ms, 2000);
+	assert_int_equal(cfg.gateway.mrtr_max, 50);
+	assert_int_equal(cfg.gateway.mrtr_per_principal, 3);
 	assert_int_equal(cfg.gateway.nas, 1);
 	assert_string_equal(cfg.gateway.authorization_servers[0], "https://auth.example.com");
 	assert_int_equal(cfg.port, 9000);
@@ -215,6 +219,10 @@ test_rejects(void **state)
 		"{\"gateway\":{\"read_ttl_ms\":86400001}}",
 		"{\"gateway\":{\"sessions\":{\"max\":0}}}",
 		"{\"gateway\":{\"sessions\":{\"ttl\":5}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl_ms\":10}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl_ms\":86400000}}}",
+		"{\"gateway\":{\"mrtr\":{\"max\":0}}}",
+		"{\"gateway\":{\"mrtr\":{\"ttl\":5}}}",
 		"{\"gateway\":{\"allowed_origins\":[\"a b\"]}}",
 		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"https://b/mcp\"}}",
 		"{\"resources\":[\"https://a/mcp\"],\"gateway\":{\"resource\":\"ftp://a/mcp\"}}",
