@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,14 +102,129 @@ err:
 	return (-1);
 }
 
-/* Open ${path} for appending (0600 if created); a regular file only.  Sets
- * ${torn} if it does not end in a newline.  Returns the descriptor or -1. */
+static int64_t now_ms(void);
+
+/* The line {"time":<now>,"torn":<${frag}>} in ${out} (AUDIT_LINE_MAX bytes):
+ * its length with the newline, or -1.  Bytes that are not UTF-8 (a write
+ * can stop inside a character) become '?'; a fragment too long to fit is
+ * cut and "truncated":true added. */
+static int
+torn_line(const char *frag, size_t len, char *out)
+{
+	char ts[25], *text = NULL, *fix;
+	json_t *rec = NULL;
+	size_t i, n = len, tl;
+
+	audit_time_format(now_ms(), ts);
+	if ((fix = malloc(len + 1)) == NULL)
+		return (-1);
+	memcpy(fix, frag, len);
+	fix[len] = '\0';
+	for (;;) {
+		json_t *str = json_stringn(fix, n);
+
+		if (str == NULL) {
+			/* Not UTF-8: keep ASCII only. */
+			for (i = 0; i < n; i++)
+				if ((unsigned char)fix[i] >= 0x80)
+					fix[i] = '?';
+			if ((str = json_stringn(fix, n)) == NULL)
+				goto err;
+		}
+		rec = json_pack("{s:s, s:o}", "time", ts, "torn", str);
+		if (rec != NULL && n < len)
+			json_object_set_new(rec, "truncated", json_true());
+		if (rec == NULL || (text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+			goto err;
+		json_decref(rec);
+		rec = NULL;
+		if ((tl = strlen(text)) < AUDIT_LINE_MAX)
+			break;
+		free(text);
+		text = NULL;
+		n /= 2;
+		while (n > 0 && ((unsigned char)fix[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, text, tl);
+	out[tl] = '\n';
+	free(text);
+	free(fix);
+	return ((int)tl + 1);
+
+err:
+	json_decref(rec);
+	free(text);
+	free(fix);
+	return (-1);
+}
+
+/* If ${path} ends in a partial line (a write cut short because its writer
+ * was killed, see audit.h), make that fragment a whole line of its own
+ * (torn_line()) in place, so that the file holds whole lines only and
+ * nothing that reached it is lost.  Sets ${torn} when the tail could not be
+ * repaired (the next line then starts on a fresh one).  Only the process
+ * holding the log's lock does this.  Returns 0, or -1 on an I/O error. */
+static int
+repair_tail(const char *path, int *torn)
+{
+	char *buf = NULL, line[AUDIT_LINE_MAX];
+	struct stat sb;
+	size_t want, i;
+	ssize_t r;
+	off_t start;
+	int fd, n, rc = -1;
+
+	*torn = 0;
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return (-1);
+	if (fstat(fd, &sb) != 0)
+		goto done;
+	if (sb.st_size == 0) {
+		rc = 0;
+		goto done;
+	}
+	want = sb.st_size < AUDIT_LINE_MAX ? (size_t)sb.st_size : AUDIT_LINE_MAX;
+	start = sb.st_size - (off_t)want;
+	if ((buf = malloc(want)) == NULL || (r = pread(fd, buf, want, start)) != (ssize_t)want)
+		goto done;
+	if (buf[want - 1] == '\n') {
+		rc = 0;
+		goto done;
+	}
+	for (i = want; i > 0 && buf[i - 1] != '\n'; i--)
+		;
+	if (i == 0 && start > 0) {
+		/* Longer than any line we write: not ours to rewrite. */
+		*torn = 1;
+		rc = 0;
+		goto done;
+	}
+	if ((n = torn_line(buf + i, want - i, line)) < 0) {
+		*torn = 1;
+		rc = 0;
+		goto done;
+	}
+	/* Over the fragment, which the new line holds. */
+	if (pwrite(fd, line, (size_t)n, start + (off_t)i) != n)
+		goto done;
+	log_warn("audit: %s ended in a partial line; kept as a \"torn\" record", path);
+	rc = 0;
+
+done:
+	free(buf);
+	close(fd);
+	return (rc);
+}
+
+/* Open ${path} for appending (0600 if created); a regular file only, that
+ * no other process holds open for writing (flock(2)).  Repairs a torn tail
+ * (repair_tail()).  Returns the descriptor or -1. */
 static int
 open_append(const char *path, int *torn)
 {
 	struct stat sb;
-	int fd, rfd, e;
-	char c;
+	int fd, e;
 
 	*torn = 0;
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) == -1)
@@ -119,14 +235,13 @@ open_append(const char *path, int *torn)
 		errno = EINVAL;
 		goto err;
 	}
-	/* A torn last line (see audit.h) must not swallow our first one. */
-	if (sb.st_size > 0) {
-		rfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (rfd == -1 || pread(rfd, &c, 1, sb.st_size - 1) != 1 || c != '\n')
-			*torn = 1;
-		if (rfd != -1)
-			close(rfd);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			log_warn("audit: %s is written by another process", path);
+		goto err;
 	}
+	if (repair_tail(path, torn) != 0)
+		goto err;
 	return (fd);
 
 err:
@@ -134,6 +249,15 @@ err:
 	close(fd);
 	errno = e;
 	return (-1);
+}
+
+/* Whether ${fd} and ${path} are the same file. */
+static int
+same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
 }
 
 /**
@@ -181,6 +305,10 @@ audit_reopen(struct audit_log *log)
 {
 	int fd, old, torn;
 
+	/* Not rotated: this descriptor is already the file (and holds its
+	 * lock, which a second open of it here could not take). */
+	if (same_file(log->fd, log->path))
+		return (0);
 	if ((fd = open_append(log->path, &torn)) == -1) {
 		log_warnp("audit: cannot reopen %s", log->path);
 		return (-1);
@@ -629,7 +757,7 @@ int
 audit_query(
     const char *path, const struct audit_filter *f, audit_query_cb *cb, void *ctx, struct audit_stats *st)
 {
-	struct audit_stats s = { 0, 0, 0 };
+	struct audit_stats s = { 0, 0, 0, 0 };
 	FILE *fp;
 	char *line;
 	size_t len;
@@ -652,12 +780,16 @@ audit_query(
 		}
 		if (c == EOF && len == 0 && !over)
 			break;
+		if (c == EOF) {
+			/* A write in progress, or cut short by a kill (the next
+			 * audit_open() makes it a "torn" line). */
+			s.partial++;
+			break;
+		}
 		s.lines++;
-		if (c == EOF || over) {
-			/* A torn tail, or longer than any line we write. */
+		if (over) {
+			/* Longer than any line we write. */
 			s.malformed++;
-			if (c == EOF)
-				break;
 			continue;
 		}
 		rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);

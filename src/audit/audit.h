@@ -23,14 +23,17 @@
  *
  * Durability: every line is formatted in full in memory (at most
  * AUDIT_LINE_MAX bytes, newline included) and written with a single
- * write(2) on a descriptor opened with O_APPEND, under a mutex.  On Linux a
- * write to a regular file is not interleaved with other writes to it, so
- * concurrent writers in any number of threads or processes produce whole
- * lines, and a process killed with SIGKILL leaves whole lines behind, with
- * one theoretical exception: the kernel may stop a write that spans a page
- * boundary between two pages when the writer is killed.  Such a torn tail
- * is skipped (and counted) by audit_query(), and the next audit_open()
- * notices the missing newline and starts its first line on a fresh one.
+ * write(2) on a descriptor opened with O_APPEND, under a mutex.  One process
+ * writes a log: audit_open() takes an exclusive flock(2) on the file and
+ * fails if another process holds it.  On Linux a write to a regular file is
+ * not interleaved with other writes to it, so the threads of that process
+ * produce whole lines; but the kernel may stop a write between two pages
+ * when its writer is killed (SIGKILL), leaving a partial line at the end.
+ * audit_query() does not count that tail as a line (it reports it as
+ * "partial": it may also be a write in progress), and the next audit_open()
+ * rewrites it in place as a whole line of its own,
+ * {"time":<then>,"torn":"<the fragment, as a JSON string>"}, so the file
+ * holds whole lines only and nothing that reached it is lost.
  * String fields are cut to AUDIT_FIELD_MAX bytes of output (at a character
  * boundary, invalid UTF-8 replaced by U+FFFD, control characters escaped) and
  * "truncated":true is added, so a line is always valid JSON.  Arguments that
@@ -137,7 +140,8 @@ struct audit_filter {
 struct audit_stats {
 	size_t lines;     /* lines read */
 	size_t matched;   /* lines passed to the callback */
-	size_t malformed; /* lines skipped: too long, not JSON, no time, or torn */
+	size_t malformed; /* lines skipped: too long, not JSON, or no time */
+	size_t partial;	  /* an unterminated last line (not in lines) */
 };
 
 /* audit_query_cb(ctx, line, len, rec): called for each matching line (the

@@ -132,6 +132,8 @@ audit_cli(int argc, char **argv, const char *path)
 		fprintf(stderr, "mcpgate: cannot write the output\n");
 		return (1);
 	}
+	if (st.partial > 0)
+		fprintf(stderr, "mcpgate: the log ends in a partial line (a write in progress, or cut short)\n");
 	if (st.malformed > 0)
 		fprintf(stderr, "mcpgate: %zu malformed line%s skipped\n", st.malformed,
 		    st.malformed == 1 ? "" : "s");

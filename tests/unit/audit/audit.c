@@ -521,6 +521,18 @@ count_cb(void *ctx, const char *line, size_t len, const json_t *rec)
 	return (0);
 }
 
+static int
+last_byte(const char *path, off_t size)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, size - 1), 1);
+	close(fd);
+	return (c);
+}
+
 static void
 test_crash(void **state)
 {
@@ -528,7 +540,7 @@ test_crash(void **state)
 	struct audit_stats st;
 	struct stat sb;
 	int round, status;
-	size_t n = 0;
+	size_t n = 0, after, partial;
 	pid_t pid;
 
 	/* Each round: a child writes lines as fast as it can and is killed
@@ -572,7 +584,40 @@ test_crash(void **state)
 		assert_int_equal(st.malformed, 0);
 		assert_true(n > 100);
 		assert_int_equal(n, st.lines);
+		assert_true(st.partial <= 1);
+		partial = st.partial;
+
+		/* The next writer leaves whole lines only, the fragment of a
+		 * cut write kept as a line of its own. */
+		audit_close(open_log(f->path, 0));
+		after = 0;
+		assert_int_equal(audit_query(f->path, NULL, count_cb, &after, &st), 0);
+		assert_int_equal(st.malformed, 0);
+		assert_int_equal(st.partial, 0);
+		assert_int_equal(after, n + partial);
+		assert_int_equal(stat(f->path, &sb), 0);
+		assert_int_equal(last_byte(f->path, sb.st_size), '\n');
 	}
+}
+
+struct got_torn {
+	size_t n;
+	char frag[64];
+};
+
+static int
+torn_cb(void *ctx, const char *line, size_t len, const json_t *rec)
+{
+	struct got_torn *g = ctx;
+	const char *t = json_string_value(json_object_get(rec, "torn"));
+
+	(void)line;
+	(void)len;
+	if (t != NULL) {
+		g->n++;
+		snprintf(g->frag, sizeof(g->frag), "%s", t);
+	}
+	return (0);
 }
 
 static void
@@ -583,25 +628,49 @@ test_torn_tail(void **state)
 	struct audit_stats st;
 	struct audit_log *log;
 	size_t n = 0;
+	pid_t pid;
+	int status;
 
 	/* A file ending in a partial line, as a failed write leaves it. */
 	append_raw(f->path, "{\"time\":\"2026-07-28T09:15:02.123Z\",\"subject\":\"a\"}\n{\"time\":\"2026-07");
 	assert_int_equal(audit_query(f->path, NULL, count_cb, &n, &st), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(st.malformed, 1);
+	assert_int_equal(st.lines, 1);
+	assert_int_equal(st.malformed, 0);
+	assert_int_equal(st.partial, 1);
 
+	/* Opening keeps the fragment as a whole "torn" line of its own. */
 	log = open_log(f->path, 0);
 	memset(&r, 0, sizeof(r));
 	r.subject = "b";
 	r.latency_ms = -1;
 	assert_int_equal(audit_write(log, &r), 0);
 	assert_int_equal(audit_write(log, &r), 0);
+	/* One writing process per log. */
+	if ((pid = fork()) == 0) {
+		struct audit_config c;
+
+		audit_config_init(&c);
+		c.file = f->path;
+		_exit(audit_open(&c) == NULL ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	audit_close(log);
 	n = 0;
 	assert_int_equal(audit_query(f->path, NULL, count_cb, &n, &st), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(st.malformed, 1);
+	assert_int_equal(n, 4);
+	assert_int_equal(st.malformed, 0);
+	assert_int_equal(st.partial, 0);
 	assert_int_equal(st.lines, 4);
+	{
+		struct got_torn g = { 0 };
+
+		assert_int_equal(audit_query(f->path, NULL, torn_cb, &g, &st), 0);
+		assert_int_equal(g.n, 1);
+		assert_string_equal(g.frag, "{\"time\":\"2026-07");
+	}
 
 	/* Open fails on what cannot be a log. */
 	{
