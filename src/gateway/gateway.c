@@ -158,6 +158,13 @@ gateway_reopen_audit(struct gateway *g)
 }
 
 void
+gateway_shutdown(struct gateway *g)
+{
+	if (g != NULL)
+		endpoint_shutdown(g->ep);
+}
+
+void
 gateway_free(struct gateway *g)
 {
 	if (g == NULL)

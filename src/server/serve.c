@@ -261,6 +261,7 @@ serve_main(int argc, char **argv)
 	}
 	log_info("shutting down");
 	rc = 0;
+	gateway_shutdown(gw);
 	http_server_free(srv);
 err4:
 	gateway_free(gw);
