@@ -2202,6 +2202,27 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
 }
 
 void
+endpoint_housekeeping(struct endpoint *ep)
+{
+	struct session *freeing[64];
+	struct http_stream *closing[64];
+	size_t n, nfree, i;
+	int64_t now = clock_now();
+
+	/* Each full batch unlinked sessions: the loop ends. */
+	do {
+		nfree = 0;
+		pthread_mutex_lock(&ep->mtx);
+		n = session_sweep(ep, now, closing, 64, freeing, &nfree);
+		pthread_mutex_unlock(&ep->mtx);
+		for (i = 0; i < n; i++)
+			http_stream_close(closing[i]);
+		for (i = 0; i < nfree; i++)
+			session_free(freeing[i]);
+	} while (n == 64 || nfree == 64);
+}
+
+void
 endpoint_shutdown(struct endpoint *ep)
 {
 	struct listener *l;

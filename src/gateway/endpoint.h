@@ -115,6 +115,11 @@ struct upstream;
 void endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
     const char *method, json_t *params);
 
+/* endpoint_housekeeping(ep): end the sessions idle for longer than the
+ * idle timeout (their streams closed, their subscriptions released), as a
+ * lookup or a full table would.  Call it now and then. */
+void endpoint_housekeeping(struct endpoint *ep);
+
 /* endpoint_shutdown(ep): refuse new subscriptions, end every listen stream
  * (with its result, as a graceful end) and unsubscribe upstream every URI
  * still subscribed.  Call it while the HTTP server and the registry still

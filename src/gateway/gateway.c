@@ -158,6 +158,12 @@ gateway_reopen_audit(struct gateway *g)
 }
 
 void
+gateway_housekeeping(struct gateway *g)
+{
+	endpoint_housekeeping(g->ep);
+}
+
+void
 gateway_shutdown(struct gateway *g)
 {
 	if (g != NULL)

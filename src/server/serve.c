@@ -258,6 +258,8 @@ serve_main(int argc, char **argv)
 			gateway_reopen_audit(gw);
 		if (o != NULL)
 			oauth_housekeeping(o, clock_now());
+		if (gw != NULL)
+			gateway_housekeeping(gw);
 	}
 	log_info("shutting down");
 	rc = 0;
