@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/secret.h"
 #include "gateway/registry.h"
+#include "gateway/replay.h"
 #include "gateway/rs.h"
 #include "gateway/subs.h"
 #include "gateway/upstream.h"
@@ -42,6 +43,7 @@ struct session {
 	char version[16];
 	int64_t last_used;
 	struct http_stream *stream; /* the GET stream, or NULL */
+	struct replay *replay;	    /* its last events, once it was opened */
 	struct subs_set *subs;	    /* resources/subscribe, under ep->mtx */
 	char *scope;		    /* the last token's scopes and expiry, */
 	int64_t exp;		    /* for notifications (under ep->mtx) */
@@ -308,6 +310,7 @@ session_free(struct session *s)
 {
 	if (s->subs != NULL)
 		subs_release_set(s->ep, s->subs);
+	replay_free(s->replay);
 	free(s->scope);
 	free(s->sub);
 	free(s->client_id);
@@ -454,6 +457,35 @@ session_stream_gone(void *arg)
 	pthread_mutex_unlock(&s->ep->mtx);
 	if (st != NULL)
 		http_stream_close(st);
+}
+
+/* Send the message ${text} to the GET stream of ${s} (ep->mtx held): with
+ * an event id, kept for a client that reconnects with Last-Event-ID, once
+ * the session has had a stream (also while it is disconnected). */
+static void
+session_send(struct session *s, const char *text, size_t len)
+{
+	char id[REPLAY_ID_MAX];
+	uint64_t n;
+
+	if (s->replay == NULL) {
+		if (s->stream != NULL)
+			http_stream_send(s->stream, "message", NULL, text, len);
+		return;
+	}
+	n = replay_add(s->replay, text, len);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)n);
+	if (s->stream != NULL)
+		http_stream_send(s->stream, "message", id, text, len);
+}
+
+static void
+replay_one(void *arg, uint64_t n, const char *text, size_t len)
+{
+	char id[REPLAY_ID_MAX];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)n);
+	http_stream_send(arg, "message", id, text, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1882,7 +1914,9 @@ handle_session_method(struct rq *q)
 	struct endpoint *ep = q->ep;
 	const char *sid = http_req_header(q->req, "Mcp-Session-Id");
 	const char *pv = http_req_header(q->req, "MCP-Protocol-Version");
+	const char *lei = http_req_header(q->req, "Last-Event-ID");
 	struct http_stream *old = NULL, *st;
+	uint64_t last = 0;
 
 	if (sid == NULL || (pv != NULL && !legacy_version(pv))) {
 		http_resp_header(q->resp, "Allow", "POST");
@@ -1908,6 +1942,10 @@ handle_session_method(struct rq *q)
 		plain_error(q, 406, "GET needs Accept: text/event-stream");
 		return;
 	}
+	if (lei != NULL && replay_parse_id(lei, &last) != 0) {
+		plain_error(q, 400, "malformed Last-Event-ID");
+		return;
+	}
 	http_resp_header(q->resp, "Mcp-Session-Id", q->sess->id);
 	/* Under ep->mtx, so that its on_close (which takes it) finds the
 	 * handle in the session. */
@@ -1917,8 +1955,15 @@ handle_session_method(struct rq *q)
 		plain_error(q, 409, "the session already has a stream");
 		return;
 	}
+	if (q->sess->replay == NULL)
+		q->sess->replay = replay_new(0, 0); /* without: events carry no id */
 	st = http_resp_stream(q->resp, ep->heartbeat_s, 0, session_stream_gone, q->sess);
 	q->sess->stream = st;
+	/* Resumption: what the client missed comes first, still under the
+	 * mutex, so that nothing new overtakes it. */
+	if (st != NULL && lei != NULL && q->sess->replay != NULL &&
+	    replay_since(q->sess->replay, last, replay_one, st) != 0)
+		q->reason = "resumed with a gap";
 	pthread_mutex_unlock(&ep->mtx);
 	if (st == NULL) {
 		plain_error(q, 500, "no stream");
@@ -2097,8 +2142,8 @@ endpoint_list_changed(struct endpoint *ep, const char *method)
 	pthread_mutex_lock(&ep->mtx);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
 		for (s = ep->buckets[b]; s != NULL; s = s->next)
-			if (s->stream != NULL)
-				http_stream_send(s->stream, "message", NULL, text, (size_t)n);
+			if (s->stream != NULL || s->replay != NULL)
+				session_send(s, text, (size_t)n);
 	/* Listen streams: only the kinds they opted in to, tagged. */
 	for (l = ep->listeners; l != NULL; l = l->next) {
 		if ((l->flags & flag) == 0)
@@ -2183,10 +2228,11 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
 	pthread_mutex_lock(&ep->mtx);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
 		for (sess = ep->buckets[b]; sess != NULL; sess = sess->next)
-			if (sess->stream != NULL && (subject == NULL || strcmp(subject, sess->sub) == 0) &&
+			if ((sess->stream != NULL || sess->replay != NULL) &&
+			    (subject == NULL || strcmp(subject, sess->sub) == 0) &&
 			    subs_set_match(sess->subs, u, subject, orig) &&
 			    may_read(ep, rc, sess->sub, sess->client_id, sess->scope, sess->exp, u, orig, now))
-				http_stream_send(sess->stream, "message", NULL, text, len);
+				session_send(sess, text, len);
 	for (l = ep->listeners; l != NULL; l = l->next)
 		if ((subject == NULL || strcmp(subject, l->sub) == 0) &&
 		    subs_set_match(l->subs, u, subject, orig) &&

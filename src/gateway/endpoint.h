@@ -8,7 +8,8 @@
  *       id goes back in Mcp-Session-Id; every later request names it, and a
  *       session is bound to the token's subject and client: any other token
  *       gets 404 for it.  GET opens the session's stream of server messages
- *       (Server-Sent Events); DELETE ends the session.
+ *       (Server-Sent Events, with event ids; Last-Event-ID replays the
+ *       last ones the client missed); DELETE ends the session.
  *   2026-07-28 ("modern"): stateless; every POST carries MCP-Protocol-Version
  *       and, for requests, Mcp-Method (and Mcp-Name) mirroring the body:
  *       400 with -32020 on a mismatch; GET and DELETE get 405.

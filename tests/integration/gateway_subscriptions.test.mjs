@@ -71,7 +71,7 @@ function subsServers(log, log2) {
 function sse(res) {
 	const reader = res.body.getReader();
 	const dec = new TextDecoder();
-	const s = { events: [], ended: false, res };
+	const s = { events: [], ids: [], ended: false, res };
 	let buf = '';
 	s.done = (async () => {
 		try {
@@ -86,8 +86,11 @@ function sse(res) {
 					buf = buf.slice(i + 2);
 					const data = ev.split('\n').filter((l) => l.startsWith('data:'))
 					    .map((l) => l.slice(5).trimStart()).join('\n');
-					if (data)
+					const id = ev.split('\n').find((l) => l.startsWith('id:'));
+					if (data) {
 						s.events.push(JSON.parse(data));
+						s.ids.push(id === undefined ? undefined : id.slice(3).trimStart());
+					}
 				}
 			}
 		} catch {
@@ -106,12 +109,16 @@ function sse(res) {
 }
 
 // The GET stream of a legacy session.
-async function sessionStream(t, server, token, s) {
-	const res = await fetch(mcpUrl(server), {
+function getStream(server, token, s, headers = {}) {
+	return fetch(mcpUrl(server), {
 		method: 'GET',
 		headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'mcp-session-id': s.session,
-		    'mcp-protocol-version': s.version },
+		    'mcp-protocol-version': s.version, ...headers },
 	});
+}
+
+async function sessionStream(t, server, token, s) {
+	const res = await getStream(server, token, s);
 	assert.equal(res.status, 200);
 	const st = sse(res);
 	t.after(() => st.close());
@@ -466,4 +473,65 @@ test('no resources.subscribe without an upstream that supports it', async (t) =>
 	const s = await openSession(server, token);
 	assert.equal(s.init.result.capabilities.resources.subscribe, undefined);
 	assert.equal(s.init.result.capabilities.resources.listChanged, true);
+});
+
+test('legacy GET stream: event ids and Last-Event-ID resumption', async (t) => {
+	const log = tmpLog(t, 'subs.log');
+	const server = await startGateway(t, { echo: false, servers: subsServers(log) });
+	const { token } = await ccToken(server);
+	const s = await openSession(server, token);
+	const st = await sessionStream(t, server, token, s);
+	const r = await call(server, token, s, 1, 'resources/subscribe', { uri: A });
+	assert.deepEqual(r.json.result, {});
+	await touch(server, token, s, 2, 'test://r/a');
+	await st.waitFor('the first update', () => st.events.length === 1);
+	const first = st.ids[0];
+	assert.match(first, /^\d+$/, 'an event id');
+	await st.close();
+
+	// Missed while no stream is open (or while the gateway has not yet
+	// noticed the client left).
+	await touch(server, token, s, 3, 'test://r/a');
+	await touch(server, token, s, 4, 'test://r/b'); // not subscribed: not sent
+	await touch(server, token, s, 5, 'test://r/a');
+
+	const bad = await getStream(server, token, s, { 'last-event-id': 'x1' });
+	assert.equal(bad.status, 400);
+	assert.equal((await bad.json()).error.code, -32600);
+
+	// The previous stream may still be registered for a moment: 409 then.
+	let res;
+	for (let i = 0; i < 100; i++) {
+		res = await getStream(server, token, s, { 'last-event-id': first });
+		if (res.status !== 409)
+			break;
+		await res.arrayBuffer();
+		await sleep(50);
+	}
+	assert.equal(res.status, 200);
+	const again = sse(res);
+	t.after(() => again.close());
+	await again.waitFor('two replayed updates', () => again.events.length === 2);
+	assert.deepEqual(again.events.map((e) => e.params.uri), [A, A]);
+	assert.deepEqual(again.ids.map(Number), [Number(first) + 1, Number(first) + 2]);
+	// New events go on with the next ids.
+	await touch(server, token, s, 6, 'test://r/a');
+	await again.waitFor('a new update', () => again.events.length === 3);
+	assert.equal(Number(again.ids[2]), Number(first) + 3);
+	await again.close();
+
+	// Without Last-Event-ID: no replay.
+	for (let i = 0; i < 100; i++) {
+		res = await getStream(server, token, s);
+		if (res.status !== 409)
+			break;
+		await res.arrayBuffer();
+		await sleep(50);
+	}
+	assert.equal(res.status, 200);
+	const fresh = sse(res);
+	t.after(() => fresh.close());
+	await touch(server, token, s, 7, 'test://r/a');
+	await fresh.waitFor('only the new update', () => fresh.events.length === 1);
+	assert.equal(Number(fresh.ids[0]), Number(first) + 4);
 });
