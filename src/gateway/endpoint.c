@@ -18,7 +18,9 @@
 #include "gateway/lists.h"
 #include "gateway/mrtr.h"
 #include "gateway/registry.h"
+#include "gateway/replay.h"
 #include "gateway/rs.h"
+#include "gateway/subs.h"
 #include "gateway/upstream.h"
 #include "http/server.h"
 #include "mcp/jsonrpc.h"
@@ -31,6 +33,8 @@
 #define DEFER_SLACK_MS 2000
 #define OWNER_MAX 600
 #define SRVREQ_ID_MAX 48
+#define META_SUBSCRIPTION "io.modelcontextprotocol/subscriptionId"
+#define ERR_LIMIT (-32000) /* a subscription limit was reached */
 
 /* A legacy session. */
 struct session {
@@ -42,6 +46,10 @@ struct session {
 	int64_t last_used;
 	struct http_stream *stream; /* the GET stream, or NULL */
 	int log_level;		    /* logging/setLevel (atomic); LOG_ALL until set */
+	struct replay *replay;	    /* its last events, once it was opened */
+	struct subs_set *subs;	    /* resources/subscribe, under ep->mtx */
+	char *scope;		    /* the last token's scopes and expiry, */
+	int64_t exp;		    /* for notifications (under ep->mtx) */
 	int refs;		    /* under ep->mtx */
 	int dead;		    /* removed from the table */
 	struct session *next;	    /* bucket chain */
@@ -92,6 +100,8 @@ struct call {
 	struct call *prev, *next; /* ep->calls, under ep->mtx */
 };
 
+struct listener;
+
 struct endpoint {
 	char *resource;
 	char *resource_origin;
@@ -116,7 +126,21 @@ struct endpoint {
 	struct call *calls;
 	uint64_t srvseq;
 	struct mrtr *mrtr; /* parked modern calls */
+
+	/* Subscriptions (docs/internals/gateway-subs.md).  sendmtx orders
+	 * every change of the table with the upstream (un)subscribe it
+	 * causes; it is taken before mtx, and never on a notification's
+	 * path. */
+	pthread_mutex_t sendmtx;
+	struct subs *subs;		/* under mtx */
+	struct listener *listeners;	/* under mtx */
+	size_t nlisteners;
+	int shut;			/* endpoint_shutdown() ran: no new ones */
+	int noupstream;			/* the upstreams are gone */
 };
+
+static void subs_release_set(struct endpoint *ep, struct subs_set *set);
+static void session_scope(struct session *s, const struct rs_principal *p);
 
 /* What one request is, for the audit line and the answer. */
 struct rq {
@@ -297,6 +321,10 @@ session_unlink(struct endpoint *ep, struct session *s)
 static void
 session_free(struct session *s)
 {
+	if (s->subs != NULL)
+		subs_release_set(s->ep, s->subs);
+	replay_free(s->replay);
+	free(s->scope);
 	free(s->sub);
 	free(s->client_id);
 	free(s);
@@ -358,13 +386,15 @@ session_new(struct endpoint *ep, const struct rs_principal *p, const char *versi
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (NULL);
+	s->ep = ep;
 	if (secret_token(s->id) != 0 || (s->sub = strdup(p->sub)) == NULL ||
-	    (s->client_id = strdup(p->client_id)) == NULL) {
+	    (s->client_id = strdup(p->client_id)) == NULL ||
+	    (s->subs = subs_set_new(ENDPOINT_SESSION_SUBS_MAX)) == NULL) {
 		session_free(s);
 		return (NULL);
 	}
 	snprintf(s->version, sizeof(s->version), "%s", version);
-	s->ep = ep;
+	session_scope(s, p);
 	s->last_used = clock_now();
 	s->refs = 1;
 	pthread_mutex_lock(&ep->mtx);
@@ -415,6 +445,7 @@ session_get(struct endpoint *ep, const char *id, const struct rs_principal *p)
 	if (s != NULL) {
 		s->refs++;
 		s->last_used = now;
+		session_scope(s, p);
 	}
 	pthread_mutex_unlock(&ep->mtx);
 	/* A stream is given back before its session (its on_close's argument)
@@ -439,6 +470,35 @@ session_stream_gone(void *arg)
 	pthread_mutex_unlock(&s->ep->mtx);
 	if (st != NULL)
 		http_stream_close(st);
+}
+
+/* Send the message ${text} to the GET stream of ${s} (ep->mtx held): with
+ * an event id, kept for a client that reconnects with Last-Event-ID, once
+ * the session has had a stream (also while it is disconnected). */
+static void
+session_send(struct session *s, const char *text, size_t len)
+{
+	char id[REPLAY_ID_MAX];
+	uint64_t n;
+
+	if (s->replay == NULL) {
+		if (s->stream != NULL)
+			http_stream_send(s->stream, "message", NULL, text, len);
+		return;
+	}
+	n = replay_add(s->replay, text, len);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)n);
+	if (s->stream != NULL)
+		http_stream_send(s->stream, "message", id, text, len);
+}
+
+static void
+replay_one(void *arg, uint64_t n, const char *text, size_t len)
+{
+	char id[REPLAY_ID_MAX];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)n);
+	http_stream_send(arg, "message", id, text, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1308,11 +1368,18 @@ tool_read_only(const json_t *def)
 /* ------------------------------------------------------------------ */
 /* Methods */
 
+static int any_subscribable(struct endpoint *ep);
+
+/* resources.subscribe only when an upstream supports subscriptions. */
 static json_t *
-capabilities(void)
+capabilities(struct endpoint *ep)
 {
-	return (json_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{}, s:{}}", "tools", "listChanged", 1, "resources",
-	    "listChanged", 1, "prompts", "listChanged", 1, "completions", "logging"));
+	json_t *c = json_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{}, s:{}}", "tools", "listChanged", 1,
+	    "resources", "listChanged", 1, "prompts", "listChanged", 1, "completions", "logging");
+
+	if (c != NULL && any_subscribable(ep))
+		json_object_set_new(json_object_get(c, "resources"), "subscribe", json_true());
+	return (c);
 }
 
 static void
@@ -1332,7 +1399,7 @@ m_initialize(struct rq *q)
 		return;
 	}
 	reply_result(q, json_pack("{s:s, s:o, s:{s:s, s:s}}", "protocolVersion", v, "capabilities",
-	    capabilities(), "serverInfo", "name", SERVER_NAME, "version", SERVER_VERSION));
+	    capabilities(q->ep), "serverInfo", "name", SERVER_NAME, "version", SERVER_VERSION));
 }
 
 static void
@@ -1340,7 +1407,7 @@ m_discover(struct rq *q)
 {
 	reply_result(q, json_pack("{s:[s, s, s], s:o, s:{s:{s:s, s:s}}}", "supportedVersions",
 	    ENDPOINT_VERSION_MODERN, ENDPOINT_VERSION_LEGACY, ENDPOINT_VERSION_LEGACY_OLD, "capabilities",
-	    capabilities(), "_meta", "io.modelcontextprotocol/serverInfo", "name", SERVER_NAME, "version",
+	    capabilities(q->ep), "_meta", "io.modelcontextprotocol/serverInfo", "name", SERVER_NAME, "version",
 	    SERVER_VERSION));
 }
 
@@ -1503,7 +1570,7 @@ m_prompts_get(struct rq *q)
 	forward_named(q, u, "prompts/get", e->orig, snap);
 }
 
-/* resources/read, resources/subscribe, resources/unsubscribe: to the
+/* resources/read: to the
  * upstream that owns the URI, with its own URI. */
 static void
 m_resource(struct rq *q)
@@ -1612,6 +1679,602 @@ m_set_level(struct rq *q)
 	reply_result(q, json_object());
 }
 
+/* ------------------------------------------------------------------ */
+/* Subscriptions: resources/subscribe (legacy sessions) and
+ * subscriptions/listen (2026-07-28); docs/internals/gateway-subs.md. */
+
+#define LISTEN_TOOLS 1u
+#define LISTEN_PROMPTS 2u
+#define LISTEN_RESOURCES 4u
+
+/* A subscriptions/listen stream.  Whoever unlinks it from ep->listeners
+ * (its on_close, or endpoint_shutdown()) owns it and ends it. */
+struct listener {
+	struct endpoint *ep;
+	struct http_stream *st;
+	json_t *id;		/* the request's id: the subscriptionId */
+	char *sub, *client_id, *scope;
+	int64_t exp;
+	unsigned flags;		/* LISTEN_* */
+	struct subs_set *subs;
+	int linked;
+	struct listener *prev, *next;
+};
+
+/* Remember the scopes and expiry of ${p}'s token in ${s} (ep->mtx held, or
+ * ${s} not shared yet): a session's notifications follow the last token
+ * seen in it.  Without memory the session holds no scope. */
+static void
+session_scope(struct session *s, const struct rs_principal *p)
+{
+	const char *sc = p->scope != NULL ? p->scope : "";
+
+	if (s->scope == NULL || strcmp(s->scope, sc) != 0) {
+		free(s->scope);
+		s->scope = strdup(sc);
+	}
+	s->exp = p->exp;
+}
+
+/* 1 if ${u} said resources.subscribe: true in its capabilities. */
+static int
+subscribable(struct upstream *u)
+{
+	struct upstream_lists *l = upstream_lists_get(u);
+	int ok;
+
+	ok = l != NULL && json_is_true(json_object_get(json_object_get(l->capabilities, "resources"),
+	    "subscribe"));
+	upstream_lists_release(l);
+	return (ok);
+}
+
+/* 1 if any upstream supports subscriptions. */
+static int
+any_subscribable(struct endpoint *ep)
+{
+	size_t i;
+
+	for (i = 0; ep->reg != NULL && i < registry_count(ep->reg); i++)
+		if (subscribable(registry_upstream(ep->reg, i)))
+			return (1);
+	return (0);
+}
+
+static void
+fire_done(void *arg, json_t *result, json_t *error)
+{
+	char *what = arg;
+	const char *msg;
+
+	(void)result;
+	if (error != NULL) {
+		msg = json_string_value(json_object_get(error, "message"));
+		log_info("gateway: %s failed: %.200s", what, msg != NULL ? msg : "error");
+	}
+	free(what);
+}
+
+/* Send ${method} for the upstream URI ${orig} to the instance (${u},
+ * ${subject}) without waiting for the answer (errors are logged; the URI
+ * is not). */
+static void
+fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *method,
+    const char *orig)
+{
+	struct upstream_call_opts o;
+	json_t *params;
+	char *what = NULL;
+
+	params = json_pack("{s:s}", "uri", orig);
+	if (params == NULL || asprintf(&what, "upstream %s: %s", upstream_name(u), method) < 0) {
+		json_decref(params);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = ep->timeout_ms;
+	o.subject = subject;
+	o.done = fire_done;
+	o.arg = what;
+	if (upstream_request_opts(u, method, params, &o, NULL) != 0) {
+		log_info("gateway: %s could not be sent", what);
+		free(what);
+	}
+	json_decref(params);
+}
+
+/* Drop the references the items of ${set} hold, unsubscribing upstream
+ * where one was the last, and free ${set}, which nobody else can reach. */
+static void
+subs_release_set(struct endpoint *ep, struct subs_set *set)
+{
+	unsigned char last[SUBS_PER_HOLDER_MAX];
+	const struct subs_item *it;
+	size_t i, n = subs_set_count(set);
+	int gone;
+
+	if (n > SUBS_PER_HOLDER_MAX)
+		n = SUBS_PER_HOLDER_MAX;
+	pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	for (i = 0; i < n; i++) {
+		it = subs_set_item(set, i);
+		last[i] = subs_unref(ep->subs, it->u, it->subject, it->orig) == 1;
+	}
+	gone = ep->noupstream;
+	pthread_mutex_unlock(&ep->mtx);
+	for (i = 0; i < n && !gone; i++)
+		if (last[i]) {
+			it = subs_set_item(set, i);
+			fire(ep, it->u, it->subject, "resources/unsubscribe", it->orig);
+		}
+	pthread_mutex_unlock(&ep->sendmtx);
+	subs_set_free(set);
+}
+
+/* Scratch space for may_read(), allocated outside the locks. */
+struct readcheck {
+	struct scope_set held;
+	struct policy_decision d;
+};
+
+/* 1 if a holder whose last token (of ${sub} and ${client_id}, with the
+ * scopes ${scope} and expiry ${exp}) may read the resource ${orig} of ${u}
+ * under the policy now, as resources/read would decide. */
+static int
+may_read(struct endpoint *ep, struct readcheck *rc, const char *sub, const char *client_id,
+    const char *scope, int64_t exp, struct upstream *u, const char *orig, int64_t now)
+{
+	struct policy_request pr;
+
+	if (scope == NULL || (exp > 0 && now >= exp))
+		return (0);
+	if (scope_parse(scope, &rc->held) != 0)
+		return (0);
+	memset(&pr, 0, sizeof(pr));
+	pr.subject = sub;
+	pr.client_id = client_id;
+	pr.held = &rc->held;
+	pr.server = upstream_name(u);
+	pr.server_scope = upstream_cfg(u)->scope;
+	pr.kind = POLICY_RESOURCE;
+	pr.name = orig;
+	pr.read_only = 1;
+	policy_decide(ep->policy, &pr, &rc->d);
+	return (rc->d.verdict == POLICY_ALLOW);
+}
+
+/* ${n} with params._meta[subscriptionId] set to ${id}, serialized;
+ * NULL on ENOMEM.  The reference to ${n} is stolen (NULL: NULL). */
+static char *
+tagged(json_t *n, json_t *id)
+{
+	json_t *params = json_object_get(n, "params"), *meta;
+
+	if (n == NULL)
+		return (NULL);
+	if (!json_is_object(params)) {
+		params = json_object();
+		json_object_set_new(n, "params", params);
+	}
+	if (!json_is_object(meta = json_object_get(params, "_meta"))) {
+		meta = json_object();
+		json_object_set_new(params, "_meta", meta);
+	}
+	if (meta == NULL || json_object_set(meta, META_SUBSCRIPTION, id) != 0) {
+		json_decref(n);
+		return (NULL);
+	}
+	return (jsonrpc_dumps(n));
+}
+
+/* Unlink ${l} (ep->mtx held): the caller owns it now. */
+static void
+listen_unlink(struct endpoint *ep, struct listener *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		ep->listeners = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	l->linked = 0;
+	ep->nlisteners--;
+}
+
+static void
+listen_free(struct listener *l)
+{
+	subs_set_free(l->subs);
+	json_decref(l->id);
+	free(l->sub);
+	free(l->client_id);
+	free(l->scope);
+	free(l);
+}
+
+/* End the stream of ${l}, which the caller owns: with the listen result
+ * first when ${graceful} (the gateway ends it), then release its
+ * subscriptions and free it. */
+static void
+listen_end(struct listener *l, int graceful)
+{
+	json_t *r;
+	char *text;
+
+	if (graceful) {
+		r = json_pack("{s:s, s:O, s:{s:s, s:{s:O, s:{s:s, s:s}}}}", "jsonrpc", "2.0", "id", l->id,
+		    "result", "resultType", "complete", "_meta", META_SUBSCRIPTION, l->id,
+		    "io.modelcontextprotocol/serverInfo", "name", SERVER_NAME, "version", SERVER_VERSION);
+		if ((text = jsonrpc_dumps(r)) != NULL) {
+			http_stream_send(l->st, "message", NULL, text, strlen(text));
+			free(text);
+		}
+	}
+	http_stream_close(l->st);
+	subs_release_set(l->ep, l->subs);
+	l->subs = NULL;
+	listen_free(l);
+}
+
+/* on_close of a listen stream: the client left, or the server stops. */
+static void
+listen_gone(void *arg)
+{
+	struct listener *l = arg;
+	struct endpoint *ep = l->ep;
+	int own;
+
+	pthread_mutex_lock(&ep->mtx);
+	if ((own = l->linked))
+		listen_unlink(ep, l);
+	pthread_mutex_unlock(&ep->mtx);
+	if (own)
+		listen_end(l, 0);
+}
+
+/* resources/subscribe and unsubscribe were replaced by subscriptions/listen
+ * in 2026-07-28. */
+static void
+listen_instead(struct rq *q)
+{
+	reply_error(q, 404, JSONRPC_METHOD_NOT_FOUND,
+	    "method not found: use subscriptions/listen with resourceSubscriptions", NULL);
+}
+
+/* resources/subscribe in a legacy session: recorded in the session; the
+ * upstream instance is asked only for the first subscriber of the URI
+ * (and the client gets its answer), later ones are answered here. */
+static void
+m_subscribe(struct rq *q)
+{
+	struct endpoint *ep = q->ep;
+	struct registry_snapshot *snap;
+	struct subs_item it;
+	const char *uri = jsonrpc_param_uri(&q->m), *subject;
+	struct upstream *u;
+	char *orig = NULL;
+	json_t *params;
+	int r, first = 0;
+
+	if (q->modern) {
+		listen_instead(q);
+		return;
+	}
+	if (uri == NULL) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.uri must be a string", NULL);
+		return;
+	}
+	q->resource = uri;
+	snap = registry_snapshot(ep->reg);
+	r = registry_resource(snap, uri, &u, &orig);
+	registry_snapshot_release(snap);
+	if (r != 0) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "unknown resource", NULL);
+		return;
+	}
+	if (!allowed(q, u, POLICY_RESOURCE, orig, 1)) {
+		free(orig);
+		return;
+	}
+	if (!subscribable(u)) {
+		free(orig);
+		q->decision = AUDIT_DENY;
+		reply_error(q, 200, JSONRPC_METHOD_NOT_FOUND,
+		    "the server of this resource does not support subscriptions", NULL);
+		return;
+	}
+	subject = upstream_cfg(u)->isolation == UPSTREAM_PER_USER ? q->p->sub : NULL;
+	pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	if (ep->shut)
+		r = -2;
+	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) == 0 &&
+	    (first = subs_ref(ep->subs, u, subject, orig)) < 0) {
+		if (subs_set_remove(q->sess->subs, uri, &it) == 0)
+			subs_item_clear(&it);
+		r = -3;
+	}
+	pthread_mutex_unlock(&ep->mtx);
+	if (first == 1) {
+		params = json_copy(q->m.params);
+		if (params != NULL && json_object_set_new(params, "uri", json_string(orig)) == 0) {
+			forward(q, u, "resources/subscribe", params);
+		} else {
+			/* Keep the record; the next subscriber is answered
+			 * here, so tell the upstream now. */
+			json_decref(params);
+			fire(ep, u, subject, "resources/subscribe", orig);
+			reply_result(q, json_object());
+		}
+	}
+	pthread_mutex_unlock(&ep->sendmtx);
+	free(orig);
+	if (first == 1)
+		return;
+	if (r >= 0)
+		reply_result(q, json_object());
+	else if (r == -1)
+		reply_error(q, 200, ERR_LIMIT, "too many subscriptions in this session",
+		    json_pack("{s:i}", "max", ENDPOINT_SESSION_SUBS_MAX));
+	else if (r == -2)
+		reply_error(q, 503, JSONRPC_INTERNAL_ERROR, "the gateway is shutting down", NULL);
+	else
+		reply_error(q, 200, ERR_LIMIT, "too many subscriptions in the gateway", NULL);
+}
+
+/* resources/unsubscribe in a legacy session: no policy check (giving up
+ * access needs none); the upstream is told when the last subscriber of the
+ * URI leaves, and answers the client; otherwise, or if the session had no
+ * such subscription, the answer is an empty result. */
+static void
+m_unsubscribe(struct rq *q)
+{
+	struct endpoint *ep = q->ep;
+	struct subs_item it;
+	const char *uri = jsonrpc_param_uri(&q->m);
+	json_t *params;
+	int last = 0, sent = 0;
+
+	if (q->modern) {
+		listen_instead(q);
+		return;
+	}
+	if (uri == NULL) {
+		reply_error(q, 200, JSONRPC_INVALID_PARAMS, "params.uri must be a string", NULL);
+		return;
+	}
+	q->resource = uri;
+	memset(&it, 0, sizeof(it));
+	pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	if (subs_set_remove(q->sess->subs, uri, &it) == 0)
+		last = subs_unref(ep->subs, it.u, it.subject, it.orig) == 1 && !ep->noupstream;
+	pthread_mutex_unlock(&ep->mtx);
+	if (last) {
+		q->upstream = upstream_name(it.u);
+		q->decision = AUDIT_ALLOW;
+		q->reason = "last subscriber";
+		params = json_copy(q->m.params);
+		if (params != NULL && json_object_set_new(params, "uri", json_string(it.orig)) == 0) {
+			forward(q, it.u, "resources/unsubscribe", params);
+			sent = 1;
+		} else {
+			json_decref(params);
+			fire(ep, it.u, it.subject, "resources/unsubscribe", it.orig);
+		}
+	}
+	pthread_mutex_unlock(&ep->sendmtx);
+	subs_item_clear(&it);
+	if (!sent)
+		reply_result(q, json_object());
+}
+
+/* The filter flag ${key} of subscriptions/listen: 1 true, 0 absent or
+ * false, -1 not a boolean. */
+static int
+listen_flag(const json_t *filter, const char *key)
+{
+	const json_t *v = json_object_get(filter, key);
+
+	if (v == NULL)
+		return (0);
+	return (json_is_boolean(v) ? json_is_true(v) : -1);
+}
+
+/* subscriptions/listen (2026-07-28): the answer is a stream that stays
+ * open, whose first message acknowledges what the gateway honors; list
+ * changes and resource updates follow, tagged with the request id. */
+static void
+m_listen(struct rq *q)
+{
+	static const char *const keys[3] = {"toolsListChanged", "promptsListChanged",
+	    "resourcesListChanged"};
+	struct endpoint *ep = q->ep;
+	struct registry_snapshot *snap;
+	struct listener *l = NULL, *o;
+	const struct subs_item *it;
+	json_t *filter = json_object_get(q->m.params, "notifications"), *rsub, *v, *ackn, *acku, *ack;
+	unsigned char first[SUBS_PER_HOLDER_MAX];
+	struct upstream *u;
+	const char *uri;
+	char *orig, *text = NULL;
+	size_t i, n, per = 0;
+	int f, r;
+
+	if (!q->modern) {
+		reply_error(q, 200, JSONRPC_METHOD_NOT_FOUND, "method not found", NULL);
+		return;
+	}
+	rsub = json_object_get(filter, "resourceSubscriptions");
+	if (!json_is_object(filter) || (rsub != NULL && !json_is_array(rsub))) {
+		reply_error(q, 400, JSONRPC_INVALID_PARAMS,
+		    "params.notifications must be an object (SubscriptionFilter)", NULL);
+		return;
+	}
+	if (json_array_size(rsub) > ENDPOINT_LISTEN_URIS_MAX) {
+		reply_error(q, 400, JSONRPC_INVALID_PARAMS, "too many resourceSubscriptions",
+		    json_pack("{s:i}", "max", ENDPOINT_LISTEN_URIS_MAX));
+		return;
+	}
+	if (!q->want_sse) {
+		reply_error(q, 406, JSONRPC_INVALID_REQUEST,
+		    "subscriptions/listen needs Accept: text/event-stream", NULL);
+		return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL || (ackn = json_object()) == NULL)
+		goto nomem;
+	l->ep = ep;
+	l->exp = q->p->exp;
+	l->id = jsonrpc_id_copy(q->m.id);
+	l->sub = strdup(q->p->sub);
+	l->client_id = strdup(q->p->client_id);
+	l->scope = strdup(q->p->scope != NULL ? q->p->scope : "");
+	l->subs = subs_set_new(ENDPOINT_LISTEN_URIS_MAX);
+	if (l->id == NULL || l->sub == NULL || l->client_id == NULL || l->scope == NULL ||
+	    l->subs == NULL)
+		goto nomem_ack;
+	for (i = 0; i < 3; i++) {
+		if ((f = listen_flag(filter, keys[i])) < 0) {
+			json_decref(ackn);
+			listen_free(l);
+			reply_error(q, 400, JSONRPC_INVALID_PARAMS, "a SubscriptionFilter flag is not a boolean",
+			    json_pack("{s:s}", "field", keys[i]));
+			return;
+		}
+		if (f) {
+			l->flags |= 1u << i;
+			json_object_set_new(ackn, keys[i], json_true());
+		}
+	}
+	/* Each URI: known (else -32602), allowed as resources/subscribe is
+	 * (else the 403 step-up challenge), and of an upstream that supports
+	 * subscriptions (else left out of the acknowledgement). */
+	acku = json_array();
+	json_array_foreach(rsub, i, v) {
+		if ((uri = json_string_value(v)) == NULL) {
+			json_decref(acku);
+			json_decref(ackn);
+			listen_free(l);
+			reply_error(q, 400, JSONRPC_INVALID_PARAMS, "resourceSubscriptions must hold strings", NULL);
+			return;
+		}
+		q->resource = uri;
+		snap = registry_snapshot(ep->reg);
+		r = registry_resource(snap, uri, &u, &orig);
+		registry_snapshot_release(snap);
+		if (r != 0) {
+			json_decref(acku);
+			json_decref(ackn);
+			listen_free(l);
+			reply_error(q, 400, JSONRPC_INVALID_PARAMS, "unknown resource", json_pack("{s:s}", "uri", uri));
+			return;
+		}
+		if (!allowed(q, u, POLICY_RESOURCE, orig, 1)) {
+			free(orig);
+			json_decref(acku);
+			json_decref(ackn);
+			listen_free(l);
+			return;
+		}
+		if (subscribable(u) && subs_set_add(l->subs, uri, u,
+		    upstream_cfg(u)->isolation == UPSTREAM_PER_USER ? q->p->sub : NULL, orig) == 0)
+			json_array_append_new(acku, json_string(uri));
+		free(orig);
+	}
+	q->resource = NULL;
+	if (rsub != NULL)
+		json_object_set_new(ackn, "resourceSubscriptions", acku);
+	else
+		json_decref(acku);
+	ack = json_pack("{s:s, s:s, s:{s:o}}", "jsonrpc", "2.0", "method",
+	    "notifications/subscriptions/acknowledged", "params", "notifications", ackn);
+	if ((text = tagged(ack, l->id)) == NULL)
+		goto nomem;
+
+	n = subs_set_count(l->subs);
+	pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	for (o = ep->listeners; o != NULL; o = o->next)
+		per += strcmp(o->sub, l->sub) == 0;
+	if (ep->shut || ep->nlisteners >= ENDPOINT_LISTEN_MAX || per >= ENDPOINT_LISTEN_PER_SUBJECT) {
+		r = ep->shut ? 503 : ep->nlisteners >= ENDPOINT_LISTEN_MAX ? 503 : 429;
+		pthread_mutex_unlock(&ep->mtx);
+		pthread_mutex_unlock(&ep->sendmtx);
+		free(text);
+		listen_free(l);
+		if (r == 429)
+			reply_error(q, 429, ERR_LIMIT, "too many subscriptions/listen streams for this subject",
+			    json_pack("{s:i}", "max", ENDPOINT_LISTEN_PER_SUBJECT));
+		else
+			reply_error(q, 503, ERR_LIMIT, "too many subscriptions/listen streams", NULL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		it = subs_set_item(l->subs, i);
+		if ((r = subs_ref(ep->subs, it->u, it->subject, it->orig)) < 0)
+			break;
+		first[i] = r == 1;
+	}
+	if (i < n) {
+		/* The table is full: give back what was taken. */
+		while (i-- > 0) {
+			it = subs_set_item(l->subs, i);
+			(void)subs_unref(ep->subs, it->u, it->subject, it->orig);
+		}
+		pthread_mutex_unlock(&ep->mtx);
+		pthread_mutex_unlock(&ep->sendmtx);
+		free(text);
+		listen_free(l);
+		reply_error(q, 503, ERR_LIMIT, "too many subscriptions in the gateway", NULL);
+		return;
+	}
+	/* Linked and acknowledged under ep->mtx, so that the acknowledgement
+	 * comes before any notification, and its on_close finds it. */
+	l->st = http_resp_stream(q->resp, ep->heartbeat_s, 0, listen_gone, l);
+	if (l->st != NULL) {
+		l->linked = 1;
+		l->next = ep->listeners;
+		if (ep->listeners != NULL)
+			ep->listeners->prev = l;
+		ep->listeners = l;
+		ep->nlisteners++;
+		http_stream_send(l->st, "message", NULL, text, strlen(text));
+	} else {
+		for (i = 0; i < n; i++) {
+			it = subs_set_item(l->subs, i);
+			(void)subs_unref(ep->subs, it->u, it->subject, it->orig);
+		}
+	}
+	pthread_mutex_unlock(&ep->mtx);
+	free(text);
+	if (l->st == NULL) {
+		pthread_mutex_unlock(&ep->sendmtx);
+		listen_free(l);
+		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "no stream", NULL);
+		return;
+	}
+	/* The first subscriber of a URI subscribes upstream.  Under sendmtx,
+	 * ${l} cannot be released yet even if the client already left. */
+	for (i = 0; i < n; i++)
+		if (first[i]) {
+			it = subs_set_item(l->subs, i);
+			fire(ep, it->u, it->subject, "resources/subscribe", it->orig);
+		}
+	pthread_mutex_unlock(&ep->sendmtx);
+	q->decision = AUDIT_ALLOW;
+	if (q->reason == NULL)
+		q->reason = "listen";
+	audit_rq(q, 200);
+	return;
+nomem_ack:
+	json_decref(ackn);
+nomem:
+	if (l != NULL)
+		listen_free(l);
+	reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+}
+
 static void
 dispatch(struct rq *q)
 {
@@ -1632,9 +2295,14 @@ dispatch(struct rq *q)
 		m_tools_call(q);
 	else if (strcmp(m, "prompts/get") == 0)
 		m_prompts_get(q);
-	else if (strcmp(m, "resources/read") == 0 || strcmp(m, "resources/subscribe") == 0 ||
-	    strcmp(m, "resources/unsubscribe") == 0)
+	else if (strcmp(m, "resources/read") == 0)
 		m_resource(q);
+	else if (strcmp(m, "resources/subscribe") == 0)
+		m_subscribe(q);
+	else if (strcmp(m, "resources/unsubscribe") == 0)
+		m_unsubscribe(q);
+	else if (strcmp(m, "subscriptions/listen") == 0)
+		m_listen(q);
 	else if (strcmp(m, "completion/complete") == 0)
 		m_complete(q);
 	else
@@ -1695,7 +2363,9 @@ handle_session_method(struct rq *q)
 	struct endpoint *ep = q->ep;
 	const char *sid = http_req_header(q->req, "Mcp-Session-Id");
 	const char *pv = http_req_header(q->req, "MCP-Protocol-Version");
+	const char *lei = http_req_header(q->req, "Last-Event-ID");
 	struct http_stream *old = NULL, *st;
+	uint64_t last = 0;
 
 	if (sid == NULL || (pv != NULL && !legacy_version(pv))) {
 		http_resp_header(q->resp, "Allow", "POST");
@@ -1721,6 +2391,10 @@ handle_session_method(struct rq *q)
 		plain_error(q, 406, "GET needs Accept: text/event-stream");
 		return;
 	}
+	if (lei != NULL && replay_parse_id(lei, &last) != 0) {
+		plain_error(q, 400, "malformed Last-Event-ID");
+		return;
+	}
 	http_resp_header(q->resp, "Mcp-Session-Id", q->sess->id);
 	/* Under ep->mtx, so that its on_close (which takes it) finds the
 	 * handle in the session. */
@@ -1730,8 +2404,15 @@ handle_session_method(struct rq *q)
 		plain_error(q, 409, "the session already has a stream");
 		return;
 	}
+	if (q->sess->replay == NULL)
+		q->sess->replay = replay_new(0, 0); /* without: events carry no id */
 	st = http_resp_stream(q->resp, ep->heartbeat_s, 0, session_stream_gone, q->sess);
 	q->sess->stream = st;
+	/* Resumption: what the client missed comes first, still under the
+	 * mutex, so that nothing new overtakes it. */
+	if (st != NULL && lei != NULL && q->sess->replay != NULL &&
+	    replay_since(q->sess->replay, last, replay_one, st) != 0)
+		q->reason = "resumed with a gap";
 	pthread_mutex_unlock(&ep->mtx);
 	if (st == NULL) {
 		plain_error(q, 500, "no stream");
@@ -1893,14 +2574,35 @@ endpoint_list_changed(struct endpoint *ep, const char *method)
 	char text[256];
 	int n;
 
+	struct listener *l;
+	unsigned flag = 0;
+	json_t *j;
+	char *t;
+
 	n = snprintf(text, sizeof(text), "{\"jsonrpc\":\"2.0\",\"method\":\"%s\"}", method);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return;
+	if (strcmp(method, "notifications/tools/list_changed") == 0)
+		flag = LISTEN_TOOLS;
+	else if (strcmp(method, "notifications/prompts/list_changed") == 0)
+		flag = LISTEN_PROMPTS;
+	else if (strcmp(method, "notifications/resources/list_changed") == 0)
+		flag = LISTEN_RESOURCES;
 	pthread_mutex_lock(&ep->mtx);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
 		for (s = ep->buckets[b]; s != NULL; s = s->next)
-			if (s->stream != NULL)
-				http_stream_send(s->stream, "message", NULL, text, (size_t)n);
+			if (s->stream != NULL || s->replay != NULL)
+				session_send(s, text, (size_t)n);
+	/* Listen streams: only the kinds they opted in to, tagged. */
+	for (l = ep->listeners; l != NULL; l = l->next) {
+		if ((l->flags & flag) == 0)
+			continue;
+		j = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
+		if ((t = tagged(j, l->id)) != NULL) {
+			http_stream_send(l->st, "message", NULL, t, strlen(t));
+			free(t);
+		}
+	}
 	pthread_mutex_unlock(&ep->mtx);
 }
 
@@ -1941,31 +2643,122 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
     const char *method, json_t *params)
 {
 	struct session *sess;
-	json_t *p, *n;
-	const char *uri;
-	char *text, *out;
+	struct listener *l;
+	struct readcheck *rc;
+	json_t *p, *n, *j;
+	const char *orig;
+	char *text, *out, *t;
 	size_t b, len;
+	int64_t now = clock_now();
 
 	if (strcmp(method, "notifications/resources/updated") != 0 ||
-	    (uri = json_string_value(json_object_get(params, "uri"))) == NULL)
+	    (orig = json_string_value(json_object_get(params, "uri"))) == NULL)
 		return;
-	if ((out = registry_uri_out(u, uri)) == NULL)
+	if ((out = registry_uri_out(u, orig)) == NULL)
 		return;
 	p = json_copy(params);
 	if (p != NULL)
 		json_object_set_new(p, "uri", json_string(out));
 	free(out);
 	n = json_pack("{s:s, s:s, s:o?}", "jsonrpc", "2.0", "method", method, "params", p);
-	if ((text = jsonrpc_dumps(n)) == NULL)
+	if (n == NULL || (text = jsonrpc_dumps(json_incref(n))) == NULL) {
+		json_decref(n);
 		return;
+	}
+	if ((rc = malloc(sizeof(*rc))) == NULL) {
+		free(text);
+		json_decref(n);
+		return;
+	}
 	len = strlen(text);
+	/* Only holders subscribed to the URI (or a parent of it) on this
+	 * upstream instance, a per-user one's own subject's, and whose token
+	 * may still read it. */
 	pthread_mutex_lock(&ep->mtx);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
 		for (sess = ep->buckets[b]; sess != NULL; sess = sess->next)
-			if (sess->stream != NULL && (subject == NULL || strcmp(subject, sess->sub) == 0))
-				http_stream_send(sess->stream, "message", NULL, text, len);
+			if ((sess->stream != NULL || sess->replay != NULL) &&
+			    (subject == NULL || strcmp(subject, sess->sub) == 0) &&
+			    subs_set_match(sess->subs, u, subject, orig) &&
+			    may_read(ep, rc, sess->sub, sess->client_id, sess->scope, sess->exp, u, orig, now))
+				session_send(sess, text, len);
+	for (l = ep->listeners; l != NULL; l = l->next)
+		if ((subject == NULL || strcmp(subject, l->sub) == 0) &&
+		    subs_set_match(l->subs, u, subject, orig) &&
+		    may_read(ep, rc, l->sub, l->client_id, l->scope, l->exp, u, orig, now) &&
+		    (j = json_deep_copy(n)) != NULL && (t = tagged(j, l->id)) != NULL) {
+			http_stream_send(l->st, "message", NULL, t, strlen(t));
+			free(t);
+		}
 	pthread_mutex_unlock(&ep->mtx);
+	free(rc);
 	free(text);
+	json_decref(n);
+}
+
+void
+endpoint_housekeeping(struct endpoint *ep)
+{
+	struct session *freeing[64];
+	struct http_stream *closing[64];
+	size_t n, nfree, i;
+	int64_t now = clock_now();
+
+	/* Each full batch unlinked sessions: the loop ends. */
+	do {
+		nfree = 0;
+		pthread_mutex_lock(&ep->mtx);
+		n = session_sweep(ep, now, closing, 64, freeing, &nfree);
+		pthread_mutex_unlock(&ep->mtx);
+		for (i = 0; i < n; i++)
+			http_stream_close(closing[i]);
+		for (i = 0; i < nfree; i++)
+			session_free(freeing[i]);
+	} while (n == 64 || nfree == 64);
+}
+
+void
+endpoint_shutdown(struct endpoint *ep)
+{
+	struct listener *l;
+	struct session *s;
+	struct subs_set **sets = NULL, **nsets;
+	size_t b, n = 0, cap = 0, i;
+
+	if (ep == NULL)
+		return;
+	pthread_mutex_lock(&ep->mtx);
+	ep->shut = 1;
+	pthread_mutex_unlock(&ep->mtx);
+	for (;;) {
+		pthread_mutex_lock(&ep->mtx);
+		if ((l = ep->listeners) != NULL)
+			listen_unlink(ep, l);
+		pthread_mutex_unlock(&ep->mtx);
+		if (l == NULL)
+			break;
+		listen_end(l, 1);
+	}
+	/* The sessions' subscriptions: the sets are taken out (a session
+	 * without one subscribes no more, and ep->shut refuses new ones). */
+	pthread_mutex_lock(&ep->mtx);
+	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
+		for (s = ep->buckets[b]; s != NULL; s = s->next) {
+			if (subs_set_count(s->subs) == 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				if ((nsets = realloc(sets, cap * sizeof(*sets))) == NULL)
+					break;
+				sets = nsets;
+			}
+			sets[n++] = s->subs;
+			s->subs = NULL;
+		}
+	pthread_mutex_unlock(&ep->mtx);
+	for (i = 0; i < n; i++)
+		subs_release_set(ep, sets[i]);
+	free(sets);
 }
 
 struct endpoint *
@@ -1979,10 +2772,13 @@ endpoint_new(const struct endpoint_params *p)
 	if ((ep = calloc(1, sizeof(*ep))) == NULL)
 		return (NULL);
 	pthread_mutex_init(&ep->mtx, NULL);
+	pthread_mutex_init(&ep->sendmtx, NULL);
 	ep->resource = strdup(p->resource);
 	ep->resource_origin = origin_of(p->resource);
 	ep->origins = calloc(p->norigins + 1, sizeof(char *));
-	if (ep->resource == NULL || ep->resource_origin == NULL || ep->origins == NULL)
+	ep->subs = subs_new(0);
+	if (ep->resource == NULL || ep->resource_origin == NULL || ep->origins == NULL ||
+	    ep->subs == NULL)
 		goto err;
 	for (i = 0; i < p->norigins; i++) {
 		if ((ep->origins[i] = strdup(p->origins[i])) == NULL)
@@ -2033,6 +2829,8 @@ endpoint_free(struct endpoint *ep)
 
 	if (ep == NULL)
 		return;
+	/* The upstreams are gone (registry_free() came first). */
+	ep->noupstream = 1;
 	/* Parked calls hold references to calls, which use ep->mtx. */
 	mrtr_free(ep->mrtr);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
@@ -2050,6 +2848,8 @@ endpoint_free(struct endpoint *ep)
 	for (i = 0; i < 3; i++)
 		free(ep->loopback_origins[i]);
 	lists_free(ep->lists);
+	subs_free(ep->subs);
+	pthread_mutex_destroy(&ep->sendmtx);
 	pthread_mutex_destroy(&ep->mtx);
 	free(ep);
 }

@@ -8,7 +8,8 @@
  *       id goes back in Mcp-Session-Id; every later request names it, and a
  *       session is bound to the token's subject and client: any other token
  *       gets 404 for it.  GET opens the session's stream of server messages
- *       (Server-Sent Events); DELETE ends the session.
+ *       (Server-Sent Events, with event ids; Last-Event-ID replays the
+ *       last ones the client missed); DELETE ends the session.
  *   2026-07-28 ("modern"): stateless; every POST carries MCP-Protocol-Version
  *       and, for requests, Mcp-Method (and Mcp-Name) mirroring the body:
  *       400 with -32020 on a mismatch; GET and DELETE get 405.
@@ -42,6 +43,15 @@
  * logging/setLevel, or by a modern request's _meta logLevel (none
  * without it).
  *
+ * Subscriptions (docs/internals/gateway-subs.md): a legacy session's
+ * resources/subscribe is recorded in the session, a 2026-07-28
+ * subscriptions/listen request opens a stream that carries the change
+ * notifications it opted in to; the upstream instance is subscribed for
+ * the first holder of a URI and unsubscribed when the last one leaves
+ * (unsubscribe, DELETE, expiry, end of the stream, shutdown).  A
+ * notifications/resources/updated reaches only the holders subscribed to
+ * the URI (or a parent of it) whose last token may read it.
+ *
  * Every request gets one audit line (audit/audit.h), refused ones
  * included.  No token text is ever logged or forwarded.
  */
@@ -58,6 +68,10 @@
 #define ENDPOINT_VERSION_LEGACY_OLD "2025-06-18"
 #define ENDPOINT_SRVREQ_MAX 8	/* server-to-client requests pending per call */
 #define ENDPOINT_SESSION_BUCKETS 4096
+#define ENDPOINT_SESSION_SUBS_MAX 256	/* resources/subscribe URIs per session */
+#define ENDPOINT_LISTEN_MAX 1024	/* subscriptions/listen streams in all */
+#define ENDPOINT_LISTEN_PER_SUBJECT 8	/* ... per token subject */
+#define ENDPOINT_LISTEN_URIS_MAX 256	/* resourceSubscriptions per stream */
 
 struct rs;
 struct registry;
@@ -100,18 +114,32 @@ struct endpoint *endpoint_new(const struct endpoint_params *p);
 void endpoint_handle(void *arg, const struct http_req *req, struct http_resp *resp);
 
 /* endpoint_list_changed(ep, method): send the notification ${method}
- * (notifications/tools/list_changed, ...) on every open session stream. */
+ * (notifications/tools/list_changed, ...) on every open session stream and
+ * on the listen streams that opted in to its kind. */
 void endpoint_list_changed(struct endpoint *ep, const char *method);
 
 /* endpoint_upstream_notification(ep, u, subject, method, params): an
  * upstream's notification not tied to a call (the registry's hook): a
- * notifications/resources/updated goes, with the client-facing URI, to the
- * open session streams (of ${subject}'s sessions only, for a per-user
- * upstream; to every session for a shared one, whose resources every
- * client sees alike).  Others are dropped. */
+ * notifications/resources/updated of the instance (${u}, ${subject}: the
+ * subject of a per-user upstream, else NULL) goes, with the client-facing
+ * URI, to the open session streams and listen streams subscribed to that
+ * URI or a parent of it on that instance, whose last token may read the
+ * resource (policy_decide() as for resources/read, token not expired).
+ * Others are dropped. */
 struct upstream;
 void endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
     const char *method, json_t *params);
+
+/* endpoint_housekeeping(ep): end the sessions idle for longer than the
+ * idle timeout (their streams closed, their subscriptions released), as a
+ * lookup or a full table would.  Call it now and then. */
+void endpoint_housekeeping(struct endpoint *ep);
+
+/* endpoint_shutdown(ep): refuse new subscriptions, end every listen stream
+ * (with its result, as a graceful end) and unsubscribe upstream every URI
+ * still subscribed.  Call it while the HTTP server and the registry still
+ * run, before http_server_free().  NULL does nothing. */
+void endpoint_shutdown(struct endpoint *ep);
 
 /* endpoint_free(ep): end every session and free.  Call it after the HTTP
  * server and the registry were freed (no call can still be pending).  NULL

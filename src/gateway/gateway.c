@@ -164,6 +164,19 @@ gateway_reopen_audit(struct gateway *g)
 }
 
 void
+gateway_housekeeping(struct gateway *g)
+{
+	endpoint_housekeeping(g->ep);
+}
+
+void
+gateway_shutdown(struct gateway *g)
+{
+	if (g != NULL)
+		endpoint_shutdown(g->ep);
+}
+
+void
 gateway_free(struct gateway *g)
 {
 	if (g == NULL)

@@ -47,6 +47,15 @@ const char *gateway_url(const struct gateway *g);
 /* gateway_reopen_audit(g): reopen the audit log (SIGHUP). */
 void gateway_reopen_audit(struct gateway *g);
 
+/* gateway_housekeeping(g): periodic work: idle sessions are ended (their
+ * subscriptions released). */
+void gateway_housekeeping(struct gateway *g);
+
+/* gateway_shutdown(g): end the subscriptions (listen streams, upstream
+ * subscriptions) while the HTTP server and the upstreams still run; call
+ * it before http_server_free().  NULL does nothing. */
+void gateway_shutdown(struct gateway *g);
+
 /* gateway_free(g): stop the upstreams (child processes reaped), then free
  * everything.  Call it after http_server_free().  NULL does nothing. */
 void gateway_free(struct gateway *g);

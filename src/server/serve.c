@@ -259,9 +259,12 @@ serve_main(int argc, char **argv)
 			gateway_reopen_audit(gw);
 		if (o != NULL)
 			oauth_housekeeping(o, clock_now());
+		if (gw != NULL)
+			gateway_housekeeping(gw);
 	}
 	log_info("shutting down");
 	rc = 0;
+	gateway_shutdown(gw);
 	http_server_free(srv);
 err4:
 	gateway_free(gw);

@@ -117,4 +117,22 @@ test('conformance server scenarios: through the gateway as well as direct', {
 			assert.deepEqual(missing, [], `through the gateway:\n${gw.output}`);
 		});
 	}
+
+	// The stateless scenario (SEP-2575) is not in the default suite: its
+	// subscriptions/listen checks and the removed subscribe methods,
+	// through the gateway (server-everything has no listen of its own).
+	await t.test('2026-07-28 server-stateless: subscriptions/listen', async () => {
+		const outDir = path.join(server.dir, 'gw-stateless');
+		const r = await run(NODE22, [SUITE, 'server', '--url', `http://localhost:${proxyPort}/mcp`,
+		    '--scenario', 'server-stateless', '--spec-version', '2026-07-28', '-o', outDir], { timeout: 300000 });
+		const checks = new Map();
+		for (const d of fs.existsSync(outDir) ? fs.readdirSync(outDir) : [])
+			for (const c of JSON.parse(fs.readFileSync(path.join(outDir, d, 'checks.json'), 'utf8')))
+				checks.set(c.id, c);
+		for (const id of ['sep-2575-server-sends-subscription-ack', 'sep-2575-server-tags-subscription-id',
+		    'sep-2575-server-honors-notification-filter',
+		    'sep-2575-http-server-method-not-found-404-resources-subscribe',
+		    'sep-2575-http-server-method-not-found-404-resources-unsubscribe'])
+			assert.equal(checks.get(id)?.status, 'SUCCESS', `${id}: ${checks.get(id)?.errorMessage}\n${r.stdout}`);
+	});
 });

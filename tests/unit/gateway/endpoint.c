@@ -116,6 +116,65 @@ test_sessions(void **state)
 	endpoint_free(ep);
 }
 
+/* Subscriptions held by sessions are released when the sessions go:
+ * housekeeping of idle ones, and endpoint_free().  The upstream is a
+ * placeholder: with noupstream set, no (un)subscribe is sent. */
+static void
+test_session_subs(void **state)
+{
+	static int up;
+	struct endpoint *ep;
+	struct rs_principal a = principal("alice", "c1"), b = principal("bob", "c1");
+	struct session *s1, *s2;
+	struct rs_principal a_read = a;
+	char id[SECRET_TOKEN_LEN + 1];
+
+	(void)state;
+	ep = new_ep("http://127.0.0.1:8080/mcp", 10, 60);
+	ep->noupstream = 1;
+	a_read.scope = "mcp:read";
+	a_read.exp = 12345;
+	s1 = session_new(ep, &a, "2025-11-25");
+	s2 = session_new(ep, &b, "2025-11-25");
+	assert_non_null(s1);
+	assert_non_null(s2);
+	snprintf(id, sizeof(id), "%s", s1->id);
+	assert_string_equal(s1->scope, "");
+	pthread_mutex_lock(&ep->mtx);
+	assert_int_equal(subs_set_add(s1->subs, "mcpgate://x/u", &up, NULL, "u"), 0);
+	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u"), 1);
+	assert_int_equal(subs_set_add(s2->subs, "mcpgate://x/u", &up, NULL, "u"), 0);
+	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u"), 0);
+	pthread_mutex_unlock(&ep->mtx);
+	session_release(ep, s1);
+	session_release(ep, s2);
+
+	/* A lookup records the token's scopes and expiry. */
+	s1 = session_get(ep, id, &a_read);
+	assert_non_null(s1);
+	assert_string_equal(s1->scope, "mcp:read");
+	assert_int_equal(s1->exp, 12345);
+	session_release(ep, s1);
+
+	/* Not idle yet: nothing happens. */
+	endpoint_housekeeping(ep);
+	assert_int_equal(ep->nsessions, 2);
+	assert_int_equal(subs_refs(ep->subs, &up, NULL, "u"), 2);
+
+	pthread_mutex_lock(&ep->mtx);
+	s1->last_used -= 3600;
+	pthread_mutex_unlock(&ep->mtx);
+	endpoint_housekeeping(ep);
+	assert_int_equal(ep->nsessions, 1);
+	assert_int_equal(subs_refs(ep->subs, &up, NULL, "u"), 1);
+	assert_null(session_get(ep, id, &a));
+
+	/* Shutdown takes the sets out; the count drops to nothing. */
+	endpoint_shutdown(ep);
+	assert_int_equal(subs_keys(ep->subs), 0);
+	endpoint_free(ep);
+}
+
 static void
 test_helpers(void **state)
 {
@@ -136,6 +195,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_origins),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_session_subs),
 		cmocka_unit_test(test_helpers),
 	};
 

@@ -1,0 +1,340 @@
+/*
+ * gateway/subs: the bookkeeping of resource subscriptions.  See subs.h.
+ */
+#include "gateway/subs.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct key {
+	void *u;
+	char *subject; /* NULL: shared */
+	char *uri;
+	unsigned refs;
+	struct key *next;
+};
+
+struct subs {
+	struct key *buckets[SUBS_BUCKETS];
+	size_t nkeys;
+	size_t max;
+};
+
+struct subs_set {
+	struct subs_item *v;
+	size_t n;
+	size_t max;
+};
+
+static int
+streq0(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+static char *
+dup0(const char *s)
+{
+	return (s != NULL ? strdup(s) : NULL);
+}
+
+static size_t
+hash(void *u, const char *subject, const char *uri)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)u;
+	const char *p;
+
+	for (p = subject; p != NULL && *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (p = uri; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return ((size_t)(h % SUBS_BUCKETS));
+}
+
+static struct key **
+find(struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key **pp;
+
+	for (pp = &t->buckets[hash(u, subject, uri)]; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->u == u && streq0((*pp)->subject, subject) && strcmp((*pp)->uri, uri) == 0)
+			break;
+	return (pp);
+}
+
+static void
+key_free(struct key *k)
+{
+	free(k->subject);
+	free(k->uri);
+	free(k);
+}
+
+/*
+ * subs_new(keys_max): an empty table.
+ */
+struct subs *
+subs_new(size_t keys_max)
+{
+	struct subs *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	t->max = keys_max > 0 ? keys_max : SUBS_KEYS_MAX;
+	return (t);
+}
+
+/*
+ * subs_free(t): free ${t}.
+ */
+void
+subs_free(struct subs *t)
+{
+	struct key *k, *next;
+	size_t b;
+
+	if (t == NULL)
+		return;
+	for (b = 0; b < SUBS_BUCKETS; b++)
+		for (k = t->buckets[b]; k != NULL; k = next) {
+			next = k->next;
+			key_free(k);
+		}
+	free(t);
+}
+
+/*
+ * subs_ref(t, u, subject, uri): add a reference; 1 if the key is new.
+ */
+int
+subs_ref(struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key **pp = find(t, u, subject, uri), *k;
+
+	if (*pp != NULL) {
+		if ((*pp)->refs == UINT32_MAX)
+			return (-1);
+		(*pp)->refs++;
+		return (0);
+	}
+	if (t->nkeys >= t->max)
+		return (-1);
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return (-1);
+	k->u = u;
+	k->refs = 1;
+	if ((subject != NULL && (k->subject = strdup(subject)) == NULL) ||
+	    (k->uri = strdup(uri)) == NULL) {
+		key_free(k);
+		return (-1);
+	}
+	*pp = k;
+	t->nkeys++;
+	return (1);
+}
+
+/*
+ * subs_unref(t, u, subject, uri): drop a reference; 1 if it was the last.
+ */
+int
+subs_unref(struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key **pp = find(t, u, subject, uri), *k = *pp;
+
+	if (k == NULL)
+		return (-1);
+	if (--k->refs > 0)
+		return (0);
+	*pp = k->next;
+	key_free(k);
+	t->nkeys--;
+	return (1);
+}
+
+/*
+ * subs_refs(t, u, subject, uri): the references on a key.
+ */
+unsigned
+subs_refs(const struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key **pp = find((struct subs *)t, u, subject, uri);
+
+	return (*pp != NULL ? (*pp)->refs : 0);
+}
+
+/*
+ * subs_keys(t): how many keys.
+ */
+size_t
+subs_keys(const struct subs *t)
+{
+	return (t->nkeys);
+}
+
+/*
+ * subs_set_new(max): an empty set.
+ */
+struct subs_set *
+subs_set_new(size_t max)
+{
+	struct subs_set *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (NULL);
+	s->max = max > 0 ? max : SUBS_PER_HOLDER_MAX;
+	return (s);
+}
+
+/*
+ * subs_item_clear(it): free the strings of ${it}.
+ */
+void
+subs_item_clear(struct subs_item *it)
+{
+	free(it->uri);
+	free(it->subject);
+	free(it->orig);
+	memset(it, 0, sizeof(*it));
+}
+
+/*
+ * subs_set_free(s): free ${s} and its items.
+ */
+void
+subs_set_free(struct subs_set *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		subs_item_clear(&s->v[i]);
+	free(s->v);
+	free(s);
+}
+
+static ssize_t
+index_of(const struct subs_set *s, const char *uri)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].uri, uri) == 0)
+			return ((ssize_t)i);
+	return (-1);
+}
+
+/*
+ * subs_set_add(s, uri, u, subject, orig): add an item; 1 if present.
+ */
+int
+subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, const char *orig)
+{
+	struct subs_item it, *v;
+	size_t cap;
+
+	if (index_of(s, uri) >= 0)
+		return (1);
+	if (s->n >= s->max || strlen(uri) > SUBS_URI_MAX || strlen(orig) > SUBS_URI_MAX ||
+	    (subject != NULL && strlen(subject) > SUBS_URI_MAX)) {
+		errno = ENOSPC;
+		return (-1);
+	}
+	if (s->n % 8 == 0) {
+		cap = s->n + 8;
+		if ((v = realloc(s->v, cap * sizeof(*v))) == NULL)
+			return (-1);
+		s->v = v;
+	}
+	memset(&it, 0, sizeof(it));
+	it.u = u;
+	if ((it.uri = strdup(uri)) == NULL || (it.orig = strdup(orig)) == NULL ||
+	    (subject != NULL && (it.subject = dup0(subject)) == NULL)) {
+		subs_item_clear(&it);
+		return (-1);
+	}
+	s->v[s->n++] = it;
+	return (0);
+}
+
+/*
+ * subs_set_remove(s, uri, out): move the item of ${uri} into ${out}.
+ */
+int
+subs_set_remove(struct subs_set *s, const char *uri, struct subs_item *out)
+{
+	ssize_t i;
+
+	if (s == NULL || (i = index_of(s, uri)) < 0)
+		return (-1);
+	*out = s->v[i];
+	s->v[i] = s->v[--s->n];
+	return (0);
+}
+
+/*
+ * subs_set_count(s), subs_set_item(s, i): the items.
+ */
+size_t
+subs_set_count(const struct subs_set *s)
+{
+	return (s != NULL ? s->n : 0);
+}
+
+const struct subs_item *
+subs_set_item(const struct subs_set *s, size_t i)
+{
+	return (i < s->n ? &s->v[i] : NULL);
+}
+
+/*
+ * subs_set_take(s, items, n): move up to ${n} items out of ${s}.
+ */
+size_t
+subs_set_take(struct subs_set *s, struct subs_item *items, size_t n)
+{
+	size_t k = 0;
+
+	while (s != NULL && s->n > 0 && k < n) {
+		items[k++] = s->v[s->n - 1];
+		s->n--;
+	}
+	return (k);
+}
+
+/*
+ * subs_uri_covers(sub, uri): equal, or a sub-resource after a '/'.
+ */
+int
+subs_uri_covers(const char *sub, const char *uri)
+{
+	size_t n = strlen(sub);
+
+	if (strncmp(sub, uri, n) != 0)
+		return (0);
+	if (uri[n] == '\0')
+		return (1);
+	return (n > 0 && (sub[n - 1] == '/' || uri[n] == '/'));
+}
+
+/*
+ * subs_set_match(s, u, subject, orig): does an item cover ${orig}?
+ */
+int
+subs_set_match(const struct subs_set *s, void *u, const char *subject, const char *orig)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (s->v[i].u == u && streq0(s->v[i].subject, subject) &&
+		    subs_uri_covers(s->v[i].orig, orig))
+			return (1);
+	return (0);
+}

@@ -1,0 +1,111 @@
+/*
+ * gateway/subs: the bookkeeping of resource subscriptions.
+ *
+ * Two structures, neither locked (the endpoint holds its mutex around
+ * every call):
+ *
+ *   struct subs, the table of upstream subscriptions: one counter per
+ *   (upstream instance, original URI), where an upstream instance is the
+ *   upstream itself (shared isolation, ${subject} NULL) or its session of
+ *   one subject (per-user isolation).  subs_ref() tells the caller when it
+ *   made the first reference (subscribe upstream), subs_unref() when it
+ *   dropped the last (unsubscribe upstream).
+ *
+ *   struct subs_set, what one holder (a legacy session, or a 2026-07-28
+ *   subscriptions/listen stream) subscribed to: at most a fixed number of
+ *   items, each the client-facing URI plus the table key it holds a
+ *   reference on.  subs_set_match() decides whether an upstream's
+ *   notifications/resources/updated concerns the holder.
+ *
+ * Sub-resources: an update for URI X reaches a subscription of URI S of
+ * the same upstream instance when X equals S, or when X continues S after a
+ * path boundary: S ends with '/', or the byte of X after S is '/'.  So
+ * "file:///d" covers "file:///d/a.txt" but not "file:///dx"; a query or a
+ * fragment is not a sub-resource.  See docs/internals/gateway-subs.md.
+ *
+ * Upstreams are opaque pointers here; the module never dereferences them.
+ */
+#ifndef MCPGATE_GATEWAY_SUBS_H
+#define MCPGATE_GATEWAY_SUBS_H
+
+#include <stddef.h>
+
+#define SUBS_PER_HOLDER_MAX 256	 /* URIs per session or listen stream */
+#define SUBS_KEYS_MAX 100000	 /* distinct upstream subscriptions */
+#define SUBS_URI_MAX 4096	 /* bytes of a URI we keep */
+#define SUBS_BUCKETS 4096
+
+struct subs;
+struct subs_set;
+
+/* One subscription of a holder. */
+struct subs_item {
+	char *uri;	/* client-facing URI */
+	void *u;	/* the upstream */
+	char *subject;	/* per-user instance, or NULL */
+	char *orig;	/* the upstream's own URI */
+};
+
+/* subs_new(keys_max): an empty table of at most ${keys_max} keys (0:
+ * SUBS_KEYS_MAX).  NULL on ENOMEM. */
+struct subs *subs_new(size_t keys_max);
+
+/* subs_free(t): free ${t}.  NULL does nothing. */
+void subs_free(struct subs *t);
+
+/* subs_ref(t, u, subject, uri): add a reference to the key (${u},
+ * ${subject} (may be NULL), ${uri}).  Returns 1 if the key is new (the
+ * caller subscribes upstream), 0 if it existed, -1 if the table is full or
+ * memory is exhausted (nothing changed). */
+int subs_ref(struct subs *t, void *u, const char *subject, const char *uri);
+
+/* subs_unref(t, u, subject, uri): drop a reference.  Returns 1 if it was
+ * the last (the key is gone: the caller unsubscribes upstream), 0 if
+ * others remain, -1 if there was no such key. */
+int subs_unref(struct subs *t, void *u, const char *subject, const char *uri);
+
+/* subs_refs(t, u, subject, uri): the references held on the key, 0 if
+ * none.  subs_keys(t): how many keys ${t} holds. */
+unsigned subs_refs(const struct subs *t, void *u, const char *subject, const char *uri);
+size_t subs_keys(const struct subs *t);
+
+/* subs_set_new(max): an empty set of at most ${max} items (0:
+ * SUBS_PER_HOLDER_MAX).  NULL on ENOMEM. */
+struct subs_set *subs_set_new(size_t max);
+
+/* subs_set_free(s): free ${s} and its items (no reference is dropped: see
+ * subs_set_take()).  NULL does nothing. */
+void subs_set_free(struct subs_set *s);
+
+/* subs_set_add(s, uri, u, subject, orig): add the item (strings copied).
+ * Returns 0 if added, 1 if ${uri} was already in ${s} (nothing changed),
+ * -1 if ${s} is full, a string is longer than SUBS_URI_MAX, or on ENOMEM. */
+int subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, const char *orig);
+
+/* subs_set_remove(s, uri, out): move the item of client-facing ${uri} out
+ * of ${s} into ${out} (the caller clears it with subs_item_clear()).
+ * Returns 0, or -1 if ${uri} is not in ${s}. */
+int subs_set_remove(struct subs_set *s, const char *uri, struct subs_item *out);
+
+/* subs_set_count(s), subs_set_item(s, i): the items, in no fixed order
+ * (removal moves the last item into the gap). */
+size_t subs_set_count(const struct subs_set *s);
+const struct subs_item *subs_set_item(const struct subs_set *s, size_t i);
+
+/* subs_set_take(s, items, n): move every item of ${s} out (at most ${n},
+ * the rest stays); returns how many were moved.  ${s} may be NULL. */
+size_t subs_set_take(struct subs_set *s, struct subs_item *items, size_t n);
+
+/* subs_set_match(s, u, subject, orig): 1 if an item of ${s} is of the
+ * instance (${u}, ${subject}) and covers the upstream URI ${orig} (see
+ * above), else 0.  ${s} may be NULL. */
+int subs_set_match(const struct subs_set *s, void *u, const char *subject, const char *orig);
+
+/* subs_uri_covers(sub, uri): 1 if an update of ${uri} concerns a
+ * subscription of ${sub} (equal, or a sub-resource), else 0. */
+int subs_uri_covers(const char *sub, const char *uri);
+
+/* subs_item_clear(it): free the strings of ${it} and zero it. */
+void subs_item_clear(struct subs_item *it);
+
+#endif

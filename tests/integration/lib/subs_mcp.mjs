@@ -1,0 +1,85 @@
+// A minimal MCP server on stdio (newline-delimited JSON-RPC) whose
+// resources can be subscribed to, for the gateway's subscription tests.
+// Every resources/subscribe and resources/unsubscribe it receives is
+// appended to the file named by SUBS_LOG ("<pid> subscribe <uri>"), so a
+// test sees what reached the upstream.  Tools trigger notifications
+// deterministically:
+//   touch {uri}  notifications/resources/updated for uri (subscribed or not)
+//   grow         a new tool appears: notifications/tools/list_changed
+// With SUBS_NOSUB=1 it does not offer subscriptions (and refuses them).
+// Only node: built-ins.
+
+import fs from 'node:fs';
+import readline from 'node:readline';
+
+const LOG = process.env.SUBS_LOG;
+const NOSUB = process.env.SUBS_NOSUB === '1';
+const RESOURCES = [
+	{ uri: 'test://r/a', name: 'a', mimeType: 'text/plain' },
+	{ uri: 'test://r/b', name: 'b', mimeType: 'text/plain' },
+	{ uri: 'test://dir', name: 'dir', mimeType: 'text/plain' },
+];
+const tools = [
+	{ name: 'touch', description: 'reports an update of a resource', annotations: { readOnlyHint: true },
+	    inputSchema: { type: 'object', properties: { uri: { type: 'string' } } } },
+	{ name: 'grow', description: 'adds a tool', annotations: { readOnlyHint: true },
+	    inputSchema: { type: 'object' } },
+];
+
+function send(m) {
+	process.stdout.write(`${JSON.stringify(m)}\n`);
+}
+
+function log(line) {
+	if (LOG)
+		fs.appendFileSync(LOG, `${process.pid} ${line}\n`);
+}
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+	let m;
+	try {
+		m = JSON.parse(line);
+	} catch {
+		return;
+	}
+	if (m.id === undefined || m.method === undefined)
+		return;
+	const ok = (result) => send({ jsonrpc: '2.0', id: m.id, result });
+	const fail = (code, message) => send({ jsonrpc: '2.0', id: m.id, error: { code, message } });
+	switch (m.method) {
+	case 'initialize':
+		return ok({ protocolVersion: m.params.protocolVersion,
+		    capabilities: { tools: { listChanged: true },
+			resources: NOSUB ? { listChanged: true } : { subscribe: true, listChanged: true } },
+		    serverInfo: { name: 'subs', version: '1' } });
+	case 'tools/list':
+		return ok({ tools });
+	case 'resources/list':
+		return ok({ resources: RESOURCES });
+	case 'resources/templates/list':
+		return ok({ resourceTemplates: [] });
+	case 'resources/read':
+		return ok({ contents: [{ uri: m.params.uri, mimeType: 'text/plain', text: `content of ${m.params.uri}` }] });
+	case 'resources/subscribe':
+	case 'resources/unsubscribe':
+		if (NOSUB)
+			return fail(-32601, 'method not found');
+		log(`${m.method.slice('resources/'.length)} ${m.params.uri}`);
+		return ok({});
+	case 'tools/call':
+		if (m.params.name === 'touch') {
+			send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: m.params.arguments.uri } });
+			return ok({ content: [{ type: 'text', text: 'touched' }] });
+		}
+		if (m.params.name === 'grow') {
+			tools.push({ name: `t${tools.length}`, description: 'grown', inputSchema: { type: 'object' } });
+			send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+			return ok({ content: [{ type: 'text', text: 'grown' }] });
+		}
+		return fail(-32602, 'unknown tool');
+	case 'ping':
+		return ok({});
+	default:
+		return fail(-32601, 'method not found');
+	}
+});
