@@ -2042,6 +2042,13 @@ err:
 }
 
 void
+endpoint_stop(struct endpoint *ep)
+{
+	if (ep != NULL)
+		mrtr_stop(ep->mrtr);
+}
+
+void
 endpoint_free(struct endpoint *ep)
 {
 	struct session *s, *next;
