@@ -159,25 +159,27 @@ err:
 	return (-1);
 }
 
-/* If ${path} ends in a partial line (a write cut short because its writer
- * was killed, see audit.h), make that fragment a whole line of its own
- * (torn_line()) in place, so that the file holds whole lines only and
- * nothing that reached it is lost.  Sets ${torn} when the tail could not be
- * repaired (the next line then starts on a fresh one).  Only the process
- * holding the log's lock does this.  Returns 0, or -1 on an I/O error. */
+/* If the log open on ${fd} (read-write, not yet O_APPEND) ends in a partial
+ * line (a write cut short because its writer was killed, see audit.h), make
+ * that fragment a whole line of its own (torn_line()) in place, so that the
+ * file holds whole lines only and nothing that reached it is lost.  Sets
+ * ${torn} when the tail could not be repaired (the next line then starts on
+ * a fresh one).  Only the process holding the log's lock does this, on the
+ * descriptor it holds the lock on and will write with: the file is never
+ * named again, so a rename of the path meanwhile cannot make it repair one
+ * file and append to another.  ${path} is for the log message.  Returns 0,
+ * or -1 on an I/O error. */
 static int
-repair_tail(const char *path, int *torn)
+repair_tail(int fd, const char *path, int *torn)
 {
 	char *buf = NULL, line[AUDIT_LINE_MAX];
 	struct stat sb;
 	size_t want, i;
 	ssize_t r;
 	off_t start;
-	int fd, n, rc = -1;
+	int n, rc = -1;
 
 	*torn = 0;
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
-		return (-1);
 	if (fstat(fd, &sb) != 0)
 		goto done;
 	if (sb.st_size == 0) {
@@ -213,21 +215,21 @@ repair_tail(const char *path, int *torn)
 
 done:
 	free(buf);
-	close(fd);
 	return (rc);
 }
 
 /* Open ${path} for appending (0600 if created); a regular file only, that
  * no other process holds open for writing (flock(2)).  Repairs a torn tail
- * (repair_tail()).  Returns the descriptor or -1. */
+ * (repair_tail()) through the same descriptor, which is then switched to
+ * O_APPEND.  Returns the descriptor or -1. */
 static int
 open_append(const char *path, int *torn)
 {
 	struct stat sb;
-	int fd, e;
+	int fd, e, fl;
 
 	*torn = 0;
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return (-1);
 	if (fstat(fd, &sb) != 0)
 		goto err;
@@ -240,7 +242,11 @@ open_append(const char *path, int *torn)
 			log_warn("audit: %s is written by another process", path);
 		goto err;
 	}
-	if (repair_tail(path, torn) != 0)
+	if (repair_tail(fd, path, torn) != 0)
+		goto err;
+	/* Linux lets F_SETFL set O_APPEND: from now on every write goes to
+	 * the end, whatever the offset. */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl | O_APPEND) == -1)
 		goto err;
 	return (fd);
 

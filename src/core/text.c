@@ -20,6 +20,9 @@ text_refused(uint32_t c)
 	if (c == 0xad || c == 0x34f || c == 0x61c || c == 0x115f || c == 0x1160 || c == 0x17b4 ||
 	    c == 0x17b5 || c == 0x3164 || c == 0xfeff || c == 0xffa0)
 		return (1);
+	if ((c >= 0x600 && c <= 0x605) || c == 0x6dd || c == 0x70f || c == 0x890 || c == 0x891 ||
+	    c == 0x8e2 || c == 0x110bd || c == 0x110cd) /* prepended concatenation marks */
+		return (1);
 	if ((c >= 0x180b && c <= 0x180f) ||   /* Mongolian selectors, vowel separator */
 	    (c >= 0x200b && c <= 0x200f) ||   /* zero-width, LRM, RLM */
 	    (c >= 0x2028 && c <= 0x202e) ||   /* separators, embeddings, overrides */
@@ -29,6 +32,7 @@ text_refused(uint32_t c)
 	    (c >= 0xfdd0 && c <= 0xfdef) ||   /* noncharacters */
 	    (c >= 0xfff0 && c <= 0xfffb) ||   /* interlinear annotation */
 	    (c & 0xfffe) == 0xfffe ||         /* U+xFFFE, U+xFFFF */
+	    (c >= 0x13430 && c <= 0x1343f) || /* Egyptian hieroglyph format controls */
 	    (c >= 0x1bca0 && c <= 0x1bca3) || /* shorthand format controls */
 	    (c >= 0x1d173 && c <= 0x1d17a) || /* musical format controls */
 	    (c >= 0xe0000 && c <= 0xe0fff) || /* tags, selectors supplement */

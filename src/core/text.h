@@ -10,7 +10,11 @@
  * (U+200E, U+200F, U+061C) reorder text ("Safe App\u202Egnp.exe"); zero-width
  * and other default-ignorable characters (U+200B..U+200D, U+2060..U+206F,
  * U+FEFF, U+00AD, U+034F, U+180B..U+180F, Hangul fillers, tags
- * U+E0000..U+E0FFF) hide differences; C0 and C1 controls, DEL and the line
+ * U+E0000..U+E0FFF, the Egyptian hieroglyph format controls
+ * U+13430..U+1343F) hide differences; the prepended concatenation marks
+ * (U+0600..U+0605, U+06DD, U+070F, U+0890, U+0891, U+08E2, U+110BD,
+ * U+110CD) span the characters after them, so that every format character
+ * (general category Cf) is refused; C0 and C1 controls, DEL and the line
  * and paragraph separators (U+2028, U+2029) break lines; private-use
  * characters and noncharacters render as anything.  Such text is refused at
  * the door (text_display_ok) and replaced by U+FFFD on the way out

@@ -80,6 +80,7 @@ struct call {
 	struct http_stream *s;
 	struct upstream_call *uc;
 	int answered;
+	int gone;		/* a client left while it waited (call_gone()) */
 	int legacy;
 	int modern;
 	json_t *id;
@@ -574,6 +575,7 @@ call_gone(void *arg)
 
 	pthread_mutex_lock(&c->mtx);
 	call_take_http(c, &d, &s);
+	c->gone = 1;
 	uc = c->uc;
 	c->uc = NULL;
 	pthread_mutex_unlock(&c->mtx);
@@ -617,7 +619,7 @@ call_done(void *arg, json_t *result, json_t *error)
 	struct http_stream *s;
 	struct upstream_call *uc;
 	struct srvreq pend[ENDPOINT_SRVREQ_MAX];
-	json_t *msg, *res = NULL, *err = NULL;
+	json_t *msg, *res = NULL, *err = NULL, *id;
 	unsigned i, npend;
 	int code = 0;
 
@@ -626,17 +628,18 @@ call_done(void *arg, json_t *result, json_t *error)
 		if (code == 0)
 			code = JSONRPC_INTERNAL_ERROR;
 		err = c->modern ? lists_error_modern(c->method, error) : json_incref(error);
-		msg = json_pack("{s:s, s:O, s:O?}", "jsonrpc", "2.0", "id", c->id, "error", err);
 	} else {
 		/* Borrowed: copied only where it is changed.  A result an
 		 * upstream speaking 2026-07-28 marks input_required keeps its
 		 * resultType: the client's retry goes to that upstream. */
 		res = c->modern ? json_deep_copy(result) : json_incref(result);
 		res = result_for(c->ep, c->modern, c->method, res);
-		msg = jsonrpc_result(c->id, json_incref(res));
 	}
 	pthread_mutex_lock(&c->mtx);
 	c->answered = 1;
+	/* The id of the request now waiting: a retry (call_resume()) replaces
+	 * c->id under c->mtx until c->answered is set, never after. */
+	id = json_incref(c->id);
 	call_take_http(c, &d, &s);
 	/* Parked, or between two rounds: kept for the retry. */
 	if (c->mrtr && d == NULL && s == NULL && c->fin_result == NULL && c->fin_error == NULL) {
@@ -650,6 +653,11 @@ call_done(void *arg, json_t *result, json_t *error)
 		pend[i] = c->srv[i];
 	c->nsrv = 0;
 	pthread_mutex_unlock(&c->mtx);
+	if (error != NULL)
+		msg = json_pack("{s:s, s:O, s:O?}", "jsonrpc", "2.0", "id", id, "error", err);
+	else
+		msg = jsonrpc_result(id, json_incref(res));
+	json_decref(id);
 	json_decref(res);
 	json_decref(err);
 	for (i = 0; i < npend; i++) {
@@ -996,18 +1004,24 @@ route_cancel(struct endpoint *ep, const char *owner, const json_t *rid)
 {
 	struct call *c;
 	struct upstream_call *uc = NULL;
+	int match;
 
 	if (rid == NULL)
 		return;
 	pthread_mutex_lock(&ep->mtx);
 	for (c = ep->calls; c != NULL; c = c->next) {
-		if (strcmp(c->owner, owner) != 0 || !jsonrpc_id_equal(c->id, rid))
+		if (strcmp(c->owner, owner) != 0)
 			continue;
+		/* c->id under c->mtx: a retry (call_resume()) replaces it. */
 		pthread_mutex_lock(&c->mtx);
-		uc = c->uc;
-		c->uc = NULL;
+		match = jsonrpc_id_equal(c->id, rid);
+		if (match) {
+			uc = c->uc;
+			c->uc = NULL;
+		}
 		pthread_mutex_unlock(&c->mtx);
-		break;
+		if (match)
+			break;
 	}
 	pthread_mutex_unlock(&ep->mtx);
 	if (uc != NULL)
@@ -1280,7 +1294,10 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 		json_decref(e);
 	} else {
 		pthread_mutex_lock(&c->mtx);
-		if (!c->answered && c->d == NULL && c->s == NULL) {
+		/* Not "no HTTP handle": a round of input requests may have
+		 * answered the client already (call_due()), and the call
+		 * waits for its retry. */
+		if (!c->answered && c->gone) {
 			/* the client left meanwhile */
 			pthread_mutex_unlock(&c->mtx);
 			upstream_call_cancel(uc, "client disconnected");
@@ -2818,6 +2835,13 @@ endpoint_new(const struct endpoint_params *p)
 err:
 	endpoint_free(ep);
 	return (NULL);
+}
+
+void
+endpoint_stop(struct endpoint *ep)
+{
+	if (ep != NULL)
+		mrtr_stop(ep->mrtr);
 }
 
 void

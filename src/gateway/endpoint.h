@@ -141,6 +141,12 @@ void endpoint_housekeeping(struct endpoint *ep);
  * run, before http_server_free().  NULL does nothing. */
 void endpoint_shutdown(struct endpoint *ep);
 
+/* endpoint_stop(ep): stop the timer of the parked calls (gateway/mrtr.h),
+ * so that no parked call expires (and cancels its upstream call) while the
+ * registry is freed.  Call it after the HTTP server was freed and before
+ * the registry.  NULL does nothing. */
+void endpoint_stop(struct endpoint *ep);
+
 /* endpoint_free(ep): end every session and free.  Call it after the HTTP
  * server and the registry were freed (no call can still be pending).  NULL
  * does nothing. */

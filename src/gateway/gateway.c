@@ -181,6 +181,9 @@ gateway_free(struct gateway *g)
 {
 	if (g == NULL)
 		return;
+	/* No parked call may expire, and so cancel an upstream call, while
+	 * the upstreams are freed. */
+	endpoint_stop(g->ep);
 	registry_free(g->reg);
 	endpoint_free(g->ep);
 	rs_free(g->rs);

@@ -37,6 +37,7 @@ struct mrtr {
 	pthread_cond_t cv;
 	pthread_t thr;
 	int stop;
+	int joined; /* thr was joined (mrtr_stop()) */
 	struct entry *head;
 	size_t n;
 };
@@ -218,11 +219,7 @@ mrtr_free(struct mrtr *t)
 
 	if (t == NULL)
 		return;
-	pthread_mutex_lock(&t->mtx);
-	t->stop = 1;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mtx);
-	pthread_join(t->thr, NULL);
+	mrtr_stop(t);
 	while ((e = t->head) != NULL) {
 		unlink_entry(t, e);
 		t->p.release(e->arg);
@@ -231,6 +228,23 @@ mrtr_free(struct mrtr *t)
 	pthread_cond_destroy(&t->cv);
 	pthread_mutex_destroy(&t->mtx);
 	free(t);
+}
+
+/*
+ * mrtr_stop(t): stop the timer thread; no due() or expired() afterwards.
+ * Called by one thread (the owner's teardown) only.
+ */
+void
+mrtr_stop(struct mrtr *t)
+{
+	if (t == NULL || t->joined)
+		return;
+	pthread_mutex_lock(&t->mtx);
+	t->stop = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mtx);
+	pthread_join(t->thr, NULL);
+	t->joined = 1;
 }
 
 /*

@@ -106,6 +106,15 @@ struct mrtr *mrtr_new(const struct mrtr_params *p);
 void mrtr_free(struct mrtr *t);
 
 /*
+ * mrtr_stop(t): stop the timer thread and wait for a due() or expired()
+ * running on it: none runs afterwards, so that the owner may tear down what
+ * those callbacks use (the upstreams) before mrtr_free().  Entries stay and
+ * the other calls keep working, but nothing becomes due or expires any
+ * more.  Idempotent; NULL does nothing.
+ */
+void mrtr_stop(struct mrtr *t);
+
+/*
  * mrtr_open(t, b, arg, handle): reserve an OPEN entry bound to ${b}
  * (copied), owning a reference to ${arg}, and write its fresh handle into
  * ${handle}.  Returns MRTR_OK; MRTR_FULL if the table or ${b}'s principal

@@ -43,6 +43,14 @@
 #include "http/fetch.h"
 
 #define SESSION_ID_MAX 256
+/* Requests (messages that await an answer) in flight at once; more wait in
+ * order.  Other messages (answers to the upstream's own requests,
+ * notifications) never wait behind them: a request may hold its connection
+ * until the upstream has an answer to one of its own requests (a parked
+ * multi round-trip call), and that answer must get through.  The host's
+ * connections are bounded with room for both. */
+#define REQUESTS_RUNNING_MAX 32
+#define HOST_CONNECTIONS_MAX (2 * REQUESTS_RUNNING_MAX)
 #define CONNECT_TIMEOUT_MS 10000L
 #define DELETE_TIMEOUT_MS 2000L
 
@@ -79,6 +87,8 @@ struct http_t {
 	char session[SESSION_ID_MAX + 1];
 	/* thread-only */
 	struct xfer *running;
+	struct xfer *held;	/* requests waiting for a slot, oldest first */
+	size_t nrequests;	/* requests (id != 0) in running */
 };
 
 static void
@@ -366,20 +376,32 @@ finished(struct http_t *t, struct xfer *x, CURLcode cc)
 static void
 start_queued(struct http_t *t)
 {
-	struct xfer *q, *x, *rev = NULL;
+	struct xfer *q, *x, *rev = NULL, **tail, *held = NULL, **htail = &held;
 
 	pthread_mutex_lock(&t->mtx);
 	q = t->queue;
 	t->queue = NULL;
 	pthread_mutex_unlock(&t->mtx);
-	/* The queue is newest first: start the oldest first. */
+	/* The queue is newest first: start the oldest first, after the
+	 * requests held before. */
 	while ((x = q) != NULL) {
 		q = x->next;
 		x->next = rev;
 		rev = x;
 	}
+	for (tail = &t->held; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = rev;
+	rev = t->held;
+	t->held = NULL;
 	while ((x = rev) != NULL) {
 		rev = x->next;
+		if (x->id != 0 && t->nrequests >= REQUESTS_RUNNING_MAX) {
+			x->next = NULL;
+			*htail = x;
+			htail = &x->next;
+			continue;
+		}
 		if (prepare(t, x, "POST") != 0 || curl_multi_add_handle(t->multi, x->e) != CURLM_OK) {
 			log_warn("upstream %s: cannot send a message", t->cfg->name);
 			if (x->id != 0)
@@ -390,9 +412,12 @@ start_queued(struct http_t *t)
 			xfer_free(x);
 			continue;
 		}
+		if (x->id != 0)
+			t->nrequests++;
 		x->next = t->running;
 		t->running = x;
 	}
+	t->held = held;
 }
 
 static void
@@ -430,7 +455,7 @@ run(void *arg)
 	struct http_t *t = arg;
 	struct xfer *x;
 	CURLMsg *m;
-	int still, left, stop;
+	int still, left, stop, freed;
 
 	t->cb.up(t->cb.arg);
 	for (;;) {
@@ -441,6 +466,7 @@ run(void *arg)
 			break;
 		start_queued(t);
 		(void)curl_multi_perform(t->multi, &still);
+		freed = 0;
 		while ((m = curl_multi_info_read(t->multi, &left)) != NULL) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
@@ -450,17 +476,28 @@ run(void *arg)
 			if (x == NULL)
 				continue;
 			unlink_running(t, x);
+			if (x->id != 0) {
+				t->nrequests--;
+				freed = 1;
+			}
 			finished(t, x, m->data.result);
 			pthread_mutex_lock(&t->mtx);
 			t->n--;
 			pthread_mutex_unlock(&t->mtx);
 			xfer_free(x);
 		}
+		/* A slot came free: a held request starts at once. */
+		if (freed && t->held != NULL)
+			continue;
 		(void)curl_multi_poll(t->multi, NULL, 0, 1000, NULL);
 	}
 	while ((x = t->running) != NULL) {
 		t->running = x->next;
 		(void)curl_multi_remove_handle(t->multi, x->e);
+		xfer_free(x);
+	}
+	while ((x = t->held) != NULL) {
+		t->held = x->next;
 		xfer_free(x);
 	}
 	end_session(t);
@@ -484,7 +521,7 @@ h_open(const struct upstream_config *cfg, const char *subject, const struct upst
 		goto err0;
 	if ((t->multi = curl_multi_init()) == NULL)
 		goto err1;
-	(void)curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+	(void)curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HOST_CONNECTIONS_MAX);
 	pthread_mutex_init(&t->mtx, NULL);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -686,6 +686,110 @@ test_torn_tail(void **state)
 	}
 }
 
+/* While the log's name is moved between two files (as a rotation tool or
+ * anyone with write access to the directory may do), audit_open() must
+ * repair the torn tail of the very file it will write to: repairing one
+ * file and then writing into another glues the first record to a fragment.
+ * Both files start each round with a fragment; afterwards every whole line
+ * of both must be JSON. */
+struct flip {
+	char a[600], b[600], tmp[600];
+	volatile int stop;
+};
+
+static void *
+flipper(void *arg)
+{
+	struct flip *fl = arg;
+
+	while (!fl->stop) {
+		(void)rename(fl->a, fl->tmp);
+		(void)rename(fl->b, fl->a);
+		(void)rename(fl->a, fl->b);
+		(void)rename(fl->tmp, fl->a);
+	}
+	return (NULL);
+}
+
+static int
+whole_lines(const char *path)
+{
+	char buf[65536], *p, *nl;
+	json_t *o;
+	ssize_t n;
+	int fd, ok = 1;
+
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return (1); /* between two renames */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (1);
+	buf[n] = '\0';
+	for (p = buf; *p != '\0'; p = nl + 1) {
+		/* The file audit_open() did not take keeps its fragment. */
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+		if ((o = json_loadb(p, (size_t)(nl - p), 0, NULL)) == NULL)
+			ok = 0;
+		json_decref(o);
+	}
+	return (ok);
+}
+
+static void
+test_torn_tail_renamed(void **state)
+{
+	struct fix *f = *state;
+	struct audit_record r;
+	struct audit_log *log;
+	struct audit_config c;
+	struct flip fl;
+	pthread_t thr;
+	int i, bad = 0, fd;
+
+	memset(&fl, 0, sizeof(fl));
+	snprintf(fl.a, sizeof(fl.a), "%s", f->path);
+	snprintf(fl.b, sizeof(fl.b), "%s/other.jsonl", f->dir);
+	snprintf(fl.tmp, sizeof(fl.tmp), "%s/tmp.jsonl", f->dir);
+	memset(&r, 0, sizeof(r));
+	r.subject = "s";
+	r.latency_ms = -1;
+	for (i = 0; i < 2000 && !bad; i++) {
+		/* Both files: one fragment each, nothing else. */
+		fd = open(fl.a, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "{\"time\":\"2026", 13), 13);
+		close(fd);
+		fd = open(fl.b, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "{\"time\":\"2027", 13), 13);
+		close(fd);
+		fl.stop = 0;
+		assert_int_equal(pthread_create(&thr, NULL, flipper, &fl), 0);
+		audit_config_init(&c);
+		c.file = fl.a;
+		log = audit_open(&c);
+		fl.stop = 1;
+		pthread_join(thr, NULL);
+		if (log == NULL)
+			continue; /* the name was in between two files */
+		assert_int_equal(audit_write(log, &r), 0);
+		audit_close(log);
+		/* The tmp name may hold one of them if the flipper stopped
+		 * half-way: put it back. */
+		if (access(fl.tmp, F_OK) == 0 && access(fl.a, F_OK) != 0)
+			assert_int_equal(rename(fl.tmp, fl.a), 0);
+		if (access(fl.tmp, F_OK) == 0 && access(fl.b, F_OK) != 0)
+			assert_int_equal(rename(fl.tmp, fl.b), 0);
+		if (!whole_lines(fl.a) || !whole_lines(fl.b) || !whole_lines(fl.tmp))
+			bad = 1;
+	}
+	unlink(fl.b);
+	unlink(fl.tmp);
+	assert_false(bad);
+}
+
 #define LONGHEAD "{\"time\":\"2026-07-28T09:15:00.000Z\",\"subject\":\"s1\"}"
 
 struct got {
@@ -830,6 +934,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail_renamed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	};

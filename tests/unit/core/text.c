@@ -119,6 +119,29 @@ test_refused_ranges(void **state)
 	assert_int_equal(text_refused(0xfffd), 0);
 }
 
+/* Every format character (general category Cf) is refused: besides the
+ * bidirectional and zero-width ones, the prepended concatenation marks that
+ * span the digits after them and the Egyptian hieroglyph format controls,
+ * which join neighbours invisibly.  Combining marks and variation selectors
+ * stay allowed (scripts and emoji need them). */
+static void
+test_refused_format(void **state)
+{
+	static const uint32_t cf[] = {0x600, 0x601, 0x602, 0x603, 0x604, 0x605, 0x6dd, 0x70f, 0x890,
+	    0x891, 0x8e2, 0x110bd, 0x110cd, 0x13430, 0x13438, 0x1343f, 0xe0001, 0xe0020, 0xe007f};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cf) / sizeof(cf[0]); i++)
+		assert_int_equal(text_refused(cf[i]), 1);
+	assert_false(text_display_ok("12\xd8\x80" "3", 5));         /* U+0600 */
+	assert_false(text_display_ok("a\xf0\x93\x90\xb0" "b", 6)); /* U+13430 */
+	assert_int_equal(text_refused(0x606), 0);   /* Arabic-Indic cube root: a symbol */
+	assert_int_equal(text_refused(0x13440), 0); /* a combining mark */
+	assert_int_equal(text_refused(0x301), 0);   /* combining acute */
+	assert_int_equal(text_refused(0xfe00), 0);
+}
+
 /* Every refused character, and every ill-formed byte, becomes U+FFFD. */
 static void
 test_clean(void **state)
@@ -162,6 +185,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_display_ok),
 		cmocka_unit_test(test_refused_ranges),
+		cmocka_unit_test(test_refused_format),
 		cmocka_unit_test(test_clean),
 	};
 

@@ -357,6 +357,34 @@ test_free_releases(void **state)
 	assert_int_equal(get(&o, &o.expired), 0);
 }
 
+/* mrtr_stop(): the timer thread ends, so no due() or expired() runs any
+ * more (the owner is tearing down what they use); the entries stay until
+ * mrtr_free() releases them. */
+static void
+test_stop(void **state)
+{
+	struct obj o, o2;
+	char h[MRTR_HANDLE_LEN + 1], h2[MRTR_HANDLE_LEN + 1];
+
+	(void)state;
+	obj_init(&o);
+	obj_init(&o2);
+	assert_int_equal(mrtr_open(table, &alice, &o, h), MRTR_OK);
+	wait_for(&o, &o.due, 1);
+	mrtr_stop(table);
+	mrtr_stop(table);
+	assert_int_equal(mrtr_open(table, &bob, &o2, h2), MRTR_OK);
+	sleep_ms(1300); /* past the TTL and the gathering window */
+	assert_int_equal(get(&o, &o.expired), 0);
+	assert_int_equal(get(&o2, &o2.due), 0);
+	assert_int_equal(mrtr_count(table), 2);
+	mrtr_free(table);
+	table = NULL;
+	assert_int_equal(get(&o, &o.refs), 0);
+	assert_int_equal(get(&o2, &o2.refs), 0);
+	assert_int_equal(get(&o, &o.expired), 0);
+}
+
 static void
 test_ttl_bounds(void **state)
 {
@@ -397,6 +425,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_releases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test(test_ttl_bounds),
 	};
 
