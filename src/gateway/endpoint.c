@@ -2825,6 +2825,7 @@ endpoint_new(const struct endpoint_params *p)
 	mp.ttl_ms = p->mrtr_ttl_ms;
 	mp.max = p->mrtr_max;
 	mp.per_principal = p->mrtr_per_principal;
+	mp.per_subject = p->mrtr_per_subject;
 	mp.due = call_due;
 	mp.expired = call_expired;
 	mp.hold = call_hold;

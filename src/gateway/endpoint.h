@@ -101,6 +101,7 @@ struct endpoint_params {
 	int64_t mrtr_ttl_ms;
 	size_t mrtr_max;
 	size_t mrtr_per_principal;
+	size_t mrtr_per_subject;
 };
 
 struct endpoint;

@@ -107,6 +107,7 @@ gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 	ep.mrtr_ttl_ms = cfg->gateway.mrtr_ttl_ms;
 	ep.mrtr_max = (size_t)cfg->gateway.mrtr_max;
 	ep.mrtr_per_principal = (size_t)cfg->gateway.mrtr_per_principal;
+	ep.mrtr_per_subject = (size_t)cfg->gateway.mrtr_per_subject;
 	ep.body_max = cfg->body_max;
 	ep.page_size = (size_t)cfg->gateway.page_size;
 	ep.list_ttl_ms = cfg->gateway.list_ttl_ms;

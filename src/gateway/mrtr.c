@@ -191,6 +191,14 @@ mrtr_new(const struct mrtr_params *p)
 		t->p.per_principal = MRTR_PER_PRINCIPAL_DEFAULT;
 	if (t->p.per_principal > t->p.max)
 		t->p.per_principal = t->p.max;
+	/* A subject registers clients at will (dynamic registration): its
+	 * own cap keeps one user from filling the table through many. */
+	if (t->p.per_subject == 0)
+		t->p.per_subject = MRTR_PER_SUBJECT_DEFAULT;
+	if (t->p.per_subject < t->p.per_principal)
+		t->p.per_subject = t->p.per_principal;
+	if (t->p.per_subject > t->p.max)
+		t->p.per_subject = t->p.max;
 	if (t->p.gather_ms <= 0)
 		t->p.gather_ms = MRTR_GATHER_DEFAULT_MS;
 	pthread_mutex_init(&t->mtx, NULL);
@@ -255,7 +263,7 @@ mrtr_open(struct mrtr *t, const struct mrtr_binding *b, void *arg, char handle[M
 {
 	struct entry *e, *o;
 	char tok[SECRET_TOKEN_LEN + 1];
-	size_t mine = 0;
+	size_t mine = 0, ours = 0;
 
 	if (b->sub == NULL || b->client_id == NULL || b->method == NULL || b->name == NULL ||
 	    strlen(b->name) >= MRTR_NAME_MAX || strlen(b->method) >= MRTR_NAME_MAX)
@@ -275,9 +283,12 @@ mrtr_open(struct mrtr *t, const struct mrtr_binding *b, void *arg, char handle[M
 	e->arg = arg;
 	pthread_mutex_lock(&t->mtx);
 	for (o = t->head; o != NULL; o = o->next)
-		if (strcmp(o->sub, b->sub) == 0 && strcmp(o->client_id, b->client_id) == 0)
-			mine++;
-	if (t->n >= t->p.max || mine >= t->p.per_principal) {
+		if (strcmp(o->sub, b->sub) == 0) {
+			ours++;
+			if (strcmp(o->client_id, b->client_id) == 0)
+				mine++;
+		}
+	if (t->n >= t->p.max || mine >= t->p.per_principal || ours >= t->p.per_subject) {
 		pthread_mutex_unlock(&t->mtx);
 		entry_free(e);
 		return (MRTR_FULL);

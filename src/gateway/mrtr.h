@@ -59,12 +59,14 @@
 #define MRTR_MAX_DEFAULT           1024 /* parked calls in all */
 #define MRTR_MAX_LIMIT             10000
 #define MRTR_PER_PRINCIPAL_DEFAULT 16 /* parked calls per subject + client */
+#define MRTR_PER_SUBJECT_DEFAULT   64 /* parked calls per subject, all its clients */
 #define MRTR_GATHER_DEFAULT_MS     25
 
 struct mrtr_params {
 	int64_t ttl_ms;       /* 0: MRTR_TTL_DEFAULT_MS; else clamped to MIN..MAX */
 	size_t max;           /* 0: MRTR_MAX_DEFAULT; at most MRTR_MAX_LIMIT */
 	size_t per_principal; /* 0: MRTR_PER_PRINCIPAL_DEFAULT; at most max */
+	size_t per_subject;   /* 0: MRTR_PER_SUBJECT_DEFAULT; at least per_principal, at most max */
 	int64_t gather_ms;    /* 0: MRTR_GATHER_DEFAULT_MS */
 	void (*due)(void *arg, const char *handle);
 	void (*expired)(void *arg);

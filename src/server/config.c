@@ -302,7 +302,7 @@ load_gateway(struct config *cfg, const char *path, json_t *root)
 	static const char *const k_gw[] = {"enabled", "path", "resource", "allowed_origins", "timeout_ms",
 	    "sessions", "sse_heartbeat", "page_size", "list_ttl_ms", "read_ttl_ms", "mrtr", NULL};
 	static const char *const k_sess[] = {"max", "idle_timeout", NULL};
-	static const char *const k_mrtr[] = {"ttl_ms", "max", "per_principal", NULL};
+	static const char *const k_mrtr[] = {"ttl_ms", "max", "per_principal", "per_subject", NULL};
 	static const char *const k_as[] = {"enabled", NULL};
 	json_t *o, *v, *w;
 	int64_t n;
@@ -341,7 +341,8 @@ load_gateway(struct config *cfg, const char *path, json_t *root)
 			if (only_keys(path, "\"gateway.mrtr\"", v, k_mrtr) ||
 			    get_int(path, v, "ttl_ms", MRTR_TTL_MIN_MS, MRTR_TTL_MAX_MS, &cfg->gateway.mrtr_ttl_ms) ||
 			    get_int(path, v, "max", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_max) ||
-			    get_int(path, v, "per_principal", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_per_principal))
+			    get_int(path, v, "per_principal", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_per_principal) ||
+			    get_int(path, v, "per_subject", 1, MRTR_MAX_LIMIT, &cfg->gateway.mrtr_per_subject))
 				return (-1);
 		}
 		if ((v = json_object_get(o, "allowed_origins")) != NULL) {
@@ -730,6 +731,7 @@ config_load(struct config *cfg, const char *path)
 	cfg->gateway.mrtr_ttl_ms = MRTR_TTL_DEFAULT_MS;
 	cfg->gateway.mrtr_max = MRTR_MAX_DEFAULT;
 	cfg->gateway.mrtr_per_principal = MRTR_PER_PRINCIPAL_DEFAULT;
+	cfg->gateway.mrtr_per_subject = MRTR_PER_SUBJECT_DEFAULT;
 	policy_config_init(&cfg->policy);
 	audit_config_init(&cfg->audit);
 	if (rs_config_parse(NULL, &cfg->auth, &env) != 0) {

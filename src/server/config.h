@@ -138,6 +138,7 @@ struct config {
 		int64_t mrtr_ttl_ms;		     /* parked calls: expiry (gateway/mrtr.h) */
 		int64_t mrtr_max;		     /* parked calls in all */
 		int64_t mrtr_per_principal;	     /* parked calls per subject + client */
+		int64_t mrtr_per_subject;	     /* parked calls per subject */
 		char *resource;			     /* canonical URL: issuer origin + path */
 		char *authorization_servers[8];	     /* PRM: default the issuer */
 		size_t nas;

@@ -111,7 +111,7 @@ obj_init(struct obj *o)
 }
 
 static struct mrtr *
-mk(size_t max, size_t per)
+mk3(size_t max, size_t per, size_t per_subject)
 {
 	struct mrtr_params p;
 
@@ -119,12 +119,19 @@ mk(size_t max, size_t per)
 	p.ttl_ms = 1000;
 	p.max = max;
 	p.per_principal = per;
+	p.per_subject = per_subject;
 	p.gather_ms = 10;
 	p.due = o_due;
 	p.expired = o_expired;
 	p.hold = o_hold;
 	p.release = o_release;
 	return (mrtr_new(&p));
+}
+
+static struct mrtr *
+mk(size_t max, size_t per)
+{
+	return (mk3(max, per, 0));
 }
 
 static const struct mrtr_binding alice = { "alice", "c1", "tools/call", "srv__ask" };
@@ -340,6 +347,37 @@ test_limits(void **state)
 	assert_int_equal(get(&o[1], &o[1].refs), 0);
 }
 
+/* A subject's clients together stay under per_subject, whatever their
+ * number; other subjects are not affected. */
+static void
+test_limit_subject(void **state)
+{
+	struct mrtr *t;
+	struct obj o[6];
+	char h[6][MRTR_HANDLE_LEN + 1];
+	const struct mrtr_binding c3 = { "alice", "c3", "tools/call", "srv__ask" };
+	int i;
+
+	(void)state;
+	park_on_due = 0;
+	mrtr_free(table);
+	table = t = mk3(10, 2, 3);
+	for (i = 0; i < 6; i++)
+		obj_init(&o[i]);
+	assert_int_equal(mrtr_open(t, &alice, &o[0], h[0]), MRTR_OK);
+	assert_int_equal(mrtr_open(t, &alice, &o[1], h[1]), MRTR_OK);
+	assert_int_equal(mrtr_open(t, &alice_other_client, &o[2], h[2]), MRTR_OK);
+	/* a third client of alice: under its own cap, over the subject's */
+	assert_int_equal(mrtr_open(t, &c3, &o[3], h[3]), MRTR_FULL);
+	assert_int_equal(mrtr_open(t, &alice_other_client, &o[3], h[3]), MRTR_FULL);
+	assert_int_equal(mrtr_open(t, &bob, &o[3], h[3]), MRTR_OK);
+	assert_ptr_equal(mrtr_drop(t, h[0]), &o[0]);
+	assert_int_equal(mrtr_open(t, &c3, &o[4], h[4]), MRTR_OK);
+	assert_int_equal(mrtr_count(t), 4);
+	mrtr_free(t);
+	table = NULL;
+}
+
 /* mrtr_free() hands the remaining references to release(). */
 static void
 test_free_releases(void **state)
@@ -424,6 +462,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_due_not_parked_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_subject, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test(test_ttl_bounds),

@@ -144,7 +144,7 @@ test_values(void **state)
 				    "\"tokens\":{\"access_ttl\":300},"
 				    "\"gateway\":{\"resource\":\"https://mcp.example.com/mcp\",\"page_size\":3,"
 				    "\"list_ttl_ms\":0,\"read_ttl_ms\":1500,"
-				    "\"mrtr\":{\"ttl_ms\":2000,\"max\":50,\"per_principal\":3}}}"),
+				    "\"mrtr\":{\"ttl_ms\":2000,\"max\":50,\"per_principal\":3,\"per_subject\":7}}}"),
 	    0);
 	assert_string_equal(cfg.gateway.resource, "https://mcp.example.com/mcp");
 	assert_int_equal(cfg.gateway.page_size, 3);
@@ -153,6 +153,7 @@ test_values(void **state)
 	assert_int_equal(cfg.gateway.mrtr_ttl_ms, 2000);
 	assert_int_equal(cfg.gateway.mrtr_max, 50);
 	assert_int_equal(cfg.gateway.mrtr_per_principal, 3);
+	assert_int_equal(cfg.gateway.mrtr_per_subject, 7);
 	assert_int_equal(cfg.gateway.nas, 1);
 	assert_string_equal(cfg.gateway.authorization_servers[0], "https://auth.example.com");
 	assert_int_equal(cfg.port, 9000);
