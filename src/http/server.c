@@ -422,6 +422,13 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
  * suspended object (finish, timeout, hang-up, send, close, shutdown) resumes
  * it with async.mu held and clears the flag, so each suspension is resumed
  * exactly once and MHD_stop_daemon() never meets a suspended connection.
+ * A suspended socket is not put in the hang-up watch at once: it waits on
+ * the lazy list (in suspension order) and the timer thread watches it
+ * WATCH_DELAY_MS later if it is still suspended.  Most deferred answers
+ * (a fast upstream) come long before, and then cost no epoll_ctl and no
+ * watch reference at all; a hang-up is noticed at most WATCH_DELAY_MS
+ * later than it would be otherwise (epoll reports a socket that was shut
+ * before it was added).
  * Lock order: MHD's response mutex (held around the content reader), then
  * async.mu, then MHD's internal connection mutex (taken by suspend and
  * resume).  MHD calls none of our callbacks with its internal mutex held.
@@ -439,6 +446,8 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
 #define PING_LEN (sizeof(PING) - 1)
 #define NOFILE_SLACK 256	/* descriptors beyond the connections */
 #define DRAIN_MS 1000		/* shutdown: wait for ended requests to go out */
+#define WATCH_DELAY_MS 50	/* suspended this long before the hang-up watch */
+#define UNWATCHED_WAKE 256	/* unwatched objects that wake the timer thread */
 
 enum pend_kind { PEND_DEFER, PEND_STREAM };
 
@@ -467,6 +476,7 @@ struct pend {
 	unsigned shutdown : 1;		/* closed by http_server_free() */
 	unsigned overflow : 1;		/* stream: closed by its queue cap */
 	unsigned ping : 1;		/* stream: a heartbeat is due */
+	unsigned lazy : 1;		/* on a->lazy: suspended, not yet watched */
 	pthread_t cb_thread;		/* where it executes */
 	http_notify_fn cb, on_timeout, on_close;
 	void *arg;
@@ -475,6 +485,8 @@ struct pend {
 	struct pend *prev, *next;	/* a->all */
 	struct pend *unext;		/* a->unwatched, or a list to free */
 	struct pend *cbnext;		/* a list of notifications to make */
+	int64_t watch_at;		/* on a->lazy: when to watch it */
+	struct pend *lprev, *lnext;	/* a->lazy */
 };
 
 struct http_defer {
@@ -511,6 +523,8 @@ struct async {
 	struct pend *all;		/* every attached object */
 	size_t nattached;
 	struct pend *unwatched;		/* watch references to drop */
+	size_t nunwatched;
+	struct pend *lazy, *lazy_tail;	/* suspended, to be watched (FIFO) */
 	unsigned hb_default_s;
 };
 
@@ -776,6 +790,11 @@ unwatch_locked(struct pend *p)
 		p->on_unwatched = 1;
 		p->unext = a->unwatched;
 		a->unwatched = p;
+		/* Each holds its object until the timer thread drains the
+		 * list, which it does when it wakes: do not let them pile up
+		 * while it sleeps until a distant deadline. */
+		if (++a->nunwatched == UNWATCHED_WAKE)
+			async_wake(a);
 	}
 }
 
@@ -786,6 +805,7 @@ drain_unwatched_locked(struct async *a)
 {
 	struct pend *p, *dead = NULL;
 
+	a->nunwatched = 0;
 	while ((p = a->unwatched) != NULL) {
 		a->unwatched = p->unext;
 		p->on_unwatched = 0;
@@ -800,14 +820,65 @@ drain_unwatched_locked(struct async *a)
 	return (dead);
 }
 
+static void
+lazy_remove_locked(struct pend *p)
+{
+	struct async *a = p->a;
+
+	if (!p->lazy)
+		return;
+	if (p->lprev != NULL)
+		p->lprev->lnext = p->lnext;
+	else
+		a->lazy = p->lnext;
+	if (p->lnext != NULL)
+		p->lnext->lprev = p->lprev;
+	else
+		a->lazy_tail = p->lprev;
+	p->lprev = p->lnext = NULL;
+	p->lazy = 0;
+}
+
+/* Watch the sockets suspended for WATCH_DELAY_MS by ${now} (timer thread).
+ * Returns when the next one is due, or INT64_MAX. */
+static int64_t
+lazy_watch_locked(struct async *a, int64_t now)
+{
+	struct pend *p;
+
+	while ((p = a->lazy) != NULL && p->watch_at <= now) {
+		lazy_remove_locked(p);
+		if (p->suspended)
+			watch_locked(p);
+	}
+	return (p != NULL ? p->watch_at : INT64_MAX);
+}
+
 /* Suspend ${p}'s connection: only on its pool thread, from the access
- * handler or the content reader. */
+ * handler or the content reader.  The hang-up watch comes later (above). */
 static void
 suspend_locked(struct pend *p)
 {
+	struct async *a = p->a;
+
 	MHD_suspend_connection(p->conn);
 	p->suspended = 1;
-	watch_locked(p);
+	if (a->epfd < 0)
+		return;
+	/* Appended in time order, so the list stays sorted. */
+	p->watch_at = clock_now_ms() + WATCH_DELAY_MS;
+	p->lazy = 1;
+	p->lnext = NULL;
+	p->lprev = a->lazy_tail;
+	if (a->lazy_tail != NULL)
+		a->lazy_tail->lnext = p;
+	else
+		a->lazy = p;
+	a->lazy_tail = p;
+	if (p->watch_at < a->sleep_until) {
+		a->sleep_until = p->watch_at;
+		async_wake(a);
+	}
 }
 
 /* Resume ${p}'s connection if it is suspended. */
@@ -816,6 +887,7 @@ resume_locked(struct pend *p)
 {
 	if (!p->suspended)
 		return;
+	lazy_remove_locked(p);
 	unwatch_locked(p);
 	p->suspended = 0;
 	MHD_resume_connection(p->conn);
@@ -873,7 +945,7 @@ timer_main(void *cookie)
 	struct async *a = cookie;
 	struct epoll_event evs[64];
 	struct pend *p, *cbs = NULL, *dead = NULL;
-	int64_t now, until;
+	int64_t now, until, lazy_at;
 	uint64_t junk;
 	ssize_t rd;
 	int i, n, timeout;
@@ -886,11 +958,14 @@ timer_main(void *cookie)
 			heap_remove(a, p);
 			expire_locked(a, p, now, &cbs);
 		}
+		lazy_at = lazy_watch_locked(a, now);
 		/* No event of an earlier batch is in hand: safe to drop. */
 		dead = drain_unwatched_locked(a);
 		if (a->quit)
 			break;
 		until = a->nheap > 0 ? a->heap[0]->deadline : INT64_MAX;
+		if (lazy_at < until)
+			until = lazy_at;
 		a->sleep_until = until;
 		pthread_mutex_unlock(&a->mu);
 		notify_run(a, cbs);
@@ -1052,6 +1127,7 @@ pend_detach(struct pend *p)
 	pthread_mutex_lock(&a->mu);
 	if (p->suspended) {
 		/* MHD never completes a suspended request; be safe anyway. */
+		lazy_remove_locked(p);
 		unwatch_locked(p);
 		p->suspended = 0;
 	}
