@@ -527,8 +527,9 @@ call_done(void *arg, json_t *result, json_t *error)
 			code = JSONRPC_INTERNAL_ERROR;
 		msg = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->id, "error", error);
 	} else {
-		/* Borrowed: copied only where it is changed. */
-		res = c->modern ? json_deep_copy(result) : json_incref(result);
+		/* Borrowed: result_for() adds members at the top level only,
+		 * so a modern answer needs a copy of that level alone. */
+		res = c->modern ? json_copy(result) : json_incref(result);
 		msg = jsonrpc_result(c->id, result_for(c->modern, c->method, res));
 	}
 	pthread_mutex_lock(&c->mtx);

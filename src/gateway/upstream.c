@@ -348,8 +348,10 @@ transmit(struct upstream_call *c)
 }
 
 /* A new call on ${s}: id, message, deadline, registered.  With u->mtx held.
- * The message is ${params} (copied) with the caller's progress token
- * replaced by the gateway id. */
+ * The message carries ${params}, shared (never modified, here or by the
+ * caller: json_t reference counts are atomic); when it holds a progress
+ * token, a copy of its top level and of _meta, with the token replaced by
+ * the gateway id. */
 static struct upstream_call *
 call_new(struct session *s, const char *method, json_t *params, int64_t timeout_ms)
 {
@@ -363,14 +365,16 @@ call_new(struct session *s, const char *method, json_t *params, int64_t timeout_
 	c->id = ++s->next_id;
 	c->timeout_ms = timeout_ms;
 	c->deadline = clock_now_ms() + timeout_ms;
-	if (params != NULL && (p = json_deep_copy(params)) == NULL)
-		goto err0;
-	if (p != NULL && (meta = json_object_get(p, "_meta")) != NULL && json_is_object(meta) &&
-	    (tok = json_object_get(meta, "progressToken")) != NULL) {
+	if (params != NULL && (meta = json_object_get(params, "_meta")) != NULL &&
+	    json_is_object(meta) && (tok = json_object_get(meta, "progressToken")) != NULL) {
 		c->orig_token = json_incref(tok);
-		if (json_object_set_new(meta, "progressToken", json_integer(c->id)))
+		if ((p = json_copy(params)) == NULL ||
+		    json_object_set_new(p, "_meta", json_copy(meta)) ||
+		    json_object_set_new(json_object_get(p, "_meta"), "progressToken",
+		    json_integer(c->id)))
 			goto err1;
-	}
+	} else
+		p = json_incref(params);
 	c->msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)c->id, "method",
 	    method);
 	if (c->msg == NULL || (p != NULL && json_object_set(c->msg, "params", p)))
@@ -384,7 +388,6 @@ err1:
 	json_decref(c->msg);
 	json_decref(c->orig_token);
 	json_decref(p);
-err0:
 	free(c);
 	return (NULL);
 }

@@ -37,6 +37,7 @@
 #include "core/log.h"
 
 #define OUT_MAX (16 * 1024 * 1024)
+#define SEND_SMALL 4096		/* messages up to this size are built on the stack */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_MS 30000
@@ -580,31 +581,39 @@ static int
 s_send(void *arg, json_t *msg, int64_t id, int64_t timeout_ms)
 {
 	struct stdio_t *t = arg;
-	char *text;
+	char small[SEND_SMALL], *text = small;
+	size_t n;
 	int rc = -1, was_empty;
 
 	(void)id;
 	(void)timeout_ms;
-	/* Compact JSON never holds a raw newline: strings escape it. */
-	if ((text = json_dumps(msg, JSON_COMPACT)) == NULL)
+	/* Compact JSON never holds a raw newline: strings escape it.  Most
+	 * messages fit on the stack; bigger ones get jansson's buffer. */
+	if ((n = json_dumpb(msg, small, sizeof(small) - 1, JSON_COMPACT)) == 0)
 		return (-1);
+	if (n > sizeof(small) - 1) {
+		if ((text = json_dumps(msg, JSON_COMPACT)) == NULL)
+			return (-1);
+		n = strlen(text);
+	}
+	text[n] = '\n';
 	pthread_mutex_lock(&t->mtx);
 	if (!t->running || t->stopping)
 		goto out;
 	was_empty = t->out_off == t->out.len;
-	if (t->out.len + strlen(text) + 1 > OUT_MAX) {
+	if (t->out.len + n + 1 > OUT_MAX) {
 		log_warn("upstream %s: output queue full", t->cfg->name);
 		goto out;
 	}
-	(void)buf_adds(&t->out, text);
-	(void)buf_add(&t->out, "\n", 1);
+	(void)buf_add(&t->out, text, n + 1);
 	rc = 0;
 	if (was_empty && flush_out(t) == 0 && t->out_off == t->out.len)
 		goto out;
 	wake_thread(t);
 out:
 	pthread_mutex_unlock(&t->mtx);
-	free(text);
+	if (text != small)
+		free(text);
 	return (rc);
 }
 

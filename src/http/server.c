@@ -37,6 +37,7 @@
 /* Room in the per-connection memory pool beyond the request header: MHD
  * keeps its header table and the response header it writes there too. */
 #define POOL_SLACK (8 * 1024)
+#define JSON_DUMP_SMALL 4096	/* JSON answers up to this size: no allocation */
 
 struct async;
 struct pend;
@@ -231,17 +232,24 @@ resp_fail(struct http_resp *resp)
 void
 http_resp_json(struct http_resp *resp, int status, json_t *j)
 {
-	char *s;
+	char small[JSON_DUMP_SMALL], *s = small;
+	size_t n = 0;
 
 	buf_reset(&resp->body);
-	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+	/* Most answers fit on the stack: one allocation (the body's) instead
+	 * of jansson's growing buffer and a copy. */
+	if (j != NULL && (n = json_dumpb(j, small, sizeof(small), JSON_COMPACT)) > sizeof(small)) {
+		s = json_dumps(j, JSON_COMPACT);
+		n = s != NULL ? strlen(s) : 0;
+	}
+	if (j == NULL || s == NULL || n == 0) {
 		log_err("http: cannot serialise JSON response");
 		json_decref(j);
 		resp_fail(resp);
 		return;
 	}
 	json_decref(j);
-	if (buf_adds(&resp->body, s) ||
+	if (buf_add(&resp->body, s, n) ||
 	    set_header(resp, "Content-Type", "application/json") ||
 	    set_header(resp, "Cache-Control", "no-store") ||
 	    set_header(resp, "Pragma", "no-cache")) {
@@ -249,8 +257,9 @@ http_resp_json(struct http_resp *resp, int status, json_t *j)
 		resp_fail(resp);
 	} else
 		resp->status = status;
-	secret_wipe(s, strlen(s));
-	free(s);
+	secret_wipe(s, n);
+	if (s != small)
+		free(s);
 }
 
 /*
