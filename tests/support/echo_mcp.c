@@ -17,6 +17,9 @@
  *	env {name}		returns getenv(name), or "(unset)"
  *	cancelled {}		returns the ids of notifications/cancelled seen
  *	extra {}		exists after change
+ *	stall {ms}		not listed: stops reading stdin for ms
+ *				milliseconds (the main loop sleeps), then
+ *				returns "stalled"; the sender's pipe fills up
  * Resources: echo://hello; template echo://item/{id}; prompt greet.
  *
  * Options: --page N (tools/list page size, default 3), --version V (answer
@@ -151,6 +154,14 @@ tools_call(json_t *id, json_t *params)
 		s->text = strdup(text ? text : "slow");
 		pthread_create(&t, NULL, slow_run, s);
 		pthread_detach(t);
+	} else if (strcmp(name, "stall") == 0) {
+		struct timespec ts;
+		long ms = (long)json_integer_value(json_object_get(args, "ms"));
+
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		result(id, text_result("stalled"));
 	} else if (strcmp(name, "crash") == 0) {
 		exit(3);
 	} else if (strcmp(name, "notify") == 0) {
