@@ -521,7 +521,8 @@ struct http_stream {
 struct async {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* a notification returned, or a detach */
-	size_t refs;			/* server + objects */
+	size_t refs;			/* server + objects (atomic) */
+	size_t resuming;		/* resumes made outside mu (atomic) */
 	int stopping;			/* http_server_free() has begun */
 	int quit;			/* the timer thread must exit */
 	int epfd;			/* hang-up watch, and wakefd */
@@ -557,12 +558,7 @@ async_wake(struct async *a)
 static void
 async_unref(struct async *a)
 {
-	int last;
-
-	pthread_mutex_lock(&a->mu);
-	last = (--a->refs == 0);
-	pthread_mutex_unlock(&a->mu);
-	if (!last)
+	if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
@@ -1080,6 +1076,26 @@ timer_stop(struct http_server *srv)
 	pthread_join(srv->timer, NULL);
 }
 
+/* Put ${p} on a->all and arm its timer (p->deadline, unless 0).  0, or -1
+ * if the heap cannot grow. */
+static int
+attach_locked(struct pend *p)
+{
+	struct async *a = p->a;
+
+	if (heap_reserve(a, a->nattached + 1))
+		return (-1);
+	p->attached = 1;
+	p->next = a->all;
+	if (a->all != NULL)
+		a->all->prev = p;
+	a->all = p;
+	a->nattached++;
+	if (p->deadline != 0)
+		heap_arm(a, p, p->deadline);
+	return (0);
+}
+
 /* Create a deferred response or a stream for the handler's ${resp}. */
 static struct pend *
 pend_new(struct http_resp *resp, size_t size, enum pend_kind kind, http_notify_fn on_timeout,
@@ -1104,23 +1120,22 @@ pend_new(struct http_resp *resp, size_t size, enum pend_kind kind, http_notify_f
 	p->on_timeout = on_timeout;
 	p->on_close = on_close;
 	p->arg = arg;
-	if (kind == PEND_DEFER)
+	p->deadline = deadline;
+	__atomic_add_fetch(&a->refs, 1, __ATOMIC_ACQ_REL);
+	if (kind == PEND_DEFER) {
+		/* Attached by defer_start(), under the lock it takes anyway:
+		 * until the handler returns, a finish needs no more. */
 		http_resp_init(&((struct http_defer *)p)->resp);
+		dc->p = p;
+		return (p);
+	}
 	pthread_mutex_lock(&a->mu);
-	if (heap_reserve(a, a->nattached + 1)) {
+	if (attach_locked(p) != 0) {
 		pthread_mutex_unlock(&a->mu);
 		free(p);
+		async_unref(a);
 		return (NULL);
 	}
-	a->refs++;
-	p->attached = 1;
-	p->next = a->all;
-	if (a->all != NULL)
-		a->all->prev = p;
-	a->all = p;
-	a->nattached++;
-	if (deadline != 0)
-		heap_arm(a, p, deadline);
 	pthread_mutex_unlock(&a->mu);
 	dc->p = p;
 	return (p);
@@ -1207,7 +1222,9 @@ void
 http_defer_finish(struct http_defer *d, struct http_resp *resp)
 {
 	struct pend *p;
+	struct async *a;
 	struct http_resp r;
+	struct MHD_Connection *conn = NULL;
 	int taken = 0;
 
 	if (d == NULL) {
@@ -1230,9 +1247,26 @@ http_defer_finish(struct http_defer *d, struct http_resp *resp)
 		d->resp = r;
 		taken = 1;
 		heap_remove(p->a, p);
-		resume_locked(p);
+		if (p->suspended) {
+			/* Resumed below, without the lock: MHD's resume
+			 * writes to the pool thread's wake-up descriptor,
+			 * and the pool threads wait for this lock.  The
+			 * connection cannot complete while suspended, so
+			 * p->conn stays valid; http_server_free() waits
+			 * for a->resuming. */
+			lazy_remove_locked(p);
+			unwatch_locked(p);
+			p->suspended = 0;
+			conn = p->conn;
+			__atomic_add_fetch(&p->a->resuming, 1, __ATOMIC_ACQ_REL);
+		}
 	}
+	a = p->a;
 	release_locked_unlock(p);
+	if (conn != NULL) {
+		MHD_resume_connection(conn);
+		__atomic_sub_fetch(&a->resuming, 1, __ATOMIC_ACQ_REL);
+	}
 	if (!taken)
 		resp_free(&r);
 }
@@ -1278,14 +1312,14 @@ defer_start(struct MHD_Connection *conn, struct http_defer *d)
 
 	pthread_mutex_lock(&a->mu);
 	if (p->state == PEND_OPEN) {
-		if (!a->stopping) {
+		if (!a->stopping && attach_locked(p) == 0) {
 			suspend_locked(p);
 			pthread_mutex_unlock(&a->mu);
 			return (MHD_YES);
 		}
+		/* Shutting down, or no memory for the timer: like a close. */
 		p->state = PEND_CLOSED;
 		p->shutdown = 1;
-		heap_remove(a, p);
 		notify_locked(p, p->on_close, &cbs);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -2085,6 +2119,10 @@ http_server_free(struct http_server *srv)
 			break;
 	pthread_mutex_unlock(&a->mu);
 	timer_stop(srv);
+	/* A finish that cleared a suspension may still be in its resume
+	 * (outside the lock); MHD_stop_daemon() must see it done. */
+	while (__atomic_load_n(&a->resuming, __ATOMIC_ACQUIRE) > 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	MHD_stop_daemon(srv->d);
 	pthread_mutex_lock(&a->mu);
 	dead = drain_unwatched_locked(a);
