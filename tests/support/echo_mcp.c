@@ -17,14 +17,15 @@
  *	env {name}		returns getenv(name), or "(unset)"
  *	cancelled {}		returns the ids of notifications/cancelled seen
  *	extra {}		exists after change
- *	stall {ms}		not listed: stops reading stdin for ms
- *				milliseconds (the main loop sleeps), then
- *				returns "stalled"; the sender's pipe fills up
+ *	stall {ms}		stops reading stdin for ms milliseconds (the
+ *				main loop sleeps), then returns "stalled": the
+ *				sender's pipe fills up; listed with --stall
  * Resources: echo://hello; template echo://item/{id}; prompt greet.
  *
  * Options: --page N (tools/list page size, default 3), --version V (answer
  * initialize with V whatever was asked), --stubborn (ignore SIGTERM and
- * keep running after stdin ends), --banner (a line on stderr at start).
+ * keep running after stdin ends), --banner (a line on stderr at start),
+ * --stall (list the stall tool).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@ static pthread_mutex_t out_mtx = PTHREAD_MUTEX_INITIALIZER;
 static int page_size = 3;
 static const char *force_version;
 static int extra_tool;
+static int stall_listed;
 static json_t *cancelled;
 static int sample_seq;
 static struct {
@@ -93,13 +95,17 @@ tool(const char *name, int ro)
 static void
 tools_list(json_t *id, json_t *params)
 {
-	static const char *names[] = {"echo", "slow", "crash", "notify", "change", "stderr",
-	    "sample", "env", "cancelled", "extra"};
+	const char *names[12] = {"echo", "slow", "crash", "notify", "change", "stderr",
+	    "sample", "env", "cancelled"};
 	const char *cur = json_string_value(json_object_get(params, "cursor"));
-	size_t n = sizeof(names) / sizeof(names[0]) - (extra_tool ? 0 : 1), i, start = 0;
+	size_t n = 9, i, start = 0;
 	json_t *r, *a = json_array();
 	char next[32];
 
+	if (extra_tool)
+		names[n++] = "extra";
+	if (stall_listed)
+		names[n++] = "stall";
 	if (cur != NULL)
 		start = (size_t)atoi(cur);
 	for (i = start; i < n && i < start + (size_t)page_size; i++)
@@ -298,6 +304,8 @@ main(int argc, char **argv)
 			force_version = argv[++i];
 		else if (strcmp(argv[i], "--stubborn") == 0)
 			stubborn = 1;
+		else if (strcmp(argv[i], "--stall") == 0)
+			stall_listed = 1;
 		else if (strcmp(argv[i], "--banner") == 0)
 			fprintf(stderr, "echo_mcp: started\n");
 	}
