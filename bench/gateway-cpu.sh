@@ -5,15 +5,19 @@
 # requests completed.  Unlike requests per second, this barely moves when
 # other work shares the machine.
 #
-#   bench/gateway-cpu.sh          RUNS=3 DURATION=8 CONNS=64 WRK_THREADS=2
-#   PERF=FILE bench/gateway-cpu.sh   also a `perf record` profile of mcpgate
+#   bench/gateway-cpu.sh      RUNS=3 DURATION=8 CONNS=64 WRK_THREADS=2
 #
 # Prints one line per run:
 #   what requests req/s gateway_us upstream_us total_us rss_kib vcs/req
-# (gateway_us and upstream_us: CPU microseconds per request; rss_kib:
+# gateway_us and upstream_us: CPU microseconds per request; rss_kib:
 # mcpgate's VmRSS after the run; vcs/req: voluntary context switches of
-# mcpgate's threads per request, that is waits that need a wake-up).  MCPGATE_BIN, ECHO_MCP_BIN, PORT_GATE
-# override.  Every process it starts is killed on exit, by PID.
+# mcpgate's threads per request (waits that need a wake-up).
+# Optional, after the runs: THREADS=1 (CPU per request of each mcpgate
+# thread over one more run), PERF=FILE (`perf record` of one more run,
+# reports in FILE, FILE.children, FILE.graph; PERF_ARGS replaces
+# "-F 999 -g"), TRACE=FILE (`perf trace -s` and `perf stat`), SMAPS=FILE.
+# MCPGATE_BIN, ECHO_MCP_BIN, PORT_GATE override.  Every process it starts
+# is killed on exit, by PID; every wait is bounded.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -39,6 +43,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if curl -s -o /dev/null --max-time 1 "$ISSUER/"; then
+	echo "gateway-cpu.sh: port $PORT_GATE is in use (set PORT_GATE)" >&2
+	exit 1
+fi
 mkdir -m 700 "$tmp/gate"
 cat >"$tmp/gate/config.json" <<EOF
 {
@@ -106,6 +114,13 @@ while [ $r -lt "$RUNS" ]; do
 	r=$((r + 1))
 done
 run ping bench/wrk-ping.lua
+if [ -n "${THREADS:-}" ]; then
+	# THREADS=1: CPU per request of each mcpgate thread over one more run.
+	for d in /proc/"$pid"/task/*; do echo "$(cat "$d/comm") $(awk '{ print $14 + $15 }' "$d/stat")"; done >"$tmp/th0"
+	run tools/call bench/wrk-tools-call.lua
+	for d in /proc/"$pid"/task/*; do echo "$(cat "$d/comm") $(awk '{ print $14 + $15 }' "$d/stat")"; done >"$tmp/th1"
+	paste "$tmp/th0" "$tmp/th1" | awk -v n="$n" -v hz="$hz" '{ d = $4 - $2; if (d > 0) printf("  thread %s: %.1f us/req\n", $1, d * 1e6 / hz / n) }'
+fi
 if [ -n "${SMAPS:-}" ]; then
 	cp "/proc/$pid/smaps" "$SMAPS"
 fi
@@ -123,6 +138,7 @@ if [ -n "${TRACE:-}" ]; then
 fi
 if [ -n "${PERF:-}" ]; then
 	# PERF=FILE: one more tools/call run under `perf record`, flat report.
+	# shellcheck disable=SC2086 # PERF_ARGS is several arguments
 	timeout $((DURATION + 60)) perf record -q ${PERF_ARGS:--F 999 -g} -p "$pid" -o "$tmp/perf.data" \
 	    -- sleep "$DURATION" >/dev/null 2>&1 &
 	pp=$!
