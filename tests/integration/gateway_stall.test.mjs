@@ -13,7 +13,9 @@ const JSON_ONLY = { headers: { accept: 'application/json' } };
 
 test('a stalled stdio upstream', async (t) => {
 	const server = await startGateway(t, {
-		config: { gateway: { timeout_ms: 1500 } },
+		// One request thread: a send that blocked on the full pipe would
+		// stall every other call.
+		config: { gateway: { timeout_ms: 2500 }, listen: { threads: 1 } },
 		servers: { stuck: { command: echoMcp(), args: ['--stall'] } },
 	});
 	const rw = (await ccToken(server, 'mcp:read mcp:write')).token;
@@ -22,7 +24,7 @@ test('a stalled stdio upstream', async (t) => {
 	const t0 = Date.now();
 	let stallDone = 0;
 	const stall = call(server, rw, s, 1, 'tools/call',
-	    { name: 'stuck__stall', arguments: { ms: 3000 } }, JSON_ONLY).then((r) => {
+	    { name: 'stuck__stall', arguments: { ms: 4000 } }, JSON_ONLY).then((r) => {
 		stallDone = Date.now();
 		return r;
 	});
@@ -39,7 +41,8 @@ test('a stalled stdio upstream', async (t) => {
 		assert.equal(r.status, 200);
 		assert.equal(r.json.result.content[0].text, `fast ${i}`);
 	}
-	assert.equal(stallDone, 0, 'the fast calls were answered before the stalled one timed out');
+	// Before the stalled call's timeout (2.5 s): nothing waited for it.
+	assert.equal(stallDone, 0, `the fast calls took ${Date.now() - t0} ms`);
 
 	// The stalled calls: a JSON-RPC error by the timeout, not a hang.
 	const st = await stall;
@@ -52,7 +55,7 @@ test('a stalled stdio upstream', async (t) => {
 	}
 	assert.ok(Date.now() - t0 < 10000, 'all answered in bound');
 
-	// Once it reads again (after its 3 s), the queued lines reach it and
+	// Once it reads again (after its 4 s), the queued lines reach it and
 	// it serves new calls, whole.
 	let ok = null;
 	for (let i = 0; i < 100 && ok === null; i++) {
