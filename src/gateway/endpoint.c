@@ -629,10 +629,12 @@ call_done(void *arg, json_t *result, json_t *error)
 			code = JSONRPC_INTERNAL_ERROR;
 		err = c->modern ? lists_error_modern(c->method, error) : json_incref(error);
 	} else {
-		/* Borrowed: copied only where it is changed.  A result an
-		 * upstream speaking 2026-07-28 marks input_required keeps its
-		 * resultType: the client's retry goes to that upstream. */
-		res = c->modern ? json_deep_copy(result) : json_incref(result);
+		/* Borrowed: result_for() adds members at the top level only,
+		 * so a modern answer needs a copy of that level alone.  A
+		 * result an upstream speaking 2026-07-28 marks input_required
+		 * keeps its resultType: the client's retry goes to that
+		 * upstream. */
+		res = c->modern ? json_copy(result) : json_incref(result);
 		res = result_for(c->ep, c->modern, c->method, res);
 	}
 	pthread_mutex_lock(&c->mtx);

@@ -249,11 +249,10 @@ run_done(struct upstream_call *c, json_t *result, json_t *error)
 /* Report the outcome of a DONE call (detach() ran), unless a notify or
  * srvreq callback of it is running: then the last of them reports it. */
 static void
-finish(struct upstream_call *c, json_t *result, json_t *error)
+finish_locked_unlock(struct upstream_call *c, json_t *result, json_t *error)
 {
 	struct upstream *u = c->s->u;
 
-	pthread_mutex_lock(&u->mtx);
 	if (c->busy > 0) {
 		c->fin_pending = 1;
 		c->fin_result = json_incref(result);
@@ -263,6 +262,13 @@ finish(struct upstream_call *c, json_t *result, json_t *error)
 	}
 	pthread_mutex_unlock(&u->mtx);
 	run_done(c, result, error);
+}
+
+static void
+finish(struct upstream_call *c, json_t *result, json_t *error)
+{
+	pthread_mutex_lock(&c->s->u->mtx);
+	finish_locked_unlock(c, result, error);
 }
 
 /* Mark ${c} busy for a notify/srvreq callback.  0 if it is already DONE.
@@ -322,20 +328,14 @@ defer_fail(struct upstream_call *c, json_t *error)
 	pthread_cond_signal(&c->s->u->cv);
 }
 
-/* Send ${c} (SENT, in the hash).  Called without u->mtx. */
+/* Send ${msg}, the message of ${c} (SENT, in the hash), taken from c->msg
+ * with u->mtx held; ${left} ms remain.  Called without u->mtx. */
 static void
-transmit(struct upstream_call *c)
+transmit_msg(struct upstream_call *c, json_t *msg, int64_t left)
 {
 	struct session *s = c->s;
 	struct upstream *u = s->u;
-	json_t *msg;
-	int64_t left;
 
-	pthread_mutex_lock(&u->mtx);
-	msg = c->msg;
-	c->msg = NULL;
-	left = c->deadline - clock_now_ms();
-	pthread_mutex_unlock(&u->mtx);
 	if (msg == NULL)
 		return;
 	if (u->tp->send(s->t, msg, c->id, left > 0 ? left : 1) != 0) {
@@ -347,9 +347,27 @@ transmit(struct upstream_call *c)
 	json_decref(msg);
 }
 
+/* Send ${c} (SENT, in the hash).  Called without u->mtx. */
+static void
+transmit(struct upstream_call *c)
+{
+	struct upstream *u = c->s->u;
+	json_t *msg;
+	int64_t left;
+
+	pthread_mutex_lock(&u->mtx);
+	msg = c->msg;
+	c->msg = NULL;
+	left = c->deadline - clock_now_ms();
+	pthread_mutex_unlock(&u->mtx);
+	transmit_msg(c, msg, left);
+}
+
 /* A new call on ${s}: id, message, deadline, registered.  With u->mtx held.
- * The message is ${params} (copied) with the caller's progress token
- * replaced by the gateway id. */
+ * The message carries ${params}, shared (never modified, here or by the
+ * caller: json_t reference counts are atomic); when it holds a progress
+ * token, a copy of its top level and of _meta, with the token replaced by
+ * the gateway id. */
 static struct upstream_call *
 call_new(struct session *s, const char *method, json_t *params, int64_t timeout_ms)
 {
@@ -363,14 +381,16 @@ call_new(struct session *s, const char *method, json_t *params, int64_t timeout_
 	c->id = ++s->next_id;
 	c->timeout_ms = timeout_ms;
 	c->deadline = clock_now_ms() + timeout_ms;
-	if (params != NULL && (p = json_deep_copy(params)) == NULL)
-		goto err0;
-	if (p != NULL && (meta = json_object_get(p, "_meta")) != NULL && json_is_object(meta) &&
-	    (tok = json_object_get(meta, "progressToken")) != NULL) {
+	if (params != NULL && (meta = json_object_get(params, "_meta")) != NULL &&
+	    json_is_object(meta) && (tok = json_object_get(meta, "progressToken")) != NULL) {
 		c->orig_token = json_incref(tok);
-		if (json_object_set_new(meta, "progressToken", json_integer(c->id)))
+		if ((p = json_copy(params)) == NULL ||
+		    json_object_set_new(p, "_meta", json_copy(meta)) ||
+		    json_object_set_new(json_object_get(p, "_meta"), "progressToken",
+		    json_integer(c->id)))
 			goto err1;
-	}
+	} else
+		p = json_incref(params);
 	c->msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)c->id, "method",
 	    method);
 	if (c->msg == NULL || (p != NULL && json_object_set(c->msg, "params", p)))
@@ -384,7 +404,6 @@ err1:
 	json_decref(c->msg);
 	json_decref(c->orig_token);
 	json_decref(p);
-err0:
 	free(c);
 	return (NULL);
 }
@@ -911,8 +930,7 @@ on_message(void *arg, json_t *msg, int64_t assoc)
 		goto out;
 	}
 	detach(c);
-	pthread_mutex_unlock(&u->mtx);
-	finish(c, result, error);
+	finish_locked_unlock(c, result, error);
 out:
 	json_decref(msg);
 }
@@ -1288,6 +1306,7 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 	struct upstream_call *c;
 	struct session *s, *carrier;
 	const char *why = "unavailable";
+	json_t *msg = NULL;
 	int64_t timeout;
 	int go = 0;
 
@@ -1334,11 +1353,14 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 		*handle = c;
 	}
-	if (go)	/* a reference held across transmit() */
+	if (go) {	/* a reference held across transmit_msg() */
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+		msg = c->msg;
+		c->msg = NULL;
+	}
 	pthread_mutex_unlock(&u->mtx);
 	if (go) {
-		transmit(c);
+		transmit_msg(c, msg, timeout);
 		call_unref(c);
 	}
 	return (0);

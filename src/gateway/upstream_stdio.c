@@ -11,9 +11,18 @@
  * When stdout ends or the child exits, the child is stopped (see
  * terminate()), reaped, down() is reported, and the thread waits a backoff
  * (0.5 s doubling to 30 s, back to 0.5 s after 30 s of healthy running)
- * before it spawns again.  Senders append to an output buffer (16 MiB at
- * most) under the mutex and write directly when it was empty, so a send
- * never blocks on the child.
+ * before it spawns again.
+ *
+ * Output: a sender appends its line to the queue (16 MiB at most) under the
+ * mutex; if no other thread is writing and the pipe is not full, it becomes
+ * the writer: it takes the whole queue as one batch, writes it with the
+ * mutex released (non-blocking: a send never waits for the child), and
+ * goes on while others queued more meanwhile.  So concurrent senders never
+ * wait for each other's write(), and lines queued during a write go out
+ * together in the next.  When the pipe is full (EAGAIN) the rest goes back
+ * to the front of the queue and the I/O thread writes on POLLOUT; a write
+ * error marks the child's stdin broken and the I/O thread ends the child.
+ * The I/O thread reads its flags without the mutex.
  */
 #include "gateway/upstream_transport.h"
 
@@ -37,6 +46,7 @@
 #include "core/log.h"
 
 #define OUT_MAX (16 * 1024 * 1024)
+#define SEND_SMALL 4096		/* messages up to this size are built on the stack */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_MS 30000
@@ -53,11 +63,16 @@ struct stdio_t {
 	pthread_mutex_t mtx;
 	int wake[2];		/* wake pipe: [0] polled by the thread */
 	/* under mtx */
-	int stopping;
+	int stopping;		/* also read without mtx (atomic) */
 	int running;		/* a child is up and in_fd is open */
 	int in_fd;		/* child's stdin (ours: write end, non-blocking) */
-	struct buf out;		/* queued output not yet written */
-	size_t out_off;		/* bytes of ${out} already written */
+	struct buf out;		/* queued output, not taken by a writer */
+	struct buf batch;	/* what the writer is writing (only it, unlocked) */
+	size_t queued;		/* bytes accepted and not yet written */
+	int writing;		/* a thread is writing ${batch} */
+	int blocked;		/* the pipe was full: the I/O thread writes (atomic) */
+	int broken;		/* a write failed: end the child (atomic) */
+	pthread_cond_t wcv;	/* writing went back to 0 */
 	pid_t pid;
 	/* thread-only */
 	int out_fd, err_fd, pid_fd;
@@ -202,7 +217,10 @@ spawn(struct stdio_t *t)
 	t->in_fd = in[1];
 	t->running = 1;
 	buf_reset(&t->out);
-	t->out_off = 0;
+	buf_reset(&t->batch);
+	t->queued = 0;
+	__atomic_store_n(&t->blocked, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->broken, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&t->mtx);
 	buf_reset(&t->line);
 	t->skipping = 0;
@@ -223,27 +241,57 @@ err0:
 	return (-1);
 }
 
-/* Write queued output.  Called with mtx held.  Returns -1 if the child's
- * stdin is broken. */
-static int
-flush_out(struct stdio_t *t)
+/* Write the queue as the writer (see the top of the file).  Called with mtx
+ * held and no other writer; returns with mtx held, the queue written, or
+ * the pipe full (blocked), or stdin broken, or the child gone. */
+static void
+drain_locked(struct stdio_t *t)
 {
-	ssize_t w;
+	struct buf tmp;
+	size_t off;
+	ssize_t w = 0;
+	int fd = t->in_fd, e = 0;
 
-	while (t->out_off < t->out.len) {
-		w = write(t->in_fd, t->out.p + t->out_off, t->out.len - t->out_off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return (0);
-			return (-1);
+	t->writing = 1;
+	while (t->out.len > 0 && t->running && !t->blocked && !t->broken) {
+		/* The queue becomes the batch; senders fill the other buffer. */
+		tmp = t->batch;
+		t->batch = t->out;
+		t->out = tmp;
+		pthread_mutex_unlock(&t->mtx);
+		for (off = 0; off < t->batch.len; off += (size_t)w)
+			if ((w = write(fd, t->batch.p + off, t->batch.len - off)) < 0) {
+				if ((e = errno) == EINTR)
+					w = 0;
+				else
+					break;
+			}
+		pthread_mutex_lock(&t->mtx);
+		t->queued -= off;
+		if (off == t->batch.len) {
+			buf_reset(&t->batch);
+			continue;
 		}
-		t->out_off += (size_t)w;
+		if (e == EAGAIN) {
+			/* The rest first, then what was queued meanwhile. */
+			memmove(t->batch.p, t->batch.p + off, t->batch.len - off);
+			t->batch.len -= off;
+			if (buf_add(&t->batch, t->out.p, t->out.len) == 0) {
+				tmp = t->out;
+				t->out = t->batch;
+				t->batch = tmp;
+				buf_reset(&t->batch);
+				__atomic_store_n(&t->blocked, 1, __ATOMIC_RELEASE);
+				wake_thread(t);
+				continue;
+			}
+		}
+		__atomic_store_n(&t->broken, 1, __ATOMIC_RELEASE);
+		buf_reset(&t->batch);
+		wake_thread(t);
 	}
-	buf_reset(&t->out);
-	t->out_off = 0;
-	return (0);
+	t->writing = 0;
+	pthread_cond_broadcast(&t->wcv);
 }
 
 static void
@@ -367,15 +415,14 @@ pump(struct stdio_t *t)
 	struct pollfd p[5];
 	char junk[64], *b;
 	ssize_t r;
-	int n, want_out, stop, broken = 0;
+	int n, want_out, stop, broken;
 
 	if ((b = malloc(64 * 1024)) == NULL)
 		return;
 	for (;;) {
-		pthread_mutex_lock(&t->mtx);
-		stop = t->stopping;
-		want_out = t->out_off < t->out.len;
-		pthread_mutex_unlock(&t->mtx);
+		stop = __atomic_load_n(&t->stopping, __ATOMIC_ACQUIRE);
+		want_out = __atomic_load_n(&t->blocked, __ATOMIC_ACQUIRE);
+		broken = __atomic_load_n(&t->broken, __ATOMIC_ACQUIRE);
 		if (stop || broken)
 			break;
 		n = 0;
@@ -409,9 +456,12 @@ pump(struct stdio_t *t)
 				break;
 		}
 		if (p[3].revents) {
+			/* Room in the pipe: write what is queued (unless a
+			 * sender already does). */
 			pthread_mutex_lock(&t->mtx);
-			if (flush_out(t))
-				broken = 1;
+			__atomic_store_n(&t->blocked, 0, __ATOMIC_RELEASE);
+			if (!t->writing)
+				drain_locked(t);
 			pthread_mutex_unlock(&t->mtx);
 		}
 		/* The child exited: drain what it wrote, then stop. */
@@ -454,11 +504,15 @@ terminate(struct stdio_t *t)
 	pthread_mutex_lock(&t->mtx);
 	t->running = 0;
 	pid = t->pid;
+	/* A sender may be in write() on in_fd: not before it is out. */
+	while (t->writing)
+		pthread_cond_wait(&t->wcv, &t->mtx);
 	if (t->in_fd >= 0)
 		close(t->in_fd);
 	t->in_fd = -1;
 	buf_reset(&t->out);
-	t->out_off = 0;
+	buf_reset(&t->batch);
+	t->queued = 0;
 	pthread_mutex_unlock(&t->mtx);
 	close(t->out_fd);
 	t->out_fd = -1;
@@ -549,10 +603,12 @@ s_open(const struct upstream_config *cfg, const char *subject, const struct upst
 	t->errtokens = ERRLINES_BURST;
 	t->errlast_ms = clock_now_ms();
 	buf_init(&t->out, OUT_MAX);
+	buf_init(&t->batch, OUT_MAX);
 	buf_init(&t->line, UPSTREAM_MSG_MAX);
 	if (pipe2(t->wake, O_CLOEXEC | O_NONBLOCK))
 		goto err0;
 	pthread_mutex_init(&t->mtx, NULL);
+	pthread_cond_init(&t->wcv, NULL);
 	/* The thread takes no process signals (SIGTERM, SIGHUP and SIGPIPE
 	 * stay with whoever waits for them); a write to a dead child's stdin
 	 * then fails with EPIPE. */
@@ -566,11 +622,13 @@ s_open(const struct upstream_config *cfg, const char *subject, const struct upst
 	}
 	return (t);
 err1:
+	pthread_cond_destroy(&t->wcv);
 	pthread_mutex_destroy(&t->mtx);
 	close(t->wake[0]);
 	close(t->wake[1]);
 err0:
 	buf_clear(&t->out);
+	buf_clear(&t->batch);
 	buf_clear(&t->line);
 	free(t);
 	return (NULL);
@@ -580,31 +638,39 @@ static int
 s_send(void *arg, json_t *msg, int64_t id, int64_t timeout_ms)
 {
 	struct stdio_t *t = arg;
-	char *text;
-	int rc = -1, was_empty;
+	char small[SEND_SMALL], *text = small;
+	size_t n;
+	int rc = -1;
 
 	(void)id;
 	(void)timeout_ms;
-	/* Compact JSON never holds a raw newline: strings escape it. */
-	if ((text = json_dumps(msg, JSON_COMPACT)) == NULL)
+	/* Compact JSON never holds a raw newline: strings escape it.  Most
+	 * messages fit on the stack; bigger ones get jansson's buffer. */
+	if ((n = json_dumpb(msg, small, sizeof(small) - 1, JSON_COMPACT)) == 0)
 		return (-1);
+	if (n > sizeof(small) - 1) {
+		if ((text = json_dumps(msg, JSON_COMPACT)) == NULL)
+			return (-1);
+		n = strlen(text);
+	}
+	text[n] = '\n';
 	pthread_mutex_lock(&t->mtx);
-	if (!t->running || t->stopping)
+	if (!t->running || t->stopping || t->broken)
 		goto out;
-	was_empty = t->out_off == t->out.len;
-	if (t->out.len + strlen(text) + 1 > OUT_MAX) {
+	if (t->queued + n + 1 > OUT_MAX) {
 		log_warn("upstream %s: output queue full", t->cfg->name);
 		goto out;
 	}
-	(void)buf_adds(&t->out, text);
-	(void)buf_add(&t->out, "\n", 1);
-	rc = 0;
-	if (was_empty && flush_out(t) == 0 && t->out_off == t->out.len)
+	if (buf_add(&t->out, text, n + 1) != 0)
 		goto out;
-	wake_thread(t);
+	t->queued += n + 1;
+	rc = 0;
+	if (!t->writing && !t->blocked)
+		drain_locked(t);
 out:
 	pthread_mutex_unlock(&t->mtx);
-	free(text);
+	if (text != small)
+		free(text);
 	return (rc);
 }
 
@@ -635,14 +701,16 @@ s_close(void *arg)
 	if (t == NULL)
 		return;
 	pthread_mutex_lock(&t->mtx);
-	t->stopping = 1;
+	__atomic_store_n(&t->stopping, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&t->mtx);
 	wake_thread(t);
 	pthread_join(t->thr, NULL);
+	pthread_cond_destroy(&t->wcv);
 	pthread_mutex_destroy(&t->mtx);
 	close(t->wake[0]);
 	close(t->wake[1]);
 	buf_clear(&t->out);
+	buf_clear(&t->batch);
 	buf_clear(&t->line);
 	free(t);
 }

@@ -38,6 +38,7 @@
 /* Room in the per-connection memory pool beyond the request header: MHD
  * keeps its header table and the response header it writes there too. */
 #define POOL_SLACK (8 * 1024)
+#define JSON_DUMP_SMALL 4096	/* JSON answers up to this size: no allocation */
 
 struct async;
 struct pend;
@@ -270,17 +271,24 @@ resp_fail(struct http_resp *resp)
 void
 http_resp_json(struct http_resp *resp, int status, json_t *j)
 {
-	char *s;
+	char small[JSON_DUMP_SMALL], *s = small;
+	size_t n = 0;
 
 	buf_reset(&resp->body);
-	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+	/* Most answers fit on the stack: one allocation (the body's) instead
+	 * of jansson's growing buffer and a copy. */
+	if (j != NULL && (n = json_dumpb(j, small, sizeof(small), JSON_COMPACT)) > sizeof(small)) {
+		s = json_dumps(j, JSON_COMPACT);
+		n = s != NULL ? strlen(s) : 0;
+	}
+	if (j == NULL || s == NULL || n == 0) {
 		log_err("http: cannot serialise JSON response");
 		json_decref(j);
 		resp_fail(resp);
 		return;
 	}
 	json_decref(j);
-	if (buf_adds(&resp->body, s) ||
+	if (buf_add(&resp->body, s, n) ||
 	    set_header(resp, "Content-Type", "application/json") ||
 	    set_header(resp, "Cache-Control", "no-store") ||
 	    set_header(resp, "Pragma", "no-cache")) {
@@ -288,8 +296,9 @@ http_resp_json(struct http_resp *resp, int status, json_t *j)
 		resp_fail(resp);
 	} else
 		resp->status = status;
-	secret_wipe(s, strlen(s));
-	free(s);
+	secret_wipe(s, n);
+	if (s != small)
+		free(s);
 }
 
 /*
@@ -461,6 +470,13 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
  * suspended object (finish, timeout, hang-up, send, close, shutdown) resumes
  * it with async.mu held and clears the flag, so each suspension is resumed
  * exactly once and MHD_stop_daemon() never meets a suspended connection.
+ * A suspended socket is not put in the hang-up watch at once: it waits on
+ * the lazy list (in suspension order) and the timer thread watches it
+ * WATCH_DELAY_MS later if it is still suspended.  Most deferred answers
+ * (a fast upstream) come long before, and then cost no epoll_ctl and no
+ * watch reference at all; a hang-up is noticed at most WATCH_DELAY_MS
+ * later than it would be otherwise (epoll reports a socket that was shut
+ * before it was added).
  * Lock order: MHD's response mutex (held around the content reader), then
  * async.mu, then MHD's internal connection mutex (taken by suspend and
  * resume).  MHD calls none of our callbacks with its internal mutex held.
@@ -478,6 +494,8 @@ send_error(struct MHD_Connection *conn, int status, const char *error, const cha
 #define PING_LEN (sizeof(PING) - 1)
 #define NOFILE_SLACK 256	/* descriptors beyond the connections */
 #define DRAIN_MS 1000		/* shutdown: wait for ended requests to go out */
+#define WATCH_DELAY_MS 50	/* suspended this long before the hang-up watch */
+#define UNWATCHED_WAKE 256	/* unwatched objects that wake the timer thread */
 
 enum pend_kind { PEND_DEFER, PEND_STREAM };
 
@@ -506,6 +524,7 @@ struct pend {
 	unsigned shutdown : 1;		/* closed by http_server_free() */
 	unsigned overflow : 1;		/* stream: closed by its queue cap */
 	unsigned ping : 1;		/* stream: a heartbeat is due */
+	unsigned lazy : 1;		/* on a->lazy: suspended, not yet watched */
 	pthread_t cb_thread;		/* where it executes */
 	http_notify_fn cb, on_timeout, on_close;
 	void *arg;
@@ -514,6 +533,8 @@ struct pend {
 	struct pend *prev, *next;	/* a->all */
 	struct pend *unext;		/* a->unwatched, or a list to free */
 	struct pend *cbnext;		/* a list of notifications to make */
+	int64_t watch_at;		/* on a->lazy: when to watch it */
+	struct pend *lprev, *lnext;	/* a->lazy */
 };
 
 struct http_defer {
@@ -539,7 +560,8 @@ struct http_stream {
 struct async {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* a notification returned, or a detach */
-	size_t refs;			/* server + objects */
+	size_t refs;			/* server + objects (atomic) */
+	size_t resuming;		/* resumes made outside mu (atomic) */
 	int stopping;			/* http_server_free() has begun */
 	int quit;			/* the timer thread must exit */
 	int epfd;			/* hang-up watch, and wakefd */
@@ -550,6 +572,8 @@ struct async {
 	struct pend *all;		/* every attached object */
 	size_t nattached;
 	struct pend *unwatched;		/* watch references to drop */
+	size_t nunwatched;
+	struct pend *lazy, *lazy_tail;	/* suspended, to be watched (FIFO) */
 	unsigned hb_default_s;
 };
 
@@ -573,12 +597,7 @@ async_wake(struct async *a)
 static void
 async_unref(struct async *a)
 {
-	int last;
-
-	pthread_mutex_lock(&a->mu);
-	last = (--a->refs == 0);
-	pthread_mutex_unlock(&a->mu);
-	if (!last)
+	if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
@@ -815,6 +834,11 @@ unwatch_locked(struct pend *p)
 		p->on_unwatched = 1;
 		p->unext = a->unwatched;
 		a->unwatched = p;
+		/* Each holds its object until the timer thread drains the
+		 * list, which it does when it wakes: do not let them pile up
+		 * while it sleeps until a distant deadline. */
+		if (++a->nunwatched == UNWATCHED_WAKE)
+			async_wake(a);
 	}
 }
 
@@ -825,6 +849,7 @@ drain_unwatched_locked(struct async *a)
 {
 	struct pend *p, *dead = NULL;
 
+	a->nunwatched = 0;
 	while ((p = a->unwatched) != NULL) {
 		a->unwatched = p->unext;
 		p->on_unwatched = 0;
@@ -839,14 +864,65 @@ drain_unwatched_locked(struct async *a)
 	return (dead);
 }
 
+static void
+lazy_remove_locked(struct pend *p)
+{
+	struct async *a = p->a;
+
+	if (!p->lazy)
+		return;
+	if (p->lprev != NULL)
+		p->lprev->lnext = p->lnext;
+	else
+		a->lazy = p->lnext;
+	if (p->lnext != NULL)
+		p->lnext->lprev = p->lprev;
+	else
+		a->lazy_tail = p->lprev;
+	p->lprev = p->lnext = NULL;
+	p->lazy = 0;
+}
+
+/* Watch the sockets suspended for WATCH_DELAY_MS by ${now} (timer thread).
+ * Returns when the next one is due, or INT64_MAX. */
+static int64_t
+lazy_watch_locked(struct async *a, int64_t now)
+{
+	struct pend *p;
+
+	while ((p = a->lazy) != NULL && p->watch_at <= now) {
+		lazy_remove_locked(p);
+		if (p->suspended)
+			watch_locked(p);
+	}
+	return (p != NULL ? p->watch_at : INT64_MAX);
+}
+
 /* Suspend ${p}'s connection: only on its pool thread, from the access
- * handler or the content reader. */
+ * handler or the content reader.  The hang-up watch comes later (above). */
 static void
 suspend_locked(struct pend *p)
 {
+	struct async *a = p->a;
+
 	MHD_suspend_connection(p->conn);
 	p->suspended = 1;
-	watch_locked(p);
+	if (a->epfd < 0)
+		return;
+	/* Appended in time order, so the list stays sorted. */
+	p->watch_at = clock_now_ms() + WATCH_DELAY_MS;
+	p->lazy = 1;
+	p->lnext = NULL;
+	p->lprev = a->lazy_tail;
+	if (a->lazy_tail != NULL)
+		a->lazy_tail->lnext = p;
+	else
+		a->lazy = p;
+	a->lazy_tail = p;
+	if (p->watch_at < a->sleep_until) {
+		a->sleep_until = p->watch_at;
+		async_wake(a);
+	}
 }
 
 /* Resume ${p}'s connection if it is suspended. */
@@ -855,6 +931,7 @@ resume_locked(struct pend *p)
 {
 	if (!p->suspended)
 		return;
+	lazy_remove_locked(p);
 	unwatch_locked(p);
 	p->suspended = 0;
 	MHD_resume_connection(p->conn);
@@ -912,7 +989,7 @@ timer_main(void *cookie)
 	struct async *a = cookie;
 	struct epoll_event evs[64];
 	struct pend *p, *cbs = NULL, *dead = NULL;
-	int64_t now, until;
+	int64_t now, until, lazy_at;
 	uint64_t junk;
 	ssize_t rd;
 	int i, n, timeout;
@@ -925,11 +1002,14 @@ timer_main(void *cookie)
 			heap_remove(a, p);
 			expire_locked(a, p, now, &cbs);
 		}
+		lazy_at = lazy_watch_locked(a, now);
 		/* No event of an earlier batch is in hand: safe to drop. */
 		dead = drain_unwatched_locked(a);
 		if (a->quit)
 			break;
 		until = a->nheap > 0 ? a->heap[0]->deadline : INT64_MAX;
+		if (lazy_at < until)
+			until = lazy_at;
 		a->sleep_until = until;
 		pthread_mutex_unlock(&a->mu);
 		notify_run(a, cbs);
@@ -1035,6 +1115,26 @@ timer_stop(struct http_server *srv)
 	pthread_join(srv->timer, NULL);
 }
 
+/* Put ${p} on a->all and arm its timer (p->deadline, unless 0).  0, or -1
+ * if the heap cannot grow. */
+static int
+attach_locked(struct pend *p)
+{
+	struct async *a = p->a;
+
+	if (heap_reserve(a, a->nattached + 1))
+		return (-1);
+	p->attached = 1;
+	p->next = a->all;
+	if (a->all != NULL)
+		a->all->prev = p;
+	a->all = p;
+	a->nattached++;
+	if (p->deadline != 0)
+		heap_arm(a, p, p->deadline);
+	return (0);
+}
+
 /* Create a deferred response or a stream for the handler's ${resp}. */
 static struct pend *
 pend_new(struct http_resp *resp, size_t size, enum pend_kind kind, http_notify_fn on_timeout,
@@ -1059,23 +1159,22 @@ pend_new(struct http_resp *resp, size_t size, enum pend_kind kind, http_notify_f
 	p->on_timeout = on_timeout;
 	p->on_close = on_close;
 	p->arg = arg;
-	if (kind == PEND_DEFER)
+	p->deadline = deadline;
+	__atomic_add_fetch(&a->refs, 1, __ATOMIC_ACQ_REL);
+	if (kind == PEND_DEFER) {
+		/* Attached by defer_start(), under the lock it takes anyway:
+		 * until the handler returns, a finish needs no more. */
 		http_resp_init(&((struct http_defer *)p)->resp);
+		dc->p = p;
+		return (p);
+	}
 	pthread_mutex_lock(&a->mu);
-	if (heap_reserve(a, a->nattached + 1)) {
+	if (attach_locked(p) != 0) {
 		pthread_mutex_unlock(&a->mu);
 		free(p);
+		async_unref(a);
 		return (NULL);
 	}
-	a->refs++;
-	p->attached = 1;
-	p->next = a->all;
-	if (a->all != NULL)
-		a->all->prev = p;
-	a->all = p;
-	a->nattached++;
-	if (deadline != 0)
-		heap_arm(a, p, deadline);
 	pthread_mutex_unlock(&a->mu);
 	dc->p = p;
 	return (p);
@@ -1091,6 +1190,7 @@ pend_detach(struct pend *p)
 	pthread_mutex_lock(&a->mu);
 	if (p->suspended) {
 		/* MHD never completes a suspended request; be safe anyway. */
+		lazy_remove_locked(p);
 		unwatch_locked(p);
 		p->suspended = 0;
 	}
@@ -1161,7 +1261,9 @@ void
 http_defer_finish(struct http_defer *d, struct http_resp *resp)
 {
 	struct pend *p;
+	struct async *a;
 	struct http_resp r;
+	struct MHD_Connection *conn = NULL;
 	int taken = 0;
 
 	if (d == NULL) {
@@ -1184,9 +1286,26 @@ http_defer_finish(struct http_defer *d, struct http_resp *resp)
 		d->resp = r;
 		taken = 1;
 		heap_remove(p->a, p);
-		resume_locked(p);
+		if (p->suspended) {
+			/* Resumed below, without the lock: MHD's resume
+			 * writes to the pool thread's wake-up descriptor,
+			 * and the pool threads wait for this lock.  The
+			 * connection cannot complete while suspended, so
+			 * p->conn stays valid; http_server_free() waits
+			 * for a->resuming. */
+			lazy_remove_locked(p);
+			unwatch_locked(p);
+			p->suspended = 0;
+			conn = p->conn;
+			__atomic_add_fetch(&p->a->resuming, 1, __ATOMIC_ACQ_REL);
+		}
 	}
+	a = p->a;
 	release_locked_unlock(p);
+	if (conn != NULL) {
+		MHD_resume_connection(conn);
+		__atomic_sub_fetch(&a->resuming, 1, __ATOMIC_ACQ_REL);
+	}
 	if (!taken)
 		resp_free(&r);
 }
@@ -1232,14 +1351,14 @@ defer_start(struct MHD_Connection *conn, struct http_defer *d)
 
 	pthread_mutex_lock(&a->mu);
 	if (p->state == PEND_OPEN) {
-		if (!a->stopping) {
+		if (!a->stopping && attach_locked(p) == 0) {
 			suspend_locked(p);
 			pthread_mutex_unlock(&a->mu);
 			return (MHD_YES);
 		}
+		/* Shutting down, or no memory for the timer: like a close. */
 		p->state = PEND_CLOSED;
 		p->shutdown = 1;
-		heap_remove(a, p);
 		notify_locked(p, p->on_close, &cbs);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -2045,6 +2164,10 @@ http_server_free(struct http_server *srv)
 			break;
 	pthread_mutex_unlock(&a->mu);
 	timer_stop(srv);
+	/* A finish that cleared a suspension may still be in its resume
+	 * (outside the lock); MHD_stop_daemon() must see it done. */
+	while (__atomic_load_n(&a->resuming, __ATOMIC_ACQUIRE) > 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	MHD_stop_daemon(srv->d);
 	pthread_mutex_lock(&a->mu);
 	dead = drain_unwatched_locked(a);

@@ -17,13 +17,17 @@
  *	env {name}		returns getenv(name), or "(unset)"
  *	cancelled {}		returns the ids of notifications/cancelled seen
  *	extra {}		exists after change
+ *	stall {ms}		stops reading stdin for ms milliseconds (the
+ *				main loop sleeps), then returns "stalled": the
+ *				sender's pipe fills up; listed with --stall
  * Resources: echo://hello (and echo://missing, which answers -32002 as
  * servers of 2025-11-25 and before say "not found"); template
  * echo://item/{id}; prompt greet.
  *
  * Options: --page N (tools/list page size, default 3), --version V (answer
  * initialize with V whatever was asked), --stubborn (ignore SIGTERM and
- * keep running after stdin ends), --banner (a line on stderr at start).
+ * keep running after stdin ends), --banner (a line on stderr at start),
+ * --stall (list the stall tool).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +44,7 @@ static pthread_mutex_t out_mtx = PTHREAD_MUTEX_INITIALIZER;
 static int page_size = 3;
 static const char *force_version;
 static int extra_tool;
+static int stall_listed;
 static json_t *cancelled;
 static int sample_seq;
 static struct {
@@ -92,13 +97,17 @@ tool(const char *name, int ro)
 static void
 tools_list(json_t *id, json_t *params)
 {
-	static const char *names[] = {"echo", "slow", "crash", "notify", "change", "stderr",
-	    "sample", "env", "cancelled", "extra"};
+	const char *names[12] = {"echo", "slow", "crash", "notify", "change", "stderr",
+	    "sample", "env", "cancelled"};
 	const char *cur = json_string_value(json_object_get(params, "cursor"));
-	size_t n = sizeof(names) / sizeof(names[0]) - (extra_tool ? 0 : 1), i, start = 0;
+	size_t n = 9, i, start = 0;
 	json_t *r, *a = json_array();
 	char next[32];
 
+	if (extra_tool)
+		names[n++] = "extra";
+	if (stall_listed)
+		names[n++] = "stall";
 	if (cur != NULL)
 		start = (size_t)atoi(cur);
 	for (i = start; i < n && i < start + (size_t)page_size; i++)
@@ -153,6 +162,14 @@ tools_call(json_t *id, json_t *params)
 		s->text = strdup(text ? text : "slow");
 		pthread_create(&t, NULL, slow_run, s);
 		pthread_detach(t);
+	} else if (strcmp(name, "stall") == 0) {
+		struct timespec ts;
+		long ms = (long)json_integer_value(json_object_get(args, "ms"));
+
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		result(id, text_result("stalled"));
 	} else if (strcmp(name, "crash") == 0) {
 		exit(3);
 	} else if (strcmp(name, "notify") == 0) {
@@ -294,6 +311,8 @@ main(int argc, char **argv)
 			force_version = argv[++i];
 		else if (strcmp(argv[i], "--stubborn") == 0)
 			stubborn = 1;
+		else if (strcmp(argv[i], "--stall") == 0)
+			stall_listed = 1;
 		else if (strcmp(argv[i], "--banner") == 0)
 			fprintf(stderr, "echo_mcp: started\n");
 	}

@@ -378,6 +378,72 @@ t_concurrent_routing(void **state)
 	upstream_free(u);
 }
 
+/* Output to a child that does not read: the stdio writer meets a full pipe
+ * (64 KiB) and queues the rest, in order, for its I/O thread; several
+ * threads sending at once never interleave their lines.  Every call gets
+ * its own answer, whole. */
+#define BIG_CALLS 48
+#define BIG_TEXT (20 * 1024)
+
+struct big {
+	struct upstream *u;
+	int n;
+	struct waiter w[BIG_CALLS / 4];
+	char *text[BIG_CALLS / 4];
+};
+
+static void *
+big_run(void *arg)
+{
+	struct big *b = arg;
+	size_t i, j;
+
+	for (i = 0; i < BIG_CALLS / 4; i++) {
+		w_init(&b->w[i]);
+		b->text[i] = malloc(BIG_TEXT + 1);
+		for (j = 0; j < BIG_TEXT; j++)
+			b->text[i][j] = (char)('a' + (b->n * 7 + (int)i + (int)j) % 26);
+		b->text[i][BIG_TEXT] = '\0';
+		call_tool(b->u, &b->w[i], "echo", json_pack("{s:s}", "text", b->text[i]), 0, NULL);
+	}
+	return (NULL);
+}
+
+static void
+t_full_pipe(void **state)
+{
+	static struct big b[4];
+	struct waiter stall;
+	struct upstream *u;
+	pthread_t t[4];
+	size_t i, k;
+
+	(void)state;
+	u = start_echo(NULL, NULL, NULL);
+	w_init(&stall);
+	call_tool(u, &stall, "stall", json_pack("{s:i}", "ms", 300), 0, NULL);
+	/* About 1 MiB while the child sleeps: most of it waits in the queue. */
+	for (k = 0; k < 4; k++) {
+		b[k].u = u;
+		b[k].n = (int)k;
+		assert_int_equal(pthread_create(&t[k], NULL, big_run, &b[k]), 0);
+	}
+	for (k = 0; k < 4; k++)
+		pthread_join(t[k], NULL);
+	w_wait(&stall);
+	assert_string_equal(text_of(stall.result), "stalled");
+	w_clear(&stall);
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < BIG_CALLS / 4; i++) {
+			w_wait(&b[k].w[i]);
+			assert_non_null(b[k].w[i].result);
+			assert_string_equal(text_of(b[k].w[i].result), b[k].text[i]);
+			w_clear(&b[k].w[i]);
+			free(b[k].text[i]);
+		}
+	upstream_free(u);
+}
+
 static void
 t_timeout(void **state)
 {
@@ -816,6 +882,7 @@ main(void)
 		cmocka_unit_test_teardown(t_echo, teardown),
 		cmocka_unit_test_teardown(t_queued_until_ready, teardown),
 		cmocka_unit_test_teardown(t_concurrent_routing, teardown),
+		cmocka_unit_test_teardown(t_full_pipe, teardown),
 		cmocka_unit_test_teardown(t_timeout, teardown),
 		cmocka_unit_test_teardown(t_cancel, teardown),
 		cmocka_unit_test_teardown(t_crash_restart, teardown),

@@ -399,6 +399,30 @@ test_client_disconnect(void **state)
 	buf_clear(&b);
 }
 
+/* The same, but the client leaves long after the request was suspended:
+ * by then the timer thread watches the socket (suspended sockets join the
+ * hang-up watch only after a short delay), and still sees it go. */
+static void
+test_client_disconnect_late(void **state)
+{
+	struct http_defer *d;
+	struct buf b;
+	int fd;
+
+	fd = conn_open(port(state));
+	send_req(fd, "/later?4&10000");
+	assert_non_null(d = take(NULL));
+	usleep(300000);
+	assert_int_equal(counter(&nclose), 0);
+	close(fd);
+	assert_int_equal(wait_count(&nclose, 1), 1);
+	assert_int_equal(counter(&ntimeout), 0);
+	http_defer_finish(d, NULL);
+	fetch(port(state), "/now", &b);
+	assert_non_null(strstr(buf_cstr(&b), "HTTP/1.1 200"));
+	buf_clear(&b);
+}
+
 /* Far more requests in flight than pool threads: all complete. */
 static void
 test_many_in_flight(void **state)
@@ -580,6 +604,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_finish_other_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_disconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_disconnect_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_timeout_race, setup, teardown),
 		cmocka_unit_test(test_misuse),
