@@ -5,7 +5,7 @@
 // test sees what reached the upstream; so is its start ("<pid> start -").
 // URIs containing "refuse" cannot be subscribed to (a -32602 error, logged
 // as "<pid> refuse <uri>"); the answer to a subscribe of a URI containing
-// "slow" comes after 400 ms.  Tools trigger notifications and events
+// "slow" comes after 800 ms.  Tools trigger notifications and events
 // deterministically:
 //   touch {uri}  notifications/resources/updated for uri (subscribed or not)
 //   grow         a new tool appears: notifications/tools/list_changed
@@ -18,7 +18,7 @@ import readline from 'node:readline';
 
 const LOG = process.env.SUBS_LOG;
 const NOSUB = process.env.SUBS_NOSUB === '1';
-const SLOW_MS = 400;
+const SLOW_MS = 800;
 const RESOURCES = [
 	{ uri: 'test://r/a', name: 'a', mimeType: 'text/plain' },
 	{ uri: 'test://r/b', name: 'b', mimeType: 'text/plain' },
