@@ -98,6 +98,9 @@ struct call {
 	char *sub, *client_id, *session, *method, *tool, *resource, *upstream, *reason;
 	json_t *arguments;
 	int64_t t0;
+	/* Run with the outcome before the client is answered (rq.done_hook). */
+	upstream_done_fn hook;
+	void *hook_arg;
 	struct call *prev, *next; /* ep->calls, under ep->mtx */
 };
 
@@ -131,7 +134,8 @@ struct endpoint {
 	/* Subscriptions (docs/internals/gateway-subs.md).  sendmtx orders
 	 * every change of the table with the upstream (un)subscribe it
 	 * causes; it is taken before mtx, and never on a notification's
-	 * path. */
+	 * path.  It is recursive: a forwarded subscribe that cannot be sent
+	 * is settled inside forward(), under it. */
 	pthread_mutex_t sendmtx;
 	struct subs *subs;		/* under mtx */
 	struct listener *listeners;	/* under mtx */
@@ -161,6 +165,11 @@ struct rq {
 	enum audit_decision decision;
 	int code;
 	int64_t t0;
+	/* forward() hands this to the call it makes, which runs it with the
+	 * upstream's answer before answering the client; left here if no
+	 * call was made (resources/subscribe settles its record with it). */
+	upstream_done_fn done_hook;
+	void *done_arg;
 };
 
 static char *
@@ -623,6 +632,8 @@ call_done(void *arg, json_t *result, json_t *error)
 	unsigned i, npend;
 	int code = 0;
 
+	if (c->hook != NULL)
+		c->hook(c->hook_arg, result, error);
 	if (error != NULL) {
 		code = (int)json_integer_value(json_object_get(error, "code"));
 		if (code == 0)
@@ -1282,6 +1293,10 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	ep->calls = c;
 	pthread_mutex_unlock(&ep->mtx);
 
+	/* From here call_done() runs exactly once: it takes the hook. */
+	c->hook = q->done_hook;
+	c->hook_arg = q->done_arg;
+	q->done_hook = NULL;
 	memset(&o, 0, sizeof(o));
 	o.timeout_ms = tmo;
 	o.subject = ucfg->isolation == UPSTREAM_PER_USER ? q->p->sub : NULL;
@@ -1802,6 +1817,23 @@ fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *m
 	json_decref(params);
 }
 
+/* Drop a holder's reference on the key (${u}, ${subject}, ${orig}) (ep->mtx
+ * held).  1 if it was the last one and the upstream may hold the
+ * subscription (it accepted one, or one is in flight, or ${unknown}: a
+ * subscribe's outcome is unknown): then unsubscribe upstream, if the
+ * instance runs (upstream_running(): one that does not has forgotten it,
+ * and a per-user one would be started just for that). */
+static int
+subs_drop(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+    int unknown)
+{
+	unsigned inflight;
+	int up = subs_state(ep->subs, u, subject, orig, &inflight);
+
+	return (subs_unref(ep->subs, u, subject, orig) == 1 && !ep->noupstream &&
+	    (up == 1 || inflight > 0 || unknown));
+}
+
 /* Drop the references the items of ${set} hold, unsubscribing upstream
  * where one was the last, and free ${set}, which nobody else can reach. */
 static void
@@ -1810,7 +1842,6 @@ subs_release_set(struct endpoint *ep, struct subs_set *set)
 	unsigned char last[SUBS_PER_HOLDER_MAX];
 	const struct subs_item *it;
 	size_t i, n = subs_set_count(set);
-	int gone;
 
 	if (n > SUBS_PER_HOLDER_MAX)
 		n = SUBS_PER_HOLDER_MAX;
@@ -1818,17 +1849,157 @@ subs_release_set(struct endpoint *ep, struct subs_set *set)
 	pthread_mutex_lock(&ep->mtx);
 	for (i = 0; i < n; i++) {
 		it = subs_set_item(set, i);
-		last[i] = subs_unref(ep->subs, it->u, it->subject, it->orig) == 1;
+		last[i] = subs_drop(ep, it->u, it->subject, it->orig, 0);
 	}
-	gone = ep->noupstream;
 	pthread_mutex_unlock(&ep->mtx);
-	for (i = 0; i < n && !gone; i++)
+	for (i = 0; i < n; i++)
 		if (last[i]) {
 			it = subs_set_item(set, i);
-			fire(ep, it->u, it->subject, "resources/unsubscribe", it->orig);
+			if (upstream_running(it->u, it->subject))
+				fire(ep, it->u, it->subject, "resources/unsubscribe", it->orig);
 		}
 	pthread_mutex_unlock(&ep->sendmtx);
 	subs_set_free(set);
+}
+
+/* A subscribe on its way upstream, until its answer: the key and its
+ * serial then (subs_sending()), and for a legacy session's forwarded
+ * subscribe its holder (a reference to the session) and the record's
+ * URI and stamp, to take the record back if the subscribe fails. */
+struct subreq {
+	struct endpoint *ep;
+	struct upstream *u;
+	char *subject, *orig;
+	uint64_t serial;
+	struct session *sess;
+	char *uri;
+	uint64_t stamp;
+};
+
+static void
+subreq_free(struct subreq *r)
+{
+	if (r == NULL)
+		return;
+	free(r->subject);
+	free(r->orig);
+	free(r->uri);
+	free(r);
+}
+
+static struct subreq *
+subreq_new(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+    uint64_t serial)
+{
+	struct subreq *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return (NULL);
+	r->ep = ep;
+	r->u = u;
+	r->serial = serial;
+	if ((subject != NULL && (r->subject = strdup(subject)) == NULL) ||
+	    (r->orig = strdup(orig)) == NULL) {
+		subreq_free(r);
+		return (NULL);
+	}
+	return (r);
+}
+
+/* 1 if ${error}, which the gateway made, leaves it unknown whether the
+ * upstream subscribed: the call timed out, was cancelled (the client
+ * left), or its HTTP transfer failed. */
+static int
+outcome_unknown(const json_t *error)
+{
+	json_int_t code = json_integer_value(json_object_get(error, "code"));
+	const char *why = json_string_value(json_object_get(json_object_get(error, "data"), "reason"));
+
+	return (code == UPSTREAM_ERR_CANCELLED || (code == UPSTREAM_ERR_UNAVAILABLE && why != NULL &&
+	    (strcmp(why, "timeout") == 0 || strcmp(why, "transport") == 0)));
+}
+
+/* Settle the subscribe of the key (${u}, ${subject}, ${orig}) counted under
+ * ${serial}, answered with ${error} (NULL: accepted).  For a session's
+ * forwarded one (${sess}, whose reference this drops), a failure takes
+ * back the record of ${uri} if it is still the one stamped ${stamp}: the
+ * client is told of the failure, so it holds nothing; if that was the
+ * last holder and the upstream may hold the subscription, it is
+ * unsubscribed. */
+static void
+subs_settle(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+    uint64_t serial, struct session *sess, const char *uri, uint64_t stamp, const json_t *error)
+{
+	struct session *f = NULL;
+	struct subs_item it;
+	const char *msg;
+	int last = 0, undo = error != NULL && sess != NULL;
+
+	if (error != NULL && sess == NULL) {
+		msg = json_string_value(json_object_get(error, "message"));
+		log_info("gateway: upstream %s: resources/subscribe failed: %.200s", upstream_name(u),
+		    msg != NULL ? msg : "error");
+	}
+	memset(&it, 0, sizeof(it));
+	/* Taking a record back may unsubscribe: in order, under sendmtx. */
+	if (undo)
+		pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	(void)subs_answered(ep->subs, u, subject, orig, serial, error == NULL);
+	if (undo && stamp != 0 && subs_set_stamp(sess->subs, uri) == stamp &&
+	    subs_set_remove(sess->subs, uri, &it) == 0)
+		last = subs_drop(ep, u, subject, orig, outcome_unknown(error));
+	if (sess != NULL)
+		f = session_unref(sess);
+	pthread_mutex_unlock(&ep->mtx);
+	if (last && upstream_running(u, subject))
+		fire(ep, u, subject, "resources/unsubscribe", orig);
+	if (undo)
+		pthread_mutex_unlock(&ep->sendmtx);
+	subs_item_clear(&it);
+	if (f != NULL)
+		session_free(f);
+}
+
+/* upstream_done_fn of a subscribe (a struct subreq). */
+static void
+subreq_done(void *arg, json_t *result, json_t *error)
+{
+	struct subreq *r = arg;
+
+	(void)result;
+	subs_settle(r->ep, r->u, r->subject, r->orig, r->serial, r->sess, r->uri, r->stamp, error);
+	subreq_free(r);
+}
+
+/* Subscribe the instance (${u}, ${subject}) to ${orig}, counted in flight
+ * under ${serial}, without a client waiting for the answer (a listen
+ * stream's, or again after a restart).  Under ep->sendmtx. */
+static void
+subscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+    uint64_t serial)
+{
+	struct upstream_call_opts o;
+	struct subreq *r = NULL;
+	json_t *params = json_pack("{s:s}", "uri", orig);
+
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = ep->timeout_ms;
+	o.subject = subject;
+	o.done = subreq_done;
+	if (params != NULL && (r = subreq_new(ep, u, subject, orig, serial)) != NULL) {
+		o.arg = r;
+		if (upstream_request_opts(u, "resources/subscribe", params, &o, NULL) == 0) {
+			json_decref(params);
+			return;
+		}
+	}
+	subreq_free(r);
+	json_decref(params);
+	log_info("gateway: upstream %s: resources/subscribe could not be sent", upstream_name(u));
+	pthread_mutex_lock(&ep->mtx);
+	(void)subs_answered(ep->subs, u, subject, orig, serial, 0);
+	pthread_mutex_unlock(&ep->mtx);
 }
 
 /* Scratch space for may_read(), allocated outside the locks. */
@@ -1961,9 +2132,51 @@ listen_instead(struct rq *q)
 	    "method not found: use subscriptions/listen with resourceSubscriptions", NULL);
 }
 
-/* resources/subscribe in a legacy session: recorded in the session; the
- * upstream instance is asked only for the first subscriber of the URI
- * (and the client gets its answer), later ones are answered here. */
+/* Forward the subscribe of request ${q} for its record of ${uri} (stamp
+ * ${stamp}) on the key (${u}, ${subject}, ${orig}), counted in flight under
+ * ${serial}; the session's reference taken for it goes to the answer's
+ * subs_settle().  Under ep->sendmtx. */
+static void
+subscribe_forward(struct rq *q, struct upstream *u, const char *subject, const char *uri,
+    const char *orig, uint64_t serial, uint64_t stamp)
+{
+	struct subreq *r;
+	json_t *params = NULL, *e;
+
+	if ((r = subreq_new(q->ep, u, subject, orig, serial)) != NULL) {
+		r->sess = q->sess;
+		r->stamp = stamp;
+		r->uri = strdup(uri);
+		params = json_copy(q->m.params);
+	}
+	if (r == NULL || r->uri == NULL || params == NULL ||
+	    json_object_set_new(params, "uri", json_string(orig)) != 0) {
+		json_decref(params);
+		subreq_free(r);
+		e = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message", "out of memory");
+		subs_settle(q->ep, u, subject, orig, serial, q->sess, uri, stamp, e != NULL ? e : json_null());
+		json_decref(e);
+		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	q->done_hook = subreq_done;
+	q->done_arg = r;
+	forward(q, u, "resources/subscribe", params);
+	if (q->done_hook != NULL) {
+		/* No call was made (forward() answered the client). */
+		q->done_hook = NULL;
+		e = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message", "not sent");
+		subreq_done(r, NULL, e != NULL ? e : json_null());
+		json_decref(e);
+	}
+}
+
+/* resources/subscribe in a legacy session: recorded in the session.  The
+ * gateway answers {} itself once the upstream instance accepted a
+ * subscribe of the URI (since it last started); otherwise (the first
+ * holder, a subscribe still in flight, or refused before) the subscribe
+ * is forwarded and the client gets the upstream's answer: a failure takes
+ * the record back. */
 static void
 m_subscribe(struct rq *q)
 {
@@ -1973,8 +2186,8 @@ m_subscribe(struct rq *q)
 	const char *uri = jsonrpc_param_uri(&q->m), *subject;
 	struct upstream *u;
 	char *orig = NULL;
-	json_t *params;
-	int r, first = 0;
+	uint64_t serial = 0, stamp = 0;
+	int r;
 
 	if (q->modern) {
 		listen_instead(q);
@@ -2008,28 +2221,23 @@ m_subscribe(struct rq *q)
 	pthread_mutex_lock(&ep->mtx);
 	if (ep->shut)
 		r = -2;
-	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) == 0 &&
-	    (first = subs_ref(ep->subs, u, subject, orig)) < 0) {
-		if (subs_set_remove(q->sess->subs, uri, &it) == 0)
-			subs_item_clear(&it);
-		r = -3;
-	}
-	pthread_mutex_unlock(&ep->mtx);
-	if (first == 1) {
-		params = json_copy(q->m.params);
-		if (params != NULL && json_object_set_new(params, "uri", json_string(orig)) == 0) {
-			forward(q, u, "resources/subscribe", params);
-		} else {
-			/* Keep the record; the next subscriber is answered
-			 * here, so tell the upstream now. */
-			json_decref(params);
-			fire(ep, u, subject, "resources/subscribe", orig);
-			reply_result(q, json_object());
+	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) == 0) {
+		if (subs_ref(ep->subs, u, subject, orig) < 0) {
+			if (subs_set_remove(q->sess->subs, uri, &it) == 0)
+				subs_item_clear(&it);
+			r = -3;
+		} else if (subs_state(ep->subs, u, subject, orig, NULL) != 1 &&
+		    (serial = subs_sending(ep->subs, u, subject, orig, 1)) != 0) {
+			stamp = subs_set_stamp(q->sess->subs, uri);
+			q->sess->refs++;	/* the answer's */
 		}
 	}
+	pthread_mutex_unlock(&ep->mtx);
+	if (serial != 0)
+		subscribe_forward(q, u, subject, uri, orig, serial, stamp);
 	pthread_mutex_unlock(&ep->sendmtx);
 	free(orig);
-	if (first == 1)
+	if (serial != 0)
 		return;
 	if (r >= 0)
 		reply_result(q, json_object());
@@ -2044,8 +2252,9 @@ m_subscribe(struct rq *q)
 
 /* resources/unsubscribe in a legacy session: no policy check (giving up
  * access needs none); the upstream is told when the last subscriber of the
- * URI leaves, and answers the client; otherwise, or if the session had no
- * such subscription, the answer is an empty result. */
+ * URI leaves, if it may hold the subscription and its instance runs, and
+ * answers the client; otherwise, or if the session had no such
+ * subscription, the answer is an empty result. */
 static void
 m_unsubscribe(struct rq *q)
 {
@@ -2068,9 +2277,9 @@ m_unsubscribe(struct rq *q)
 	pthread_mutex_lock(&ep->sendmtx);
 	pthread_mutex_lock(&ep->mtx);
 	if (subs_set_remove(q->sess->subs, uri, &it) == 0)
-		last = subs_unref(ep->subs, it.u, it.subject, it.orig) == 1 && !ep->noupstream;
+		last = subs_drop(ep, it.u, it.subject, it.orig, 0);
 	pthread_mutex_unlock(&ep->mtx);
-	if (last) {
+	if (last && upstream_running(it.u, it.subject)) {
 		q->upstream = upstream_name(it.u);
 		q->decision = AUDIT_ALLOW;
 		q->reason = "last subscriber";
@@ -2114,7 +2323,7 @@ m_listen(struct rq *q)
 	struct listener *l = NULL, *o;
 	const struct subs_item *it;
 	json_t *filter = json_object_get(q->m.params, "notifications"), *rsub, *v, *ackn, *acku, *ack;
-	unsigned char first[SUBS_PER_HOLDER_MAX];
+	uint64_t serial[SUBS_PER_HOLDER_MAX];
 	struct upstream *u;
 	const char *uri;
 	char *orig, *text = NULL;
@@ -2231,9 +2440,8 @@ m_listen(struct rq *q)
 	}
 	for (i = 0; i < n; i++) {
 		it = subs_set_item(l->subs, i);
-		if ((r = subs_ref(ep->subs, it->u, it->subject, it->orig)) < 0)
+		if (subs_ref(ep->subs, it->u, it->subject, it->orig) < 0)
 			break;
-		first[i] = r == 1;
 	}
 	if (i < n) {
 		/* The table is full: give back what was taken. */
@@ -2259,6 +2467,11 @@ m_listen(struct rq *q)
 		ep->listeners = l;
 		ep->nlisteners++;
 		http_stream_send(l->st, "message", NULL, text, strlen(text));
+		/* Subscribe upstream where nobody did, or it was refused. */
+		for (i = 0; i < n; i++) {
+			it = subs_set_item(l->subs, i);
+			serial[i] = subs_sending(ep->subs, it->u, it->subject, it->orig, 0);
+		}
 	} else {
 		for (i = 0; i < n; i++) {
 			it = subs_set_item(l->subs, i);
@@ -2273,12 +2486,12 @@ m_listen(struct rq *q)
 		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "no stream", NULL);
 		return;
 	}
-	/* The first subscriber of a URI subscribes upstream.  Under sendmtx,
-	 * ${l} cannot be released yet even if the client already left. */
+	/* Under sendmtx, ${l} cannot be released yet even if the client
+	 * already left. */
 	for (i = 0; i < n; i++)
-		if (first[i]) {
+		if (serial[i] != 0) {
 			it = subs_set_item(l->subs, i);
-			fire(ep, it->u, it->subject, "resources/subscribe", it->orig);
+			subscribe_fire(ep, it->u, it->subject, it->orig, serial[i]);
 		}
 	pthread_mutex_unlock(&ep->sendmtx);
 	q->decision = AUDIT_ALLOW;
@@ -2716,6 +2929,34 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
 }
 
 void
+endpoint_upstream_ready(struct endpoint *ep, struct upstream *u, const char *subject,
+    json_t *capabilities)
+{
+	struct subs_resend *v = NULL;
+	size_t n = 0, i;
+	int rc = 0, sub;
+
+	/* Without resources.subscribe now, nothing is subscribed again (and
+	 * nothing is unsubscribed later). */
+	sub = json_is_true(json_object_get(json_object_get(capabilities, "resources"), "subscribe"));
+	pthread_mutex_lock(&ep->sendmtx);
+	pthread_mutex_lock(&ep->mtx);
+	if (!ep->shut && !ep->noupstream)
+		rc = subs_restarted(ep->subs, u, subject, sub ? &v : NULL, &n);
+	pthread_mutex_unlock(&ep->mtx);
+	if (rc != 0)
+		log_warn("gateway: upstream %s: out of memory: its subscriptions are not renewed",
+		    upstream_name(u));
+	if (n > 0)
+		log_info("gateway: upstream %s: subscribing again to %zu resource%s", upstream_name(u), n,
+		    n == 1 ? "" : "s");
+	for (i = 0; i < n; i++)
+		subscribe_fire(ep, u, subject, v[i].uri, v[i].serial);
+	pthread_mutex_unlock(&ep->sendmtx);
+	subs_resend_free(v, n);
+}
+
+void
 endpoint_housekeeping(struct endpoint *ep)
 {
 	struct session *freeing[64];
@@ -2786,12 +3027,16 @@ endpoint_new(const struct endpoint_params *p)
 	struct lists_params lp;
 	struct endpoint *ep;
 	struct mrtr_params mp;
+	pthread_mutexattr_t ma;
 	size_t i;
 
 	if ((ep = calloc(1, sizeof(*ep))) == NULL)
 		return (NULL);
 	pthread_mutex_init(&ep->mtx, NULL);
-	pthread_mutex_init(&ep->sendmtx, NULL);
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&ep->sendmtx, &ma);
+	pthread_mutexattr_destroy(&ma);
 	ep->resource = strdup(p->resource);
 	ep->resource_origin = origin_of(p->resource);
 	ep->origins = calloc(p->norigins + 1, sizeof(char *));

@@ -47,8 +47,10 @@
  * resources/subscribe is recorded in the session, a 2026-07-28
  * subscriptions/listen request opens a stream that carries the change
  * notifications it opted in to; the upstream instance is subscribed for
- * the first holder of a URI and unsubscribed when the last one leaves
- * (unsubscribe, DELETE, expiry, end of the stream, shutdown).  A
+ * the first holder of a URI (and again whenever it completes initialize
+ * anew), and unsubscribed when the last one leaves (unsubscribe, DELETE,
+ * expiry, end of the stream, shutdown) if it is running.  A refused
+ * subscribe leaves no record.  A
  * notifications/resources/updated reaches only the holders subscribed to
  * the URI (or a parent of it) whose last token may read it.
  *
@@ -130,6 +132,16 @@ void endpoint_list_changed(struct endpoint *ep, const char *method);
 struct upstream;
 void endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
     const char *method, json_t *params);
+
+/* endpoint_upstream_ready(ep, u, subject, capabilities): the instance
+ * (${u}, ${subject}) completed initialize, first or again (the registry's
+ * hook), and holds no subscription: if ${capabilities} (borrowed) say
+ * resources.subscribe, every URI of that instance that still has holders
+ * is subscribed again (without waiting for the answers), except those
+ * whose subscribe is already on its way.  Called from the upstream's
+ * thread; does not block on it. */
+void endpoint_upstream_ready(struct endpoint *ep, struct upstream *u, const char *subject,
+    json_t *capabilities);
 
 /* endpoint_housekeeping(ep): end the sessions idle for longer than the
  * idle timeout (their streams closed, their subscriptions released), as a

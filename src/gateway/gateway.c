@@ -47,6 +47,15 @@ on_notification(void *arg, struct upstream *u, const char *subject, const char *
 		endpoint_upstream_notification(g->ep, u, subject, method, params);
 }
 
+static void
+on_ready(void *arg, struct upstream *u, const char *subject, json_t *capabilities)
+{
+	struct gateway *g = arg;
+
+	if (g->ep != NULL)
+		endpoint_upstream_ready(g->ep, u, subject, capabilities);
+}
+
 struct gateway *
 gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 {
@@ -92,6 +101,7 @@ gateway_new(struct config *cfg, struct keyring *kr, struct store *st)
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.changed = on_changed;
 	hooks.notification = on_notification;
+	hooks.ready = on_ready;
 	hooks.arg = g;
 	if ((g->reg = registry_new(&cfg->mcp_servers, &hooks)) == NULL)
 		goto err;

@@ -336,13 +336,22 @@ on_notification(void *arg, struct upstream *u, const char *subject, const char *
 		r->hooks.notification(r->hooks.arg, u, subject, method, params);
 }
 
+static void
+on_ready(void *arg, struct upstream *u, const char *subject, json_t *capabilities)
+{
+	struct registry *r = arg;
+
+	if (r->hooks.ready != NULL)
+		r->hooks.ready(r->hooks.arg, u, subject, capabilities);
+}
+
 /*
  * registry_new(cfgs, hooks): a registry of one upstream per configuration.
  */
 struct registry *
 registry_new(struct upstream_configs *cfgs, const struct upstream_hooks *hooks)
 {
-	struct upstream_hooks mine = {on_changed, on_notification, NULL};
+	struct upstream_hooks mine = {on_changed, on_notification, NULL, on_ready};
 	struct registry *r;
 	size_t i;
 

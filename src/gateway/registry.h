@@ -48,8 +48,8 @@ struct registry_entry {
  * registry_new(cfgs, hooks): a registry of one upstream per configuration
  * in ${cfgs}, which it takes over (left empty; freed with the registry).
  * ${hooks} (may be NULL) receive the upstreams' notifications that are not
- * tied to a call; their changed hook is called after the registry's
- * snapshot was rebuilt.  Nothing starts before registry_start().  NULL on
+ * tied to a call, and learn when a session completed initialize (ready);
+ * their changed hook is called after the registry's snapshot was rebuilt.  Nothing starts before registry_start().  NULL on
  * ENOMEM.
  */
 struct registry *registry_new(struct upstream_configs *cfgs, const struct upstream_hooks *hooks);

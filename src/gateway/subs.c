@@ -15,6 +15,9 @@ struct key {
 	char *subject; /* NULL: shared */
 	char *uri;
 	unsigned refs;
+	uint64_t serial;
+	unsigned inflight;	/* subscribes sent, not answered */
+	int up;			/* accepted since the instance started */
 	struct key *next;
 };
 
@@ -22,12 +25,14 @@ struct subs {
 	struct key *buckets[SUBS_BUCKETS];
 	size_t nkeys;
 	size_t max;
+	uint64_t serial;	/* the last key's */
 };
 
 struct subs_set {
 	struct subs_item *v;
 	size_t n;
 	size_t max;
+	uint64_t stamp;		/* the last item's */
 };
 
 static int
@@ -130,6 +135,7 @@ subs_ref(struct subs *t, void *u, const char *subject, const char *uri)
 		return (-1);
 	k->u = u;
 	k->refs = 1;
+	k->serial = ++t->serial;
 	if ((subject != NULL && (k->subject = strdup(subject)) == NULL) ||
 	    (k->uri = strdup(uri)) == NULL) {
 		key_free(k);
@@ -176,6 +182,113 @@ size_t
 subs_keys(const struct subs *t)
 {
 	return (t->nkeys);
+}
+
+/*
+ * subs_state(t, u, subject, uri, inflight): up (1), not up (0), no key (-1).
+ */
+int
+subs_state(const struct subs *t, void *u, const char *subject, const char *uri, unsigned *inflight)
+{
+	struct key *k = *find((struct subs *)t, u, subject, uri);
+
+	if (inflight != NULL)
+		*inflight = k != NULL ? k->inflight : 0;
+	return (k != NULL ? k->up : -1);
+}
+
+/*
+ * subs_sending(t, u, subject, uri, always): count a subscribe in flight;
+ * the key's serial, or 0.
+ */
+uint64_t
+subs_sending(struct subs *t, void *u, const char *subject, const char *uri, int always)
+{
+	struct key *k = *find(t, u, subject, uri);
+
+	if (k == NULL || k->inflight == UINT32_MAX || (!always && (k->up || k->inflight > 0)))
+		return (0);
+	k->inflight++;
+	return (k->serial);
+}
+
+/*
+ * subs_answered(t, u, subject, uri, serial, ok): the answer of a subscribe.
+ */
+int
+subs_answered(struct subs *t, void *u, const char *subject, const char *uri, uint64_t serial, int ok)
+{
+	struct key *k = *find(t, u, subject, uri);
+
+	if (k == NULL || k->serial != serial)
+		return (-1);
+	if (k->inflight > 0)
+		k->inflight--;
+	if (ok)
+		k->up = 1;
+	return (0);
+}
+
+/*
+ * subs_resend_free(v, n): free a list of subs_restarted().
+ */
+void
+subs_resend_free(struct subs_resend *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++)
+		free(v[i].uri);
+	free(v);
+}
+
+/*
+ * subs_restarted(t, u, subject, out, n): the instance forgot everything:
+ * its keys go down, and those with nothing in flight are listed.
+ */
+int
+subs_restarted(struct subs *t, void *u, const char *subject, struct subs_resend **out, size_t *n)
+{
+	struct subs_resend *v = NULL;
+	struct key *k;
+	size_t b, want = 0, i = 0;
+
+	*n = 0;
+	if (out == NULL) {
+		for (b = 0; b < SUBS_BUCKETS; b++)
+			for (k = t->buckets[b]; k != NULL; k = k->next)
+				if (k->u == u && streq0(k->subject, subject))
+					k->up = 0;
+		return (0);
+	}
+	*out = NULL;
+	/* Count, copy, and only then change anything: ENOMEM changes
+	 * nothing. */
+	for (b = 0; b < SUBS_BUCKETS; b++)
+		for (k = t->buckets[b]; k != NULL; k = k->next)
+			if (k->u == u && streq0(k->subject, subject) && k->inflight == 0)
+				want++;
+	if (want > 0 && (v = calloc(want, sizeof(*v))) == NULL)
+		return (-1);
+	for (b = 0; b < SUBS_BUCKETS && i < want; b++)
+		for (k = t->buckets[b]; k != NULL && i < want; k = k->next)
+			if (k->u == u && streq0(k->subject, subject) && k->inflight == 0) {
+				if ((v[i].uri = strdup(k->uri)) == NULL) {
+					subs_resend_free(v, i);
+					return (-1);
+				}
+				v[i++].serial = k->serial;
+			}
+	for (b = 0; b < SUBS_BUCKETS; b++)
+		for (k = t->buckets[b]; k != NULL; k = k->next)
+			if (k->u == u && streq0(k->subject, subject)) {
+				if (k->inflight == 0)
+					k->inflight = 1;
+				k->up = 0;
+			}
+	*out = v;
+	*n = want;
+	return (0);
 }
 
 /*
@@ -255,13 +368,28 @@ subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, 
 	}
 	memset(&it, 0, sizeof(it));
 	it.u = u;
+	it.stamp = s->stamp + 1;
 	if ((it.uri = strdup(uri)) == NULL || (it.orig = strdup(orig)) == NULL ||
 	    (subject != NULL && (it.subject = dup0(subject)) == NULL)) {
 		subs_item_clear(&it);
 		return (-1);
 	}
 	s->v[s->n++] = it;
+	s->stamp++;
 	return (0);
+}
+
+/*
+ * subs_set_stamp(s, uri): the stamp of the item of ${uri}, or 0.
+ */
+uint64_t
+subs_set_stamp(const struct subs_set *s, const char *uri)
+{
+	ssize_t i;
+
+	if (s == NULL || (i = index_of(s, uri)) < 0)
+		return (0);
+	return (s->v[i].stamp);
 }
 
 /*

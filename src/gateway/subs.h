@@ -8,14 +8,23 @@
  *   (upstream instance, original URI), where an upstream instance is the
  *   upstream itself (shared isolation, ${subject} NULL) or its session of
  *   one subject (per-user isolation).  subs_ref() tells the caller when it
- *   made the first reference (subscribe upstream), subs_unref() when it
- *   dropped the last (unsubscribe upstream).
+ *   made the first reference, subs_unref() when it dropped the last.
+ *   Each key also knows where the upstream stands: whether the instance
+ *   accepted a subscribe of it since the instance last started ("up"),
+ *   and how many subscribes are in flight (subs_sending() counts one,
+ *   subs_answered() its answer).  An instance that starts again has
+ *   forgotten every subscription: subs_restarted() marks its keys down
+ *   and lists those to subscribe again.  A key's serial, new for every
+ *   key made, lets a late answer tell its key from a newer one of the
+ *   same name.
  *
  *   struct subs_set, what one holder (a legacy session, or a 2026-07-28
  *   subscriptions/listen stream) subscribed to: at most a fixed number of
  *   items, each the client-facing URI plus the table key it holds a
  *   reference on.  subs_set_match() decides whether an upstream's
- *   notifications/resources/updated concerns the holder.
+ *   notifications/resources/updated concerns the holder.  Each item gets
+ *   a stamp, distinct within its set, so that a late answer finds the
+ *   very item it concerns (not one added again since).
  *
  * Sub-resources: an update for URI X reaches a subscription of URI S of
  * the same upstream instance when X equals S, or when X continues S after a
@@ -29,6 +38,7 @@
 #define MCPGATE_GATEWAY_SUBS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SUBS_PER_HOLDER_MAX 256	 /* URIs per session or listen stream */
 #define SUBS_KEYS_MAX 100000	 /* distinct upstream subscriptions */
@@ -44,6 +54,13 @@ struct subs_item {
 	void *u;	/* the upstream */
 	char *subject;	/* per-user instance, or NULL */
 	char *orig;	/* the upstream's own URI */
+	uint64_t stamp;	/* distinct within the set, never 0 */
+};
+
+/* A key to subscribe again (subs_restarted()). */
+struct subs_resend {
+	char *uri;	/* the upstream's own URI */
+	uint64_t serial;
 };
 
 /* subs_new(keys_max): an empty table of at most ${keys_max} keys (0:
@@ -69,6 +86,42 @@ int subs_unref(struct subs *t, void *u, const char *subject, const char *uri);
 unsigned subs_refs(const struct subs *t, void *u, const char *subject, const char *uri);
 size_t subs_keys(const struct subs *t);
 
+/* subs_state(t, u, subject, uri, inflight): 1 if the instance accepted a
+ * subscribe of the key since it last started ("up"), 0 if not (none
+ * answered yet, refused, or the instance started again), -1 if there is
+ * no such key.  ${inflight} (may be NULL) gets the number of subscribes
+ * sent and not answered yet (0 if there is no key). */
+int subs_state(const struct subs *t, void *u, const char *subject, const char *uri,
+    unsigned *inflight);
+
+/* subs_sending(t, u, subject, uri, always): a subscribe of the key goes
+ * upstream: count it in flight and return the key's serial (never 0), to
+ * hand to subs_answered() with the answer.  Unless ${always}, only when
+ * the key is neither up nor has a subscribe in flight.  Returns 0 (nothing
+ * changed) when there is no such key or, without ${always}, nothing is to
+ * be sent. */
+uint64_t subs_sending(struct subs *t, void *u, const char *subject, const char *uri, int always);
+
+/* subs_answered(t, u, subject, uri, serial, ok): the subscribe counted
+ * under ${serial} was answered, accepted if ${ok} (the key is up), else
+ * refused or failed.  Returns 0, or -1 if the key is gone or was made
+ * again since (another serial): nothing changed. */
+int subs_answered(struct subs *t, void *u, const char *subject, const char *uri, uint64_t serial,
+    int ok);
+
+/* subs_restarted(t, u, subject, out, n): the instance (${u}, ${subject})
+ * completed initialize again and holds no subscription: every key of it
+ * is marked not up, and each one without a subscribe in flight gets one
+ * counted (as subs_sending() does) and is listed in ${*out}, a malloc'd
+ * array of ${*n} items (NULL when 0) for the caller to subscribe upstream
+ * and free with subs_resend_free().  With ${out} NULL the keys are only
+ * marked not up (the instance no longer supports subscriptions).  Returns
+ * 0, or -1 on ENOMEM (nothing changed, ${*out} NULL, ${*n} 0). */
+int subs_restarted(struct subs *t, void *u, const char *subject, struct subs_resend **out, size_t *n);
+
+/* subs_resend_free(v, n): free the ${n} items of ${v} and ${v}. */
+void subs_resend_free(struct subs_resend *v, size_t n);
+
 /* subs_set_new(max): an empty set of at most ${max} items (0:
  * SUBS_PER_HOLDER_MAX).  NULL on ENOMEM. */
 struct subs_set *subs_set_new(size_t max);
@@ -81,6 +134,10 @@ void subs_set_free(struct subs_set *s);
  * Returns 0 if added, 1 if ${uri} was already in ${s} (nothing changed),
  * -1 if ${s} is full, a string is longer than SUBS_URI_MAX, or on ENOMEM. */
 int subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, const char *orig);
+
+/* subs_set_stamp(s, uri): the stamp of the item of client-facing ${uri}
+ * in ${s} (may be NULL), or 0 if there is none. */
+uint64_t subs_set_stamp(const struct subs_set *s, const char *uri);
 
 /* subs_set_remove(s, uri, out): move the item of client-facing ${uri} out
  * of ${s} into ${out} (the caller clears it with subs_item_clear()).

@@ -566,7 +566,7 @@ init_done(struct upstream_call *c, json_t *result, json_t *error)
 	struct upstream *u = s->u;
 	struct upstream_call *q, **out = NULL;
 	const char *v;
-	json_t *n;
+	json_t *n, *caps;
 	int k, fetch[L_N] = {0}, tell = 0;
 	size_t i, nq;
 
@@ -631,9 +631,15 @@ init_done(struct upstream_call *c, json_t *result, json_t *error)
 		}
 	if (!fetch[0] && !fetch[1] && !fetch[2] && !fetch[3])
 		tell = publish(s);
+	caps = json_incref(s->caps);
 	pthread_cond_broadcast(&u->ready_cv);
 	pthread_mutex_unlock(&u->mtx);
 	log_info("upstream %s: ready, protocol %s", u->cfg->name, v);
+	/* A new session remembers no subscription: the hook subscribes again
+	 * before the waiting calls go out. */
+	if (u->hooks.ready != NULL)
+		u->hooks.ready(u->hooks.arg, u, s->subject, caps);
+	json_decref(caps);
 	for (i = 0; i < nq; i++) {
 		transmit(out[i]);
 		call_unref(out[i]);
@@ -1510,6 +1516,22 @@ upstream_pid(struct upstream *u, const char *subject)
 	/* The transport outlives this call: only upstream_free() or the
 	 * reaper close it, and tests do not race them. */
 	return (t != NULL ? u->tp->pid(t) : -1);
+}
+
+/*
+ * upstream_running(u, subject): is the session of ${subject} initialized?
+ */
+int
+upstream_running(struct upstream *u, const char *subject)
+{
+	struct session *s;
+	const char *why;
+	int r;
+
+	pthread_mutex_lock(&u->mtx);
+	r = !u->stopping && (s = session_get(u, subject, 0, &why)) != NULL && s->state == S_READY;
+	pthread_mutex_unlock(&u->mtx);
+	return (r);
 }
 
 size_t

@@ -189,6 +189,14 @@ struct upstream_hooks {
 	void (*notification)(void *arg, struct upstream *u, const char *subject, const char *method,
 	    json_t *params);
 	void *arg;
+	/* ready(arg, u, subject, capabilities): the session of ${subject}
+	 * (NULL: the shared or discovery session) completed initialize, the
+	 * first time or again (a restarted process, a per-user session
+	 * started again after it was stopped, an HTTP session made again):
+	 * it holds no subscription.  Called before the calls that waited
+	 * for the handshake go out; ${capabilities} (the session's) is
+	 * borrowed.  May be NULL. */
+	void (*ready)(void *arg, struct upstream *u, const char *subject, json_t *capabilities);
 };
 
 /*
@@ -277,6 +285,13 @@ void upstream_lists_release(struct upstream_lists *l);
 /* upstream_pid(u, subject): the process id of the session of ${subject}
  * (NULL: shared), or -1 if none is running (tests and diagnostics). */
 pid_t upstream_pid(struct upstream *u, const char *subject);
+
+/* upstream_running(u, subject): 1 if the session of ${subject} (NULL:
+ * shared) exists and is initialized (it may hold subscriptions), 0 if it
+ * is not (never started, stopped when idle, restarting, or ${u} is
+ * stopping).  A request to a per-user session that is not running would
+ * start it. */
+int upstream_running(struct upstream *u, const char *subject);
 
 /* upstream_sessions(u): how many sessions ${u} has (per-user reaping). */
 size_t upstream_sessions(struct upstream *u);

@@ -11,7 +11,15 @@
 //   - 2026-07-28 subscriptions/listen: the acknowledgement first, the
 //     subscriptionId on every notification, the filter honoured, upstream
 //     refcounting released when the stream ends or the gateway stops,
-//     the limits and refusals.
+//     the limits and refusals;
+//   - upstream restarts: a process that exits is subscribed again to what
+//     is held when the supervisor restarts it; a per-user instance stopped
+//     when idle is not started to be unsubscribed, and is subscribed again
+//     when a call starts it;
+//   - refused subscribes: no record is kept (a later subscribe asks the
+//     upstream again, unsubscribe answers as for an unknown URI), holders
+//     arriving while the first subscribe is in flight get the upstream's
+//     own answer.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -534,4 +542,199 @@ test('legacy GET stream: event ids and Last-Event-ID resumption', async (t) => {
 	await touch(server, token, s, 7, 'test://r/a');
 	await fresh.waitFor('only the new update', () => fresh.events.length === 1);
 	assert.equal(Number(fresh.ids[0]), Number(first) + 4);
+});
+
+function alive(pid) {
+	try {
+		process.kill(Number(pid), 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+test('an upstream that restarts is subscribed again', async (t) => {
+	const log = tmpLog(t, 'subs.log');
+	const server = await startGateway(t, { echo: false, servers: subsServers(log) });
+	const { token } = await ccToken(server);
+	const s = await openSession(server, token);
+	const st = await sessionStream(t, server, token, s);
+	let r = await call(server, token, s, 1, 'resources/subscribe', { uri: A });
+	assert.deepEqual(r.json.result, {}, r.text);
+	const l = await listen(t, server, token, 'l', { resourceSubscriptions: [B] });
+	const first = await until('a and b subscribed upstream', () => {
+		const a = ops(log, 'subscribe', 'test://r/a');
+		return a.length === 1 && ops(log, 'subscribe', 'test://r/b').length === 1 ? a[0].pid : null;
+	});
+
+	// The process exits; the supervisor starts another, which the gateway
+	// subscribes again to what is still held.
+	r = await touch(server, token, s, 2, undefined, 'subs__exit');
+	assert.equal(r.status, 200, r.text);
+	await until('a subscribed in the new process', () => ops(log, 'subscribe', 'test://r/a')
+	    .some((x) => x.pid !== first), 10000);
+	await until('b subscribed in the new process', () => ops(log, 'subscribe', 'test://r/b')
+	    .some((x) => x.pid !== first));
+	assert.ok(!alive(first), 'the old process is gone');
+	const second = ops(log, 'start').at(-1).pid;
+	assert.notEqual(second, first);
+	assert.deepEqual(ops(log, 'subscribe').filter((x) => x.pid === second).map((x) => x.uri).sort(),
+	    ['test://r/a', 'test://r/b'], 'each held URI once');
+
+	// Updates flow again, to both kinds of holder.
+	r = await touch(server, token, s, 3, 'test://r/a');
+	assert.equal(r.status, 200, r.text);
+	await st.waitFor('a after the restart', (e) => e.params?.uri === A);
+	r = await touch(server, token, s, 4, 'test://r/b');
+	assert.equal(r.status, 200, r.text);
+	await l.waitFor('b after the restart', (e) => e.method === 'notifications/resources/updated' &&
+	    e.params.uri === B);
+	// The last holder's unsubscribe reaches the running process.
+	r = await call(server, token, s, 5, 'resources/unsubscribe', { uri: A });
+	assert.deepEqual(r.json.result, {}, r.text);
+	await until('a unsubscribed in the new process', () => ops(log, 'unsubscribe', 'test://r/a')
+	    .some((x) => x.pid === second));
+});
+
+test('a subscribe the upstream refuses leaves no record', async (t) => {
+	const log = tmpLog(t, 'subs.log');
+	const server = await startGateway(t, { echo: false, servers: subsServers(log) });
+	const { token } = await ccToken(server);
+	const REF = 'mcpgate://subs/test://refuse/x';
+	const s1 = await openSession(server, token);
+	const s2 = await openSession(server, token);
+	const s3 = await openSession(server, token);
+	const refused = (uri) => ops(log, 'refuse', uri).length;
+
+	await t.test('the client gets the upstream\'s error; nothing is kept', async () => {
+		let r = await call(server, token, s1, 1, 'resources/subscribe', { uri: REF });
+		assert.equal(r.status, 200);
+		assert.equal(r.json.error.code, -32602, r.text);
+		assert.match(r.json.error.message, /cannot be subscribed/);
+		assert.equal(refused('test://refuse/x'), 1);
+		// Unsubscribing: as for a URI never subscribed.
+		r = await call(server, token, s1, 2, 'resources/unsubscribe', { uri: REF });
+		assert.deepEqual(r.json.result, {});
+		// A later subscribe, of this session or another, asks the upstream again.
+		r = await call(server, token, s1, 3, 'resources/subscribe', { uri: REF });
+		assert.equal(r.json.error.code, -32602);
+		r = await call(server, token, s2, 1, 'resources/subscribe', { uri: REF });
+		assert.equal(r.json.error.code, -32602);
+		assert.equal(refused('test://refuse/x'), 3);
+		await sleep(200);
+		assert.equal(ops(log, 'unsubscribe', 'test://refuse/x').length, 0, 'nothing to unsubscribe');
+	});
+
+	await t.test('while the first subscribe is in flight, later ones are forwarded too', async () => {
+		// Refused: every holder gets the error, and none is kept.
+		const SR = 'mcpgate://subs/test://slow-refuse/y';
+		const rs = await Promise.all([s1, s2].map((s, i) =>
+		    call(server, token, s, 10 + i, 'resources/subscribe', { uri: SR })));
+		for (const r of rs)
+			assert.equal(r.json.error?.code, -32602, r.text);
+		assert.equal(refused('test://slow-refuse/y'), 2);
+		for (const [i, s] of [s1, s2].entries()) {
+			const r = await call(server, token, s, 20 + i, 'resources/unsubscribe', { uri: SR });
+			assert.deepEqual(r.json.result, {});
+		}
+		let r = await call(server, token, s3, 1, 'resources/subscribe', { uri: SR });
+		assert.equal(r.json.error.code, -32602);
+		assert.equal(refused('test://slow-refuse/y'), 3);
+
+		// Accepted: both get the upstream's answer; once accepted, the
+		// gateway answers later holders itself.
+		const SO = 'mcpgate://subs/test://slow/z';
+		const ok = await Promise.all([s1, s2].map((s, i) =>
+		    call(server, token, s, 30 + i, 'resources/subscribe', { uri: SO })));
+		for (const r of ok)
+			assert.deepEqual(r.json.result, {}, r.text);
+		assert.equal(ops(log, 'subscribe', 'test://slow/z').length, 2);
+		r = await call(server, token, s3, 2, 'resources/subscribe', { uri: SO });
+		assert.deepEqual(r.json.result, {});
+		assert.equal(ops(log, 'subscribe', 'test://slow/z').length, 2, 'answered by the gateway');
+		for (const [i, s] of [s1, s2, s3].entries()) {
+			r = await call(server, token, s, 40 + i, 'resources/unsubscribe', { uri: SO });
+			assert.deepEqual(r.json.result, {});
+		}
+		await until('one upstream unsubscribe', () => ops(log, 'unsubscribe', 'test://slow/z').length === 1);
+	});
+
+	await t.test('a listen stream\'s refused URI: a later subscriber tries again', async () => {
+		const LR = 'mcpgate://subs/test://refuse/l';
+		const l = await listen(t, server, token, 'lr', { resourceSubscriptions: [LR] });
+		assert.deepEqual(l.events[0].params.notifications, { resourceSubscriptions: [LR] });
+		await until('the stream\'s subscribe refused', () => refused('test://refuse/l') === 1);
+		const r = await call(server, token, s1, 50, 'resources/subscribe', { uri: LR });
+		assert.equal(r.json.error.code, -32602, r.text);
+		assert.equal(refused('test://refuse/l'), 2);
+		await l.close();
+		await sleep(200);
+		assert.equal(ops(log, 'unsubscribe', 'test://refuse/l').length, 0, 'never subscribed');
+	});
+});
+
+test('per-user instances: stopped when idle, subscribed again when started', async (t) => {
+	const log = tmpLog(t, 'peru.log');
+	const server = await startGateway(t, { echo: false, servers: {
+		peru: { command: process.execPath, args: [SUBS_MCP], env: { SUBS_LOG: log },
+		    isolation: 'per-user', idle_ms: 1000 } } });
+	const { token } = await ccToken(server);
+	const PA = 'mcpgate://peru/test://r/a';
+	const s = await openSession(server, token);
+	const st = await sessionStream(t, server, token, s);
+	const starts = () => ops(log, 'start').length;
+	const reaped = (pid) => until(`process ${pid} stopped when idle`, () => !alive(pid), 10000);
+
+	let r = await call(server, token, s, 1, 'resources/subscribe', { uri: PA });
+	assert.deepEqual(r.json.result, {}, r.text);
+	const p1 = ops(log, 'subscribe', 'test://r/a')[0].pid;
+
+	await t.test('the last holder leaving a stopped instance does not start it', async () => {
+		await reaped(p1);
+		const before = starts();
+		r = await call(server, token, s, 2, 'resources/unsubscribe', { uri: PA });
+		assert.equal(r.status, 200);
+		assert.deepEqual(r.json.result, {});
+		await sleep(500);
+		assert.equal(starts(), before, 'no process started');
+		assert.equal(ops(log, 'unsubscribe').length, 0);
+		// A session that ends after its instance stopped: the same.
+		const s2 = await openSession(server, token);
+		r = await call(server, token, s2, 1, 'resources/subscribe', { uri: PA });
+		assert.deepEqual(r.json.result, {}, r.text);
+		const p2 = ops(log, 'subscribe', 'test://r/a').at(-1).pid;
+		assert.notEqual(p2, p1);
+		await reaped(p2);
+		const n = starts();
+		const del = await fetch(mcpUrl(server), { method: 'DELETE', headers: {
+			authorization: `Bearer ${token}`, 'mcp-session-id': s2.session } });
+		assert.equal(del.status, 200);
+		await sleep(500);
+		assert.equal(starts(), n, 'no process started');
+		assert.equal(ops(log, 'unsubscribe').length, 0);
+	});
+
+	await t.test('an instance started again is subscribed again', async () => {
+		r = await call(server, token, s, 3, 'resources/subscribe', { uri: PA });
+		assert.deepEqual(r.json.result, {}, r.text);
+		const p3 = ops(log, 'subscribe', 'test://r/a').at(-1).pid;
+		await reaped(p3);
+		// Held while stopped: the gateway answers, nothing starts.
+		const s4 = await openSession(server, token);
+		const n = starts();
+		r = await call(server, token, s4, 1, 'resources/subscribe', { uri: PA });
+		assert.deepEqual(r.json.result, {}, r.text);
+		await sleep(300);
+		assert.equal(starts(), n);
+		// A call starts it; the held URI is subscribed in the new process.
+		r = await touch(server, token, s, 4, 'test://r/a', 'peru__touch');
+		assert.equal(r.status, 200, r.text);
+		const p4 = ops(log, 'start').at(-1).pid;
+		assert.notEqual(p4, p3);
+		await until('a subscribed in the new process', () =>
+		    ops(log, 'subscribe', 'test://r/a').filter((x) => x.pid === p4).length === 1);
+		await st.waitFor('the update', (e) => e.params?.uri === PA);
+		r = await touch(server, token, s, 5, 'test://r/a', 'peru__touch');
+		await st.waitFor('another update', () => st.updates(PA).length === 2);
+	});
 });

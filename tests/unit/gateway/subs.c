@@ -135,6 +135,179 @@ test_match(void **state)
 	subs_set_free(s);
 }
 
+/* What the upstream holds: up after an accepted subscribe, counted in
+ * flight until answered; a refusal leaves the key down. */
+static void
+test_state(void **state)
+{
+	struct subs *t = subs_new(0);
+	uint64_t s1, s2, s3;
+	unsigned inflight = 99;
+
+	(void)state;
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), -1);
+	assert_int_equal(inflight, 0);
+	assert_int_equal(subs_sending(t, &u1, NULL, "a", 1), 0); /* no key */
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 0);
+	/* The first subscribe; another only when forced. */
+	s1 = subs_sending(t, &u1, NULL, "a", 0);
+	assert_true(s1 != 0);
+	assert_int_equal(subs_sending(t, &u1, NULL, "a", 0), 0);
+	s2 = subs_sending(t, &u1, NULL, "a", 1);
+	assert_int_equal(s2, s1);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 2);
+	/* A refusal: still down, one in flight. */
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, 0), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 1);
+	/* Accepted: up; nothing more to send. */
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s2, 1), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 1);
+	assert_int_equal(inflight, 0);
+	assert_int_equal(subs_sending(t, &u1, NULL, "a", 0), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", NULL), 1);
+	/* Refused and nothing in flight: the next one may try again. */
+	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
+	s3 = subs_sending(t, &u1, "alice", "a", 0);
+	assert_true(s3 != 0 && s3 != s1);
+	assert_int_equal(subs_answered(t, &u1, "alice", "a", s3, 0), 0);
+	assert_int_equal(subs_sending(t, &u1, "alice", "a", 0), s3);
+	subs_free(t);
+}
+
+/* A late answer for a key that is gone, or made again since, changes
+ * nothing. */
+static void
+test_serials(void **state)
+{
+	struct subs *t = subs_new(0);
+	uint64_t old, cur;
+	unsigned inflight;
+
+	(void)state;
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	old = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(subs_unref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", old, 1), -1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	cur = subs_sending(t, &u1, NULL, "a", 0);
+	assert_true(cur != 0 && cur != old);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", old, 1), -1);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 1);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", cur, 1), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 1);
+	subs_free(t);
+}
+
+static int
+resend_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct subs_resend *)a)->uri, ((const struct subs_resend *)b)->uri));
+}
+
+/* An instance that started again: its keys go down; those with nothing in
+ * flight are listed (and counted in flight), those of other instances are
+ * left alone. */
+static void
+test_restarted(void **state)
+{
+	struct subs *t = subs_new(0);
+	struct subs_resend *v;
+	uint64_t sa, sb, sc;
+	unsigned inflight;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(subs_restarted(t, &u1, NULL, &v, &n), 0);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	/* a: up; b: a subscribe in flight; c: refused; others elsewhere. */
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 0);
+	assert_int_equal(subs_ref(t, &u1, NULL, "b"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "c"), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
+	assert_int_equal(subs_ref(t, &u2, NULL, "a"), 1);
+	sa = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", sa, 1), 0);
+	sb = subs_sending(t, &u1, NULL, "b", 0);
+	sc = subs_sending(t, &u1, NULL, "c", 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "c", sc, 0), 0);
+	assert_int_equal(subs_answered(t, &u1, "alice", "a", subs_sending(t, &u1, "alice", "a", 0), 1), 0);
+	assert_int_equal(subs_answered(t, &u2, NULL, "a", subs_sending(t, &u2, NULL, "a", 0), 1), 0);
+
+	assert_int_equal(subs_restarted(t, &u1, NULL, &v, &n), 0);
+	assert_int_equal(n, 2);
+	qsort(v, n, sizeof(*v), resend_cmp);
+	assert_string_equal(v[0].uri, "a");
+	assert_int_equal(v[0].serial, sa);
+	assert_string_equal(v[1].uri, "c");
+	assert_int_equal(v[1].serial, sc);
+	subs_resend_free(v, n);
+	/* All down, each with one subscribe in flight; counts kept. */
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 1);
+	assert_int_equal(subs_refs(t, &u1, NULL, "a"), 2);
+	assert_int_equal(subs_state(t, &u1, NULL, "b", &inflight), 0);
+	assert_int_equal(inflight, 1);
+	assert_int_equal(subs_state(t, &u1, NULL, "c", &inflight), 0);
+	assert_int_equal(inflight, 1);
+	/* Other instances untouched. */
+	assert_int_equal(subs_state(t, &u1, "alice", "a", &inflight), 1);
+	assert_int_equal(inflight, 0);
+	assert_int_equal(subs_state(t, &u2, NULL, "a", NULL), 1);
+	/* Nothing listed twice while in flight. */
+	assert_int_equal(subs_restarted(t, &u1, NULL, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "b", sb, 1), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "b", NULL), 1);
+	/* A per-user instance alone. */
+	assert_int_equal(subs_restarted(t, &u1, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].uri, "a");
+	subs_resend_free(v, n);
+	assert_int_equal(subs_state(t, &u2, NULL, "a", NULL), 1);
+	/* No longer subscribable: down, nothing to send. */
+	assert_int_equal(subs_restarted(t, &u2, NULL, NULL, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(subs_state(t, &u2, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 0);
+	subs_resend_free(NULL, 0);
+	subs_free(t);
+}
+
+/* Stamps tell an item from one added again under the same URI. */
+static void
+test_stamps(void **state)
+{
+	struct subs_set *s = subs_set_new(0);
+	struct subs_item it;
+	uint64_t s1, s2;
+
+	(void)state;
+	assert_int_equal(subs_set_stamp(s, "x"), 0);
+	assert_int_equal(subs_set_stamp(NULL, "x"), 0);
+	assert_int_equal(subs_set_add(s, "x", &u1, NULL, "x"), 0);
+	s1 = subs_set_stamp(s, "x");
+	assert_true(s1 != 0);
+	assert_int_equal(subs_set_add(s, "x", &u1, NULL, "x"), 1);
+	assert_int_equal(subs_set_stamp(s, "x"), s1); /* already there: the same item */
+	assert_int_equal(subs_set_add(s, "y", &u1, NULL, "y"), 0);
+	assert_true(subs_set_stamp(s, "y") != s1);
+	assert_int_equal(subs_set_remove(s, "x", &it), 0);
+	assert_int_equal(it.stamp, s1);
+	subs_item_clear(&it);
+	assert_int_equal(subs_set_stamp(s, "x"), 0);
+	assert_int_equal(subs_set_add(s, "x", &u1, NULL, "x"), 0);
+	s2 = subs_set_stamp(s, "x");
+	assert_true(s2 != 0 && s2 != s1);
+	subs_set_free(s);
+}
+
 int
 main(void)
 {
@@ -144,6 +317,10 @@ main(void)
 		cmocka_unit_test(test_sets),
 		cmocka_unit_test(test_covers),
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_serials),
+		cmocka_unit_test(test_restarted),
+		cmocka_unit_test(test_stamps),
 	};
 
 	return (cmocka_run_group_tests_name("gateway/subs", tests, NULL, NULL));

@@ -615,7 +615,7 @@ static void
 t_list_changed(void **state)
 {
 	struct changes ch = {PTHREAD_MUTEX_INITIALIZER, 0};
-	struct upstream_hooks hooks = {on_changed, NULL, &ch};
+	struct upstream_hooks hooks = {on_changed, NULL, &ch, NULL};
 	struct upstream_lists *l;
 	struct waiter w;
 	struct upstream *u;
@@ -872,6 +872,119 @@ t_server_everything(void **state)
 	assert_false(alive(pid));
 }
 
+/* The ready hook: each session that completes initialize, by subject. */
+struct readies {
+	pthread_mutex_t mtx;
+	int shared, alice;
+	int caps;	/* every call had a capabilities object */
+};
+
+static void
+on_ready(void *arg, struct upstream *u, const char *subject, json_t *caps)
+{
+	struct readies *r = arg;
+
+	(void)u;
+	pthread_mutex_lock(&r->mtx);
+	if (subject == NULL)
+		r->shared++;
+	else if (strcmp(subject, "alice") == 0)
+		r->alice++;
+	if (!json_is_object(caps))
+		r->caps = 0;
+	pthread_mutex_unlock(&r->mtx);
+}
+
+/* Wait until *${n} reaches ${want} (under ${r}->mtx); its value then. */
+static int
+readies_wait(struct readies *r, const int *n, int want)
+{
+	int64_t end = clock_now_ms() + WAIT_MS;
+	int v;
+
+	for (;;) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		pthread_mutex_lock(&r->mtx);
+		v = *n;
+		pthread_mutex_unlock(&r->mtx);
+		if (v >= want || clock_now_ms() >= end)
+			return (v);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+t_ready_hook_restart(void **state)
+{
+	struct readies r = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 1};
+	struct upstream_hooks hooks = {NULL, NULL, &r, on_ready};
+	struct waiter w;
+	struct upstream *u;
+
+	(void)state;
+	u = start_echo(NULL, NULL, &hooks);
+	assert_int_equal(readies_wait(&r, &r.shared, 1), 1);
+	assert_int_equal(upstream_running(u, NULL), 1);
+	/* Shared isolation: any subject names the one session. */
+	assert_int_equal(upstream_running(u, "alice"), 1);
+	w_init(&w);
+	call_tool(u, &w, "crash", NULL, 0, NULL);
+	w_wait(&w);
+	w_clear(&w);
+	/* Down while it restarts; ready (and told so) again after. */
+	assert_int_equal(upstream_wait_ready(u, WAIT_MS), 0);
+	assert_int_equal(readies_wait(&r, &r.shared, 2), 2);
+	assert_int_equal(upstream_running(u, NULL), 1);
+	assert_int_equal(r.caps, 1);
+	upstream_free(u);
+}
+
+static void
+t_ready_hook_per_user(void **state)
+{
+	struct readies r = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 1};
+	struct upstream_hooks hooks = {NULL, NULL, &r, on_ready};
+	struct upstream_call_opts o;
+	struct waiter w;
+	struct upstream *u;
+	json_t *p;
+	int64_t end;
+
+	(void)state;
+	u = start_echo(NULL, "\"isolation\": \"per-user\", \"idle_ms\": 300", &hooks);
+	/* Not started: not running, and asking does not start it. */
+	assert_int_equal(upstream_running(u, "alice"), 0);
+	assert_int_equal(upstream_pid(u, "alice"), -1);
+	p = json_pack("{s:s, s:{s:s}}", "name", "echo", "arguments", "text", "hi");
+	memset(&o, 0, sizeof(o));
+	o.done = w_done;
+	o.subject = "alice";
+	o.arg = &w;
+	w_init(&w);
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+	w_wait(&w);
+	w_clear(&w);
+	assert_int_equal(readies_wait(&r, &r.alice, 1), 1);
+	assert_int_equal(upstream_running(u, "alice"), 1);
+	/* Stopped when idle: not running. */
+	end = clock_now_ms() + WAIT_MS;
+	while (upstream_running(u, "alice") && clock_now_ms() < end) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(upstream_running(u, "alice"), 0);
+	/* Started again by the next call: ready again. */
+	w_init(&w);
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+	w_wait(&w);
+	w_clear(&w);
+	json_decref(p);
+	assert_int_equal(readies_wait(&r, &r.alice, 2), 2);
+	upstream_free(u);
+}
+
 int
 main(void)
 {
@@ -895,6 +1008,8 @@ main(void)
 		cmocka_unit_test_teardown(t_not_startable, teardown),
 		cmocka_unit_test_teardown(t_per_user, teardown),
 		cmocka_unit_test_teardown(t_server_everything, teardown),
+		cmocka_unit_test_teardown(t_ready_hook_restart, teardown),
+		cmocka_unit_test_teardown(t_ready_hook_per_user, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

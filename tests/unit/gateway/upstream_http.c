@@ -217,7 +217,7 @@ reset(void **state)
 }
 
 static struct upstream *
-start(const char *extra, const char *path)
+start_hooked(const char *extra, const char *path, const struct upstream_hooks *hooks)
 {
 	char text[2048];
 	const char *why = NULL;
@@ -231,10 +231,16 @@ start(const char *extra, const char *path)
 	if (upstream_config_parse(j, &cfgs, &why) != 0)
 		fail_msg("config: %s", why);
 	json_decref(j);
-	u = upstream_new(&cfgs.v[0], NULL);
+	u = upstream_new(&cfgs.v[0], hooks);
 	assert_non_null(u);
 	assert_int_equal(upstream_start(u), 0);
 	return (u);
+}
+
+static struct upstream *
+start(const char *extra, const char *path)
+{
+	return (start_hooked(extra, path, NULL));
 }
 
 struct waiter {
@@ -358,14 +364,44 @@ t_sse(void **state)
 	upstream_free(u);
 }
 
+/* The ready hook (called on the upstream's thread): how many handshakes of
+ * the shared session completed. */
+static int readies;
+
+static void
+on_ready(void *arg, struct upstream *u, const char *subject, json_t *caps)
+{
+	(void)arg;
+	(void)u;
+	(void)caps;
+	pthread_mutex_lock(&mtx);
+	if (subject == NULL)	/* the shared session */
+		readies++;
+	pthread_mutex_unlock(&mtx);
+}
+
+static int
+readies_now(void)
+{
+	int n;
+
+	pthread_mutex_lock(&mtx);
+	n = readies;
+	pthread_mutex_unlock(&mtx);
+	return (n);
+}
+
 static void
 t_session_expired(void **state)
 {
+	struct upstream_hooks hooks = {NULL, NULL, NULL, on_ready};
 	struct waiter w;
 	struct upstream *u;
+	int64_t end;
 
 	(void)state;
-	u = start(NULL, NULL);
+	readies = 0;
+	u = start_hooked(NULL, NULL, &hooks);
 	assert_int_equal(upstream_wait_ready(u, WAIT_MS), 0);
 	pthread_mutex_lock(&mtx);
 	expire_next = 1;
@@ -383,6 +419,15 @@ t_session_expired(void **state)
 	assert_int_equal(initializes, 2);
 	assert_string_equal(last_session, "sess-2");
 	pthread_mutex_unlock(&mtx);
+	/* Each session made was announced (it holds no subscription). */
+	end = clock_now_ms() + WAIT_MS;
+	while (readies_now() < 2 && clock_now_ms() < end) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(readies_now(), 2);
+	assert_int_equal(upstream_running(u, NULL), 1);
 	upstream_free(u);
 }
 
