@@ -20,6 +20,7 @@
 # is killed on exit, by PID; every wait is bounded.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/session.sh
 
 MCPGATE_BIN=${MCPGATE_BIN:-build/mcpgate}
 ECHO_MCP_BIN=${ECHO_MCP_BIN:-build/echo_mcp}
@@ -113,7 +114,8 @@ while [ $r -lt "$RUNS" ]; do
 	run tools/call bench/wrk-tools-call.lua
 	r=$((r + 1))
 done
-run ping bench/wrk-ping.lua
+sid=$(mcp_session "$RESOURCE") || exit 1
+BENCH_PROTO=2025-11-25 BENCH_SESSION=$sid run ping bench/wrk-ping.lua
 if [ -n "${THREADS:-}" ]; then
 	# THREADS=1: CPU per request of each mcpgate thread over one more run.
 	for d in /proc/"$pid"/task/*; do echo "$(cat "$d/comm") $(awk '{ print $14 + $15 }' "$d/stat")"; done >"$tmp/th0"
@@ -137,12 +139,17 @@ if [ -n "${TRACE:-}" ]; then
 	wait "$pp" "$ps2" || true
 fi
 if [ -n "${PERF:-}" ]; then
-	# PERF=FILE: one more tools/call run under `perf record`, flat report.
+	# PERF=FILE: one more tools/call run (PERF_RUN=ping: ping) under
+	# `perf record`, flat report.
 	# shellcheck disable=SC2086 # PERF_ARGS is several arguments
 	timeout $((DURATION + 60)) perf record -q ${PERF_ARGS:--F 999 -g} -p "$pid" -o "$tmp/perf.data" \
 	    -- sleep "$DURATION" >/dev/null 2>&1 &
 	pp=$!
-	run tools/call bench/wrk-tools-call.lua
+	if [ "${PERF_RUN:-}" = ping ]; then
+		BENCH_PROTO=2025-11-25 BENCH_SESSION=$sid run ping bench/wrk-ping.lua
+	else
+		run tools/call bench/wrk-tools-call.lua
+	fi
 	wait "$pp" || true
 	perf report -i "$tmp/perf.data" --no-children --percent-limit 0.4 --stdio \
 	    --sort dso,symbol -g none 2>/dev/null | grep -v '^$' >"$PERF" || true

@@ -23,6 +23,7 @@
 # Every process it starts is killed on exit, by PID; every wait has a timeout.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/session.sh
 
 MCPGATE_BIN=${MCPGATE_BIN:-build/mcpgate}
 ECHO_MCP_BIN=${ECHO_MCP_BIN:-build/echo_mcp}
@@ -245,7 +246,8 @@ wait_gateway
 if [ -z "$ONLY" ] || [ "$ONLY" = mcpgate ]; then
 	echo "== mcpgate $gatever, upstream $ECHO_MCP_BIN (stdio)" >&2
 	BENCH_TOOL=echo__echo measure mcpgate-call bench/wrk-tools-call.lua "$RESOURCE"
-	measure mcpgate-ping bench/wrk-ping.lua "$RESOURCE"
+	sid=$(mcp_session "$RESOURCE") || exit 1
+	BENCH_PROTO=2025-11-25 BENCH_SESSION=$sid measure mcpgate-ping bench/wrk-ping.lua "$RESOURCE"
 	if [ -n "$PROFILE" ]; then
 		echo "== perf record: ${DURATION}s of tools/call at $CONNS connections" >&2
 		timeout $((DURATION + 60)) perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" \
@@ -321,7 +323,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = nginx ]; then
 	pid=$!
 	wait_port "$PORT_NGINX"
 	echo "== $("$NGINX" -v 2>&1)" >&2
-	measure nginx bench/wrk-ping.lua "http://127.0.0.1:$PORT_NGINX/mcp"
+	BENCH_PROTO=2025-11-25 BENCH_SESSION=none measure nginx bench/wrk-ping.lua "http://127.0.0.1:$PORT_NGINX/mcp"
 	stop
 fi
 

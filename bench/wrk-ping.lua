@@ -1,8 +1,11 @@
 -- wrk script: an authenticated ping, which mcpgate answers itself (the token
--- check, the JSON-RPC parse, the 2026-07-28 header checks, the audit line,
--- no upstream).  Also sent to nginx, whose answer has the same shape.
+-- check, the JSON-RPC parse, the session lookup, the audit line, no
+-- upstream).  Also sent to nginx, whose answer has the same shape.  ping is a
+-- method of 2025-11-25 and before (2026-07-28 removed it), so it goes over a
+-- legacy session (bench/session.sh makes one).
 --
---   BENCH_TOKEN=... [BENCH_PROTO=2026-07-28] wrk -s bench/wrk-ping.lua URL
+--   BENCH_TOKEN=... BENCH_PROTO=2025-11-25 BENCH_SESSION=... \
+--       wrk -s bench/wrk-ping.lua URL
 --
 -- See wrk-mcp.lua.
 

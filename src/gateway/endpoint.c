@@ -113,6 +113,7 @@ struct endpoint {
 	char **origins;
 	size_t norigins;
 	int64_t timeout_ms;
+	int64_t input_ms; /* a call waiting for its client: see upstream_call_opts */
 	size_t sessions_max;
 	int64_t session_idle_s;
 	unsigned heartbeat_s;
@@ -1304,6 +1305,7 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	o.notify = call_notify;
 	o.srvreq = call_srvreq;
 	o.arg = c;
+	o.input_ms = ep->input_ms;
 	if (upstream_request_opts(u, method, params, &o, &uc) != 0) {
 		json_t *e = json_pack("{s:i, s:s}", "code", JSONRPC_INTERNAL_ERROR, "message",
 		    "the call could not be sent");
@@ -3052,6 +3054,9 @@ endpoint_new(const struct endpoint_params *p)
 	if (loopback_variants(ep) != 0)
 		goto err;
 	ep->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : UPSTREAM_TIMEOUT_DEFAULT_MS;
+	/* As long as a parked call may wait (plus a second, so that its
+	 * expiry, which cancels upstream, comes first). */
+	ep->input_ms = (p->mrtr_ttl_ms > 0 ? p->mrtr_ttl_ms : MRTR_TTL_DEFAULT_MS) + 1000;
 	ep->sessions_max = p->sessions_max > 0 ? p->sessions_max : 10000;
 	ep->session_idle_s = p->session_idle_s > 0 ? p->session_idle_s : 3600;
 	ep->heartbeat_s = p->heartbeat_s;

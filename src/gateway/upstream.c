@@ -60,6 +60,10 @@ struct upstream_call {
 	char *subject;
 	int64_t deadline;
 	int64_t timeout_ms;
+	int64_t input_ms;	/* upstream_call_opts.input_ms */
+	unsigned waiting;	/* its requests with the client (under u->mtx) */
+	int64_t wait_since;	/* since when waiting > 0 */
+	int64_t base;		/* the deadline before the allowance */
 	json_t *fail_error;	/* preset error for a deferred failure */
 	/* caller's callbacks, or an internal completion */
 	upstream_done_fn done;
@@ -80,6 +84,7 @@ struct upstream_reply {
 	struct session *s;
 	uint64_t gen;
 	json_t *id;
+	int64_t call;		/* the call it waits in (its id), if counted */
 };
 
 struct session {
@@ -835,6 +840,17 @@ on_server_request(struct session *s, json_t *msg, const char *method, int64_t as
 	r->s = s;
 	r->gen = s->gen;
 	r->id = json_incref(id);
+	if (pick->input_ms > 0 && pick->fail_error == NULL) {
+		int64_t now = clock_now_ms();
+
+		r->call = pick->id;
+		if (pick->waiting++ == 0) {
+			pick->wait_since = now;
+			pick->base = pick->deadline;
+		}
+		if (now + pick->input_ms > pick->deadline)
+			pick->deadline = now + pick->input_ms;
+	}
 	s->refs++;
 	pthread_mutex_unlock(&u->mtx);
 	pick->srvreq(pick->arg, method, json_object_get(msg, "params"), r);
@@ -1341,6 +1357,7 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 	c->notify = opts->notify;
 	c->srvreq = opts->srvreq;
 	c->arg = opts->arg;
+	c->input_ms = opts->srvreq != NULL && opts->input_ms > 0 ? opts->input_ms : 0;
 	if (opts->subject != NULL && (c->subject = strdup(opts->subject)) == NULL)
 		defer_fail(c, unavailable("overloaded"));
 	else if (s == NULL)
@@ -1380,7 +1397,7 @@ int
 upstream_request(struct upstream *u, const char *method, json_t *params, int64_t timeout_ms,
     upstream_done_fn done, void *arg, struct upstream_call **handle)
 {
-	struct upstream_call_opts o = {timeout_ms, NULL, done, NULL, NULL, arg};
+	struct upstream_call_opts o = {timeout_ms, NULL, done, NULL, NULL, arg, 0};
 
 	return (upstream_request_opts(u, method, params, &o, handle));
 }
@@ -1464,11 +1481,19 @@ upstream_reply_send(struct upstream_reply *r, json_t *result, json_t *error)
 {
 	struct session *s = r->s;
 	struct upstream *u = s->u;
+	struct upstream_call *c;
 	json_t *e = NULL;
 	int live;
 
 	pthread_mutex_lock(&u->mtx);
 	live = s->gen == r->gen && s->state == S_READY;
+	/* The last of the call's requests answered: the upstream's work
+	 * resumes, its deadline moved by the time the client took. */
+	if (live && r->call != 0 && (c = hash_find(s, r->call)) != NULL && c->waiting > 0 &&
+	    --c->waiting == 0 && c->fail_error == NULL) {
+		c->deadline = c->base + (clock_now_ms() - c->wait_since);
+		pthread_cond_signal(&u->cv); /* possibly sooner than it sleeps */
+	}
 	pthread_mutex_unlock(&u->mtx);
 	if (live) {
 		if (result == NULL && error == NULL)

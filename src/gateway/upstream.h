@@ -178,6 +178,12 @@ struct upstream_call_opts {
 	upstream_notify_fn notify;	/* NULL: notifications dropped */
 	upstream_srvreq_fn srvreq;	/* NULL: such requests refused */
 	void *arg;
+	/* While requests of the upstream handed to srvreq wait for the
+	 * client's answers, the call's deadline is at least input_ms away; once
+	 * every one is answered, the deadline is the original one moved by the
+	 * time they waited.  The timeout measures the upstream's work, not the
+	 * time a person takes to answer an elicitation.  0: no allowance. */
+	int64_t input_ms;
 };
 
 /* Server-wide events, for the registry and the endpoint. */

@@ -164,7 +164,7 @@ static void
 call_tool(struct upstream *u, struct waiter *w, const char *tool, json_t *args, int64_t timeout,
     struct upstream_call **h)
 {
-	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w};
+	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w, 0};
 	json_t *p = json_pack("{s:s, s:o}", "name", tool, "arguments", args ? args : json_object());
 
 	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, h), 0);
@@ -679,6 +679,84 @@ t_sampling_routed(void **state)
 	upstream_free(u);
 }
 
+/* The client answering slowly: its reply goes from a thread of its own. */
+struct late {
+	struct upstream_reply *r;
+	json_t *reply;
+	unsigned ms;
+};
+
+static void *
+late_run(void *arg)
+{
+	struct late *l = arg;
+
+	usleep(l->ms * 1000);
+	upstream_reply_send(l->r, l->reply, NULL);
+	return (NULL);
+}
+
+static struct late late_one;
+static pthread_t late_thread;
+
+static void
+w_srvreq_late(void *arg, const char *method, json_t *params, struct upstream_reply *r)
+{
+	struct waiter *w = arg;
+
+	(void)params;
+	(void)method;
+	pthread_mutex_lock(&w->mtx);
+	w->srvreqs++;
+	pthread_mutex_unlock(&w->mtx);
+	late_one.r = r;
+	late_one.reply = w->reply;
+	assert_int_equal(pthread_create(&late_thread, NULL, late_run, &late_one), 0);
+}
+
+/* The call's timeout measures the upstream's work: the time the client takes
+ * to answer the upstream's request does not count, within input_ms. */
+static void
+t_input_allowance(void **state)
+{
+	struct upstream_call_opts o;
+	struct waiter w;
+	struct upstream *u;
+	json_t *p;
+	int with;
+
+	(void)state;
+	u = start_echo(NULL, NULL, NULL);
+	for (with = 1; with >= 0; with--) {
+		w_init(&w);
+		w.reply = json_pack("{s:s, s:{s:s, s:s}, s:s}", "role", "assistant", "content", "type",
+		    "text", "text", "sampled!", "model", "m");
+		late_one.ms = 1500;
+		memset(&o, 0, sizeof(o));
+		o.timeout_ms = 500;
+		o.done = w_done;
+		o.srvreq = w_srvreq_late;
+		o.arg = &w;
+		o.input_ms = with ? 5000 : 0;
+		p = json_pack("{s:s}", "name", "sample");
+		assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+		json_decref(p);
+		w_wait(&w);
+		assert_int_equal(pthread_join(late_thread, NULL), 0);
+		assert_int_equal(w.srvreqs, 1);
+		if (with) {
+			/* 1.5 s with the client, 0.5 s of timeout: answered. */
+			assert_non_null(w.result);
+			assert_string_equal(text_of(w.result), "sampled!");
+		} else {
+			assert_non_null(w.error);
+			assert_string_equal(reason_of(w.error), "timeout");
+		}
+		w_clear(&w);
+	}
+	upstream_free(u);
+}
+
 /* Shutdown stops a child that ignores SIGTERM and stdin EOF, and reaps it. */
 static void
 t_shutdown_stubborn(void **state)
@@ -1002,6 +1080,7 @@ main(void)
 		cmocka_unit_test_teardown(t_progress, teardown),
 		cmocka_unit_test_teardown(t_list_changed, teardown),
 		cmocka_unit_test_teardown(t_sampling_routed, teardown),
+		cmocka_unit_test_teardown(t_input_allowance, teardown),
 		cmocka_unit_test_teardown(t_shutdown_stubborn, teardown),
 		cmocka_unit_test_teardown(t_stderr_logged, teardown),
 		cmocka_unit_test_teardown(t_environment, teardown),
