@@ -843,13 +843,17 @@ on_server_request(struct session *s, json_t *msg, const char *method, int64_t as
 	if (pick->input_ms > 0 && pick->fail_error == NULL) {
 		int64_t now = clock_now_ms();
 
+		/* The allowance is granted when the wait begins, not renewed
+		 * by more requests while one waits: an upstream sending one
+		 * now and then to a client that does not answer would
+		 * otherwise keep its call alive for ever. */
 		r->call = pick->id;
 		if (pick->waiting++ == 0) {
 			pick->wait_since = now;
 			pick->base = pick->deadline;
+			if (now + pick->input_ms > pick->deadline)
+				pick->deadline = now + pick->input_ms;
 		}
-		if (now + pick->input_ms > pick->deadline)
-			pick->deadline = now + pick->input_ms;
 	}
 	s->refs++;
 	pthread_mutex_unlock(&u->mtx);

@@ -179,7 +179,8 @@ struct upstream_call_opts {
 	upstream_srvreq_fn srvreq;	/* NULL: such requests refused */
 	void *arg;
 	/* While requests of the upstream handed to srvreq wait for the
-	 * client's answers, the call's deadline is at least input_ms away; once
+	 * client's answers, the call's deadline is at least input_ms after the
+	 * first of them came (more while one waits do not renew it); once
 	 * every one is answered, the deadline is the original one moved by the
 	 * time they waited.  The timeout measures the upstream's work, not the
 	 * time a person takes to answer an elicitation.  0: no allowance. */

@@ -20,6 +20,9 @@
  *	stall {ms}		stops reading stdin for ms milliseconds (the
  *				main loop sleeps), then returns "stalled": the
  *				sender's pipe fills up; listed with --stall
+ *	nag {ms, count}		sends count sampling/createMessage requests,
+ *				ms milliseconds apart, ignores their answers
+ *				and never answers the call (not listed)
  * Resources: echo://hello (and echo://missing, which answers -32002 as
  * servers of 2025-11-25 and before say "not found"); template
  * echo://item/{id}; prompt greet.
@@ -140,6 +143,30 @@ slow_run(void *arg)
 	return (NULL);
 }
 
+struct nag {
+	long ms, count;
+};
+
+static void *
+nag_run(void *arg)
+{
+	struct nag *g = arg;
+	struct timespec ts = {g->ms / 1000, (g->ms % 1000) * 1000000L};
+	char sid[32];
+	long i;
+
+	for (i = 0; i < g->count; i++) {
+		if (i > 0)
+			nanosleep(&ts, NULL);
+		snprintf(sid, sizeof(sid), "nag%ld", i);
+		emit(json_pack("{s:s, s:s, s:s, s:{s:[{s:s, s:{s:s, s:s}}], s:i}}", "jsonrpc", "2.0",
+		    "id", sid, "method", "sampling/createMessage", "params", "messages", "role", "user",
+		    "content", "type", "text", "text", "again", "maxTokens", 10));
+	}
+	free(g);
+	return (NULL);
+}
+
 static void
 tools_call(json_t *id, json_t *params)
 {
@@ -170,6 +197,14 @@ tools_call(json_t *id, json_t *params)
 		ts.tv_nsec = (ms % 1000) * 1000000L;
 		nanosleep(&ts, NULL);
 		result(id, text_result("stalled"));
+	} else if (strcmp(name, "nag") == 0) {
+		struct nag *g = calloc(1, sizeof(*g));
+		pthread_t t;
+
+		g->ms = (long)json_integer_value(json_object_get(args, "ms"));
+		g->count = (long)json_integer_value(json_object_get(args, "count"));
+		pthread_create(&t, NULL, nag_run, g);
+		pthread_detach(t);
 	} else if (strcmp(name, "crash") == 0) {
 		exit(3);
 	} else if (strcmp(name, "notify") == 0) {

@@ -757,6 +757,73 @@ t_input_allowance(void **state)
 	upstream_free(u);
 }
 
+/* A client that never answers: the upstream's requests are kept, and
+ * answered (too late) after the call ended. */
+static struct upstream_reply *kept[16];
+static int nkept;
+
+static void
+w_srvreq_keep(void *arg, const char *method, json_t *params, struct upstream_reply *r)
+{
+	struct waiter *w = arg;
+	int keep;
+
+	(void)params;
+	(void)method;
+	pthread_mutex_lock(&w->mtx);
+	w->srvreqs++;
+	if ((keep = nkept < 16))
+		kept[nkept++] = r;
+	pthread_mutex_unlock(&w->mtx);
+	if (!keep)
+		upstream_reply_send(r, NULL, NULL);
+}
+
+/* The allowance is not renewable: an upstream that sends a request now
+ * and then, while the first waits for a client that does not answer,
+ * does not keep its call alive past the first request's allowance. */
+static void
+t_input_allowance_once(void **state)
+{
+	struct upstream_call_opts o;
+	struct waiter w;
+	struct upstream *u;
+	json_t *p;
+	int64_t t0, took;
+	int i;
+
+	(void)state;
+	u = start_echo(NULL, NULL, NULL);
+	w_init(&w);
+	nkept = 0;
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = 300;
+	o.done = w_done;
+	o.srvreq = w_srvreq_keep;
+	o.arg = &w;
+	o.input_ms = 800;
+	/* Requests at 0, 500, 1000, 1500, 2000 ms: each within the
+	 * allowance of the one before. */
+	p = json_pack("{s:s, s:{s:i, s:i}}", "name", "nag", "arguments", "ms", 500, "count", 5);
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+	json_decref(p);
+	w_wait(&w);
+	took = clock_now_ms() - t0;
+	assert_non_null(w.error);
+	assert_string_equal(reason_of(w.error), "timeout");
+	/* The first request's allowance (800 ms), not the last's (2800). */
+	if (took > 1600)
+		fail_msg("the call lived %lld ms", (long long)took);
+	/* The nag thread has sent all by 2 s. */
+	usleep(800 * 1000);
+	for (i = 0; i < nkept; i++)
+		upstream_reply_send(kept[i], NULL, NULL);
+	nkept = 0;
+	w_clear(&w);
+	upstream_free(u);
+}
+
 /* Shutdown stops a child that ignores SIGTERM and stdin EOF, and reaps it. */
 static void
 t_shutdown_stubborn(void **state)
@@ -1081,6 +1148,7 @@ main(void)
 		cmocka_unit_test_teardown(t_list_changed, teardown),
 		cmocka_unit_test_teardown(t_sampling_routed, teardown),
 		cmocka_unit_test_teardown(t_input_allowance, teardown),
+		cmocka_unit_test_teardown(t_input_allowance_once, teardown),
 		cmocka_unit_test_teardown(t_shutdown_stubborn, teardown),
 		cmocka_unit_test_teardown(t_stderr_logged, teardown),
 		cmocka_unit_test_teardown(t_environment, teardown),
