@@ -4,6 +4,7 @@
  */
 #include "gateway/endpoint.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,7 @@ struct endpoint {
 	 * is settled inside forward(), under it. */
 	pthread_mutex_t sendmtx;
 	struct subs *subs;		/* under mtx */
+	struct subs_budget subs_budget;	/* bytes of all holders' records (atomic) */
 	struct listener *listeners;	/* under mtx */
 	size_t nlisteners;
 	int shut;			/* endpoint_shutdown() ran: no new ones */
@@ -404,6 +406,7 @@ session_new(struct endpoint *ep, const struct rs_principal *p, const char *versi
 		session_free(s);
 		return (NULL);
 	}
+	subs_set_budget(s->subs, &ep->subs_budget);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	session_scope(s, p);
 	s->last_used = clock_now();
@@ -2223,7 +2226,9 @@ m_subscribe(struct rq *q)
 	pthread_mutex_lock(&ep->mtx);
 	if (ep->shut)
 		r = -2;
-	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) == 0) {
+	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) < 0 && errno == EDQUOT)
+		r = -3;
+	else if (r == 0) {
 		if (subs_ref(ep->subs, u, subject, orig) < 0) {
 			if (subs_set_remove(q->sess->subs, uri, &it) == 0)
 				subs_item_clear(&it);
@@ -2364,6 +2369,7 @@ m_listen(struct rq *q)
 	if (l->id == NULL || l->sub == NULL || l->client_id == NULL || l->scope == NULL ||
 	    l->subs == NULL)
 		goto nomem_ack;
+	subs_set_budget(l->subs, &ep->subs_budget);
 	for (i = 0; i < 3; i++) {
 		if ((f = listen_flag(filter, keys[i])) < 0) {
 			json_decref(ackn);
@@ -2407,10 +2413,18 @@ m_listen(struct rq *q)
 			listen_free(l);
 			return;
 		}
-		if (subscribable(u) && subs_set_add(l->subs, uri, u,
-		    upstream_cfg(u)->isolation == UPSTREAM_PER_USER ? q->p->sub : NULL, orig) == 0)
-			json_array_append_new(acku, json_string(uri));
+		r = subscribable(u) ? subs_set_add(l->subs, uri, u,
+		    upstream_cfg(u)->isolation == UPSTREAM_PER_USER ? q->p->sub : NULL, orig) : 1;
 		free(orig);
+		if (r < 0 && errno == EDQUOT) {
+			json_decref(acku);
+			json_decref(ackn);
+			listen_free(l);
+			reply_error(q, 503, ERR_LIMIT, "too many subscriptions in the gateway", NULL);
+			return;
+		}
+		if (r == 0)
+			json_array_append_new(acku, json_string(uri));
 	}
 	q->resource = NULL;
 	if (rsub != NULL)

@@ -33,6 +33,7 @@ struct subs_set {
 	size_t n;
 	size_t max;
 	uint64_t stamp;		/* the last item's */
+	struct subs_budget *budget; /* NULL: none */
 };
 
 static int
@@ -291,6 +292,35 @@ subs_restarted(struct subs *t, void *u, const char *subject, struct subs_resend 
 	return (0);
 }
 
+/* The bytes an item holds, as its budget counts them. */
+static size_t
+item_cost(const char *uri, const char *subject, const char *orig)
+{
+	return (sizeof(struct subs_item) + strlen(uri) + 1 + strlen(orig) + 1 +
+	    (subject != NULL ? strlen(subject) + 1 : 0));
+}
+
+static int
+charge(struct subs_budget *b, size_t n)
+{
+	size_t max = b->max > 0 ? b->max : SUBS_BYTES_MAX;
+
+	if (__atomic_add_fetch(&b->used, n, __ATOMIC_ACQ_REL) > max) {
+		__atomic_sub_fetch(&b->used, n, __ATOMIC_ACQ_REL);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The item ${it} leaves ${s}. */
+static void
+uncharge(struct subs_set *s, const struct subs_item *it)
+{
+	if (s->budget != NULL)
+		__atomic_sub_fetch(&s->budget->used, item_cost(it->uri, it->subject, it->orig),
+		    __ATOMIC_ACQ_REL);
+}
+
 /*
  * subs_set_new(max): an empty set.
  */
@@ -303,6 +333,15 @@ subs_set_new(size_t max)
 		return (NULL);
 	s->max = max > 0 ? max : SUBS_PER_HOLDER_MAX;
 	return (s);
+}
+
+/*
+ * subs_set_budget(s, b): count the items of ${s} against ${b}.
+ */
+void
+subs_set_budget(struct subs_set *s, struct subs_budget *b)
+{
+	s->budget = b;
 }
 
 /*
@@ -327,8 +366,10 @@ subs_set_free(struct subs_set *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->n; i++)
+	for (i = 0; i < s->n; i++) {
+		uncharge(s, &s->v[i]);
 		subs_item_clear(&s->v[i]);
+	}
 	free(s->v);
 	free(s);
 }
@@ -351,7 +392,7 @@ int
 subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, const char *orig)
 {
 	struct subs_item it, *v;
-	size_t cap;
+	size_t cap, cost;
 
 	if (index_of(s, uri) >= 0)
 		return (1);
@@ -360,10 +401,15 @@ subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, 
 		errno = ENOSPC;
 		return (-1);
 	}
+	cost = item_cost(uri, subject, orig);
+	if (s->budget != NULL && charge(s->budget, cost) != 0) {
+		errno = EDQUOT;
+		return (-1);
+	}
 	if (s->n % 8 == 0) {
 		cap = s->n + 8;
 		if ((v = realloc(s->v, cap * sizeof(*v))) == NULL)
-			return (-1);
+			goto nomem;
 		s->v = v;
 	}
 	memset(&it, 0, sizeof(it));
@@ -372,11 +418,16 @@ subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, 
 	if ((it.uri = strdup(uri)) == NULL || (it.orig = strdup(orig)) == NULL ||
 	    (subject != NULL && (it.subject = dup0(subject)) == NULL)) {
 		subs_item_clear(&it);
-		return (-1);
+		goto nomem;
 	}
 	s->v[s->n++] = it;
 	s->stamp++;
 	return (0);
+nomem:
+	if (s->budget != NULL)
+		__atomic_sub_fetch(&s->budget->used, cost, __ATOMIC_ACQ_REL);
+	errno = ENOMEM;
+	return (-1);
 }
 
 /*
@@ -403,6 +454,7 @@ subs_set_remove(struct subs_set *s, const char *uri, struct subs_item *out)
 	if (s == NULL || (i = index_of(s, uri)) < 0)
 		return (-1);
 	*out = s->v[i];
+	uncharge(s, out);
 	s->v[i] = s->v[--s->n];
 	return (0);
 }
@@ -431,7 +483,8 @@ subs_set_take(struct subs_set *s, struct subs_item *items, size_t n)
 	size_t k = 0;
 
 	while (s != NULL && s->n > 0 && k < n) {
-		items[k++] = s->v[s->n - 1];
+		items[k] = s->v[s->n - 1];
+		uncharge(s, &items[k++]);
 		s->n--;
 	}
 	return (k);

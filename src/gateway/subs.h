@@ -44,9 +44,17 @@
 #define SUBS_KEYS_MAX 100000	 /* distinct upstream subscriptions */
 #define SUBS_URI_MAX 4096	 /* bytes of a URI we keep */
 #define SUBS_BUCKETS 4096
+#define SUBS_BYTES_MAX (64 * 1024 * 1024) /* held by all the sets of a budget */
 
 struct subs;
 struct subs_set;
+
+/* The bytes the items of several sets hold, counted atomically (sets are
+ * filled and freed under different locks): see subs_set_budget(). */
+struct subs_budget {
+	size_t used;
+	size_t max;	/* 0: SUBS_BYTES_MAX */
+};
 
 /* One subscription of a holder. */
 struct subs_item {
@@ -126,13 +134,20 @@ void subs_resend_free(struct subs_resend *v, size_t n);
  * SUBS_PER_HOLDER_MAX).  NULL on ENOMEM. */
 struct subs_set *subs_set_new(size_t max);
 
+/* subs_set_budget(s, b): count the items of ${s}, which must be empty,
+ * against ${b} (shared with other sets; it must outlive ${s}): each item
+ * costs its strings and its slot, from its subs_set_add() until it leaves
+ * the set (subs_set_remove(), subs_set_take(), subs_set_free()). */
+void subs_set_budget(struct subs_set *s, struct subs_budget *b);
+
 /* subs_set_free(s): free ${s} and its items (no reference is dropped: see
  * subs_set_take()).  NULL does nothing. */
 void subs_set_free(struct subs_set *s);
 
 /* subs_set_add(s, uri, u, subject, orig): add the item (strings copied).
  * Returns 0 if added, 1 if ${uri} was already in ${s} (nothing changed),
- * -1 if ${s} is full, a string is longer than SUBS_URI_MAX, or on ENOMEM. */
+ * -1 if ${s} is full or a string is longer than SUBS_URI_MAX (errno
+ * ENOSPC), its budget is spent (EDQUOT), or on ENOMEM. */
 int subs_set_add(struct subs_set *s, const char *uri, void *u, const char *subject, const char *orig);
 
 /* subs_set_stamp(s, uri): the stamp of the item of client-facing ${uri}

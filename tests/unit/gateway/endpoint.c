@@ -128,6 +128,7 @@ test_session_subs(void **state)
 	struct session *s1, *s2;
 	struct rs_principal a_read = a;
 	char id[SECRET_TOKEN_LEN + 1];
+	size_t used;
 
 	(void)state;
 	ep = new_ep("http://127.0.0.1:8080/mcp", 10, 60);
@@ -160,6 +161,9 @@ test_session_subs(void **state)
 	endpoint_housekeeping(ep);
 	assert_int_equal(ep->nsessions, 2);
 	assert_int_equal(subs_refs(ep->subs, &up, NULL, "u"), 2);
+	/* The records count against the gateway's budget of bytes. */
+	used = ep->subs_budget.used;
+	assert_true(used > 0);
 
 	pthread_mutex_lock(&ep->mtx);
 	s1->last_used -= 3600;
@@ -168,10 +172,21 @@ test_session_subs(void **state)
 	assert_int_equal(ep->nsessions, 1);
 	assert_int_equal(subs_refs(ep->subs, &up, NULL, "u"), 1);
 	assert_null(session_get(ep, id, &a));
+	assert_int_equal(ep->subs_budget.used, used / 2);
+
+	/* Spent: a session's next record is refused. */
+	ep->subs_budget.max = used;
+	pthread_mutex_lock(&ep->mtx);
+	errno = 0;
+	assert_int_equal(subs_set_add(s2->subs, "mcpgate://x/v", &up, NULL, "v"), 0);
+	assert_int_equal(subs_set_add(s2->subs, "mcpgate://x/longer", &up, NULL, "longer"), -1);
+	assert_int_equal(errno, EDQUOT);
+	pthread_mutex_unlock(&ep->mtx);
 
 	/* Shutdown takes the sets out; the count drops to nothing. */
 	endpoint_shutdown(ep);
 	assert_int_equal(subs_keys(ep->subs), 0);
+	assert_int_equal(ep->subs_budget.used, 0);
 	endpoint_free(ep);
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for src/gateway/subs.c: the reference counts of upstream
  * subscriptions per (upstream, subject, URI), the per-holder sets and
  * their limit, and which updated URIs a subscription covers. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -308,6 +309,54 @@ test_stamps(void **state)
 	subs_set_free(s);
 }
 
+/* Sets sharing a budget: every holder's items count against one cap on
+ * the bytes they keep (many sessions of 256 long URIs each would
+ * otherwise hold gigabytes); an item gives its bytes back as it leaves. */
+static void
+test_budget(void **state)
+{
+	struct subs_budget b = {0, 3000};
+	struct subs_set *s1 = subs_set_new(0), *s2 = subs_set_new(0);
+	struct subs_item it, taken[4];
+	char uri[1001];
+	size_t n;
+
+	(void)state;
+	assert_non_null(s1);
+	assert_non_null(s2);
+	subs_set_budget(s1, &b);
+	subs_set_budget(s2, &b);
+	memset(uri, 'a', sizeof(uri) - 1);
+	uri[sizeof(uri) - 1] = '\0';
+	assert_int_equal(subs_set_add(s1, uri, &u1, NULL, "x"), 0);
+	uri[0] = 'b';
+	assert_int_equal(subs_set_add(s2, uri, &u1, NULL, "x"), 0);
+	assert_true(b.used > 2000 && b.used <= 3000);
+	/* A third long one, in either set, is over the budget. */
+	uri[0] = 'c';
+	errno = 0;
+	assert_int_equal(subs_set_add(s1, uri, &u1, NULL, "x"), -1);
+	assert_int_equal(errno, EDQUOT);
+	assert_int_equal(subs_set_add(s2, uri, &u1, NULL, "x"), -1);
+	assert_int_equal(subs_set_count(s1) + subs_set_count(s2), 2);
+	/* Short ones still fit. */
+	assert_int_equal(subs_set_add(s2, "y", &u1, "alice", "y"), 0);
+	/* Removed, taken or freed: the bytes come back. */
+	uri[0] = 'a';
+	assert_int_equal(subs_set_remove(s1, uri, &it), 0);
+	subs_item_clear(&it);
+	uri[0] = 'c';
+	assert_int_equal(subs_set_add(s1, uri, &u1, NULL, "x"), 0);
+	n = subs_set_take(s2, taken, 4);
+	assert_int_equal(n, 2);
+	subs_item_clear(&taken[0]);
+	subs_item_clear(&taken[1]);
+	subs_set_free(s1);
+	assert_int_equal(b.used, 0);
+	subs_set_free(s2);
+	assert_int_equal(b.used, 0);
+}
+
 int
 main(void)
 {
@@ -321,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_serials),
 		cmocka_unit_test(test_restarted),
 		cmocka_unit_test(test_stamps),
+		cmocka_unit_test(test_budget),
 	};
 
 	return (cmocka_run_group_tests_name("gateway/subs", tests, NULL, NULL));
