@@ -1742,13 +1742,17 @@ struct listener {
 
 /* Remember the scopes and expiry of ${p}'s token in ${s} (ep->mtx held, or
  * ${s} not shared yet): a session's notifications follow the last token
- * seen in it.  Without memory the session holds no scope. */
+ * seen in it.  Without memory the session holds no scope.  Other scopes
+ * than before drop the events kept for a resumption: they were decided
+ * under the old ones (a client resuming then learns of the gap). */
 static void
 session_scope(struct session *s, const struct rs_principal *p)
 {
 	const char *sc = p->scope != NULL ? p->scope : "";
 
 	if (s->scope == NULL || strcmp(s->scope, sc) != 0) {
+		if (s->scope != NULL && s->replay != NULL)
+			replay_forget(s->replay);
 		free(s->scope);
 		s->scope = strdup(sc);
 	}

@@ -99,6 +99,17 @@ replay_add(struct replay *r, const char *data, size_t len)
 }
 
 /*
+ * replay_forget(r): drop every kept event.
+ */
+void
+replay_forget(struct replay *r)
+{
+	while (r->n > 0)
+		drop_oldest(r);
+	r->dropped = r->last;
+}
+
+/*
  * replay_last(r): the last id given.
  */
 uint64_t

@@ -34,6 +34,10 @@ void replay_free(struct replay *r);
  * gap). */
 uint64_t replay_add(struct replay *r, const char *data, size_t len);
 
+/* replay_forget(r): drop every kept event; ids go on from the last one, and
+ * a replay from before it reports the gap. */
+void replay_forget(struct replay *r);
+
 /* replay_last(r): the id of the last event added, 0 if none. */
 uint64_t replay_last(const struct replay *r);
 

@@ -204,6 +204,65 @@ test_helpers(void **state)
 	assert_false(legacy_version("2025-03-26"));
 }
 
+static void
+count_event(void *arg, uint64_t id, const char *text, size_t len)
+{
+	(void)id;
+	(void)text;
+	(void)len;
+	(*(int *)arg)++;
+}
+
+/* The events a session keeps for Last-Event-ID were decided under the
+ * token seen when they were sent: a token with other scopes drops them (a
+ * resumption then reports the gap), one with the same scopes keeps them. */
+static void
+test_replay_scope(void **state)
+{
+	struct endpoint *ep;
+	struct rs_principal a = principal("alice", "c1"), a_read = a, a_tools = a;
+	struct session *s;
+	char id[SECRET_TOKEN_LEN + 1];
+	int n = 0;
+
+	(void)state;
+	ep = new_ep("http://127.0.0.1:8080/mcp", 10, 60);
+	a_read.scope = "mcp:read";
+	a_tools.scope = "mcp:tools";
+	s = session_new(ep, &a_read, "2025-11-25");
+	assert_non_null(s);
+	snprintf(id, sizeof(id), "%s", s->id);
+	pthread_mutex_lock(&ep->mtx);
+	s->replay = replay_new(0, 0);
+	assert_non_null(s->replay);
+	session_send(s, "{\"a\":1}", 7);
+	session_send(s, "{\"a\":2}", 7);
+	pthread_mutex_unlock(&ep->mtx);
+	session_release(ep, s);
+
+	/* The same scopes (a refreshed token): kept. */
+	s = session_get(ep, id, &a_read);
+	assert_non_null(s);
+	assert_int_equal(replay_since(s->replay, 0, count_event, &n), 0);
+	assert_int_equal(n, 2);
+	session_release(ep, s);
+
+	/* Other scopes: dropped, and the ids go on. */
+	s = session_get(ep, id, &a_tools);
+	assert_non_null(s);
+	n = 0;
+	assert_int_equal(replay_since(s->replay, 0, count_event, &n), -1);
+	assert_int_equal(n, 0);
+	pthread_mutex_lock(&ep->mtx);
+	session_send(s, "{\"a\":3}", 7);
+	pthread_mutex_unlock(&ep->mtx);
+	assert_int_equal(replay_last(s->replay), 3);
+	assert_int_equal(replay_since(s->replay, 2, count_event, &n), 0);
+	assert_int_equal(n, 1);
+	session_release(ep, s);
+	endpoint_free(ep);
+}
+
 int
 main(void)
 {
@@ -211,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_origins),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_session_subs),
+		cmocka_unit_test(test_replay_scope),
 		cmocka_unit_test(test_helpers),
 	};
 
