@@ -229,6 +229,17 @@ void rs_respond(struct rs *rs, enum rs_err e, const char *scope, struct http_res
  * of challenges). */
 const char *rs_strerror(enum rs_err e);
 
+/* rs_principal_check(rs, jti, exp, now): whether a token verified earlier,
+ * with jti ${jti} and expiry ${exp}, still holds at ${now}, for holders of
+ * long-lived streams that keep no token: RS_ERR_EXPIRED once ${exp} plus
+ * the verifier's clock_skew has passed (the moment rs_verify() refuses it),
+ * RS_ERR_REVOKED if the in-memory denylist holds ${jti} (a revocation is
+ * seen within RS_POLL_MS plus one store read), else RS_OK.  Never blocks
+ * on the store or the network: past RS_DENY_MAX denied jtis (when requests
+ * ask the store) and in introspection mode it tells expiry only.  Cheap
+ * (one read lock, none while nothing is denied). */
+enum rs_err rs_principal_check(struct rs *rs, const char *jti, int64_t exp, int64_t now);
+
 /* Counters, for metrics and tests. */
 struct rs_stats {
 	uint64_t verifications; /* signature checks or introspection requests */

@@ -736,6 +736,38 @@ test_revocation(void **state)
 	free(other);
 }
 
+/* rs_principal_check(): what a stream's holder kept (jti, exp) checked
+ * again, without the token: expiry with the skew, revocation from the
+ * denylist, other jtis untouched. */
+static void
+test_principal_check(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ts = {0, 20 * 1000000};
+	int64_t now = clock_now(), t0, waited;
+	enum rs_err e;
+
+	/* Expiry: refused from exp + clock_skew (30 s by default) on. */
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc", now + 300, now), RS_OK);
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc", now - 29, now), RS_OK);
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc", now - 30, now), RS_ERR_EXPIRED);
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc", now - 3600, now), RS_ERR_EXPIRED);
+
+	/* Revocation: seen once the poller read it. */
+	assert_int_equal(f->st->ops->jti_deny(f->st, "jti-pc", now + 300, now), 0);
+	t0 = clock_now_ms();
+	while ((e = rs_principal_check(f->rs, "jti-pc", now + 300, clock_now())) == RS_OK &&
+	    clock_now_ms() - t0 < 5000)
+		nanosleep(&ts, NULL);
+	waited = clock_now_ms() - t0;
+	print_message("revocation seen by rs_principal_check after %lld ms\n", (long long)waited);
+	assert_int_equal(e, RS_ERR_REVOKED);
+	assert_true(waited < 1000);
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc-other", now + 300, clock_now()), RS_OK);
+	/* Expired and revoked: expired (the token is refused as such). */
+	assert_int_equal(rs_principal_check(f->rs, "jti-pc", now - 60, now), RS_ERR_EXPIRED);
+}
+
 static void
 test_cache_bound(void **state)
 {
@@ -1366,6 +1398,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_token_defects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_hit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_principal_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticate, setup, teardown),
