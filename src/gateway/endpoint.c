@@ -22,6 +22,7 @@
 #include "gateway/replay.h"
 #include "gateway/rs.h"
 #include "gateway/subs.h"
+#include "gateway/tick.h"
 #include "gateway/upstream.h"
 #include "http/server.h"
 #include "mcp/jsonrpc.h"
@@ -36,6 +37,7 @@
 #define SRVREQ_ID_MAX 48
 #define META_SUBSCRIPTION "io.modelcontextprotocol/subscriptionId"
 #define ERR_LIMIT (-32000) /* a subscription limit was reached */
+#define ERR_REAUTH (-32003) /* a stream's token expired or was revoked */
 
 /* A legacy session. */
 struct session {
@@ -46,6 +48,9 @@ struct session {
 	char version[16];
 	int64_t last_used;
 	struct http_stream *stream; /* the GET stream, or NULL */
+	char *stream_jti;	    /* the token that opened it: jti, */
+	int64_t stream_exp;	    /* expiry (under ep->mtx) */
+	int cutting;		    /* endpoint_watch() closes its stream */
 	int log_level;		    /* logging/setLevel (atomic); LOG_ALL until set */
 	struct replay *replay;	    /* its last events, once it was opened */
 	struct subs_set *subs;	    /* resources/subscribe, under ep->mtx */
@@ -145,6 +150,10 @@ struct endpoint {
 	size_t nlisteners;
 	int shut;			/* endpoint_shutdown() ran: no new ones */
 	int noupstream;			/* the upstreams are gone */
+
+	/* Streams end with the token that opened them (endpoint_watch()). */
+	size_t nstreams;		/* sessions with a GET stream, under mtx */
+	struct tick *watch;
 };
 
 static void subs_release_set(struct endpoint *ep, struct subs_set *set);
@@ -328,6 +337,8 @@ session_unlink(struct endpoint *ep, struct session *s)
 	s->dead = 1;
 	st = s->stream;
 	s->stream = NULL;
+	if (st != NULL)
+		ep->nstreams--;
 	return (st);
 }
 
@@ -338,6 +349,7 @@ session_free(struct session *s)
 		subs_release_set(s->ep, s->subs);
 	replay_free(s->replay);
 	free(s->scope);
+	free(s->stream_jti);
 	free(s->sub);
 	free(s->client_id);
 	free(s);
@@ -481,6 +493,8 @@ session_stream_gone(void *arg)
 	pthread_mutex_lock(&s->ep->mtx);
 	st = s->stream;
 	s->stream = NULL;
+	if (st != NULL)
+		s->ep->nstreams--;
 	pthread_mutex_unlock(&s->ep->mtx);
 	if (st != NULL)
 		http_stream_close(st);
@@ -1733,6 +1747,7 @@ struct listener {
 	struct http_stream *st;
 	json_t *id;		/* the request's id: the subscriptionId */
 	char *sub, *client_id, *scope;
+	char *jti;		/* the listen request's token: jti and expiry */
 	int64_t exp;
 	unsigned flags;		/* LISTEN_* */
 	struct subs_set *subs;
@@ -2089,6 +2104,7 @@ listen_free(struct listener *l)
 	free(l->sub);
 	free(l->client_id);
 	free(l->scope);
+	free(l->jti);
 	free(l);
 }
 
@@ -2130,6 +2146,53 @@ listen_gone(void *arg)
 	pthread_mutex_unlock(&ep->mtx);
 	if (own)
 		listen_end(l, 0);
+}
+
+/* The audit line of a stream ended because its token (jti, never the token)
+ * is no longer valid (${e}). */
+static void
+audit_stream_end(struct endpoint *ep, const json_t *id, const char *sub, const char *client_id,
+    const char *session, const char *method, enum rs_err e)
+{
+	struct audit_record r;
+
+	if (ep->audit == NULL)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.subject = sub;
+	r.client_id = client_id;
+	r.session = session;
+	r.method = method;
+	r.decision = AUDIT_DENY;
+	r.reason = e == RS_ERR_REVOKED ? "stream ended: token revoked" : "stream ended: token expired";
+	r.latency_ms = -1;
+	r.error_code = ERR_REAUTH;
+	audit_write(ep->audit, &r);
+}
+
+/* End the stream of ${l}, which the caller owns, because the token of its
+ * listen request expired or was revoked (${e}): a JSON-RPC error answers
+ * the listen request (code ERR_REAUTH, data.error "invalid_token" as in
+ * the RFC 6750 challenge a request with that token gets), then as
+ * listen_end(). */
+static void
+listen_end_token(struct listener *l, enum rs_err e)
+{
+	json_t *r;
+	char *text;
+
+	audit_stream_end(l->ep, l->id, l->sub, l->client_id, NULL, "subscriptions/listen", e);
+	r = json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s, s:s}}}", "jsonrpc", "2.0", "id", l->id, "error",
+	    "code", ERR_REAUTH, "message", e == RS_ERR_REVOKED ?
+	    "the access token of this subscription was revoked: listen again with a new token" :
+	    "the access token of this subscription expired: listen again with a new token",
+	    "data", "error", "invalid_token", "reason", e == RS_ERR_REVOKED ? "revoked" : "expired");
+	if ((text = jsonrpc_dumps(r)) != NULL) {
+		http_stream_send(l->st, "message", NULL, text, strlen(text));
+		free(text);
+	}
+	listen_end(l, 0);
 }
 
 /* resources/subscribe and unsubscribe were replaced by subscriptions/listen
@@ -2369,9 +2432,10 @@ m_listen(struct rq *q)
 	l->sub = strdup(q->p->sub);
 	l->client_id = strdup(q->p->client_id);
 	l->scope = strdup(q->p->scope != NULL ? q->p->scope : "");
+	l->jti = strdup(q->p->jti);
 	l->subs = subs_set_new(ENDPOINT_LISTEN_URIS_MAX);
 	if (l->id == NULL || l->sub == NULL || l->client_id == NULL || l->scope == NULL ||
-	    l->subs == NULL)
+	    l->jti == NULL || l->subs == NULL)
 		goto nomem_ack;
 	subs_set_budget(l->subs, &ep->subs_budget);
 	for (i = 0; i < 3; i++) {
@@ -2651,15 +2715,25 @@ handle_session_method(struct rq *q)
 	/* Under ep->mtx, so that its on_close (which takes it) finds the
 	 * handle in the session. */
 	pthread_mutex_lock(&ep->mtx);
-	if (q->sess->stream != NULL || q->sess->dead) {
+	if (q->sess->stream != NULL || q->sess->cutting || q->sess->dead) {
 		pthread_mutex_unlock(&ep->mtx);
 		plain_error(q, 409, "the session already has a stream");
 		return;
 	}
 	if (q->sess->replay == NULL)
 		q->sess->replay = replay_new(0, 0); /* without: events carry no id */
+	/* The stream lasts as long as the token that opens it. */
+	free(q->sess->stream_jti);
+	if ((q->sess->stream_jti = strdup(q->p->jti)) == NULL) {
+		pthread_mutex_unlock(&ep->mtx);
+		plain_error(q, 500, "out of memory");
+		return;
+	}
+	q->sess->stream_exp = q->p->exp;
 	st = http_resp_stream(q->resp, ep->heartbeat_s, 0, session_stream_gone, q->sess);
 	q->sess->stream = st;
+	if (st != NULL)
+		ep->nstreams++;
 	/* Resumption: what the client missed comes first, still under the
 	 * mutex, so that nothing new overtakes it. */
 	if (st != NULL && lei != NULL && q->sess->replay != NULL &&
@@ -2997,6 +3071,68 @@ endpoint_housekeeping(struct endpoint *ep)
 	} while (n == 64 || nfree == 64);
 }
 
+#define WATCH_BATCH 64
+
+/*
+ * Every ENDPOINT_WATCH_MS on its tick's thread: end the listen streams and
+ * the legacy GET streams whose token (the one that opened them) expired or
+ * was revoked.  rs_principal_check() is a lock-free read while nothing is
+ * denied; with no stream open this is one mutex round.
+ */
+static void
+endpoint_watch(void *arg)
+{
+	struct endpoint *ep = arg;
+	struct listener *l, *next, *ended[WATCH_BATCH];
+	struct session *s, *cut[WATCH_BATCH];
+	struct http_stream *cutst[WATCH_BATCH];
+	enum rs_err e, lwhy[WATCH_BATCH], swhy[WATCH_BATCH];
+	size_t nl, ns, b, i;
+	int64_t now = clock_now();
+
+	if (ep->rs == NULL)
+		return;
+	do {
+		nl = ns = 0;
+		pthread_mutex_lock(&ep->mtx);
+		for (l = ep->listeners; l != NULL && nl < WATCH_BATCH; l = next) {
+			next = l->next;
+			if ((e = rs_principal_check(ep->rs, l->jti, l->exp, now)) == RS_OK)
+				continue;
+			listen_unlink(ep, l);
+			lwhy[nl] = e;
+			ended[nl++] = l;
+		}
+		for (b = 0; ep->nstreams > 0 && b < ENDPOINT_SESSION_BUCKETS && ns < WATCH_BATCH; b++)
+			for (s = ep->buckets[b]; s != NULL && ns < WATCH_BATCH; s = s->next) {
+				if (s->stream == NULL || (e = rs_principal_check(ep->rs, s->stream_jti,
+				    s->stream_exp, now)) == RS_OK)
+					continue;
+				/* Taken out: no notification goes to it, and
+				 * its on_close finds none; cutting keeps a new
+				 * GET out until it is closed. */
+				cutst[ns] = s->stream;
+				s->stream = NULL;
+				s->cutting = 1;
+				s->refs++;
+				ep->nstreams--;
+				swhy[ns] = e;
+				cut[ns++] = s;
+			}
+		pthread_mutex_unlock(&ep->mtx);
+		for (i = 0; i < nl; i++)
+			listen_end_token(ended[i], lwhy[i]);
+		for (i = 0; i < ns; i++) {
+			audit_stream_end(ep, NULL, cut[i]->sub, cut[i]->client_id, cut[i]->id, NULL, swhy[i]);
+			http_stream_close(cutst[i]);
+			pthread_mutex_lock(&ep->mtx);
+			cut[i]->cutting = 0;
+			pthread_mutex_unlock(&ep->mtx);
+			session_release(ep, cut[i]);
+		}
+	} while (nl == WATCH_BATCH || ns == WATCH_BATCH);
+}
+
 void
 endpoint_shutdown(struct endpoint *ep)
 {
@@ -3007,6 +3143,8 @@ endpoint_shutdown(struct endpoint *ep)
 
 	if (ep == NULL)
 		return;
+	/* No stream ends for its token while (or after) the server stops. */
+	tick_stop(ep->watch);
 	pthread_mutex_lock(&ep->mtx);
 	ep->shut = 1;
 	pthread_mutex_unlock(&ep->mtx);
@@ -3102,6 +3240,9 @@ endpoint_new(const struct endpoint_params *p)
 	mp.release = call_release;
 	if ((ep->mrtr = mrtr_new(&mp)) == NULL)
 		goto err;
+	if ((ep->watch = tick_new(p->watch_ms > 0 ? p->watch_ms : ENDPOINT_WATCH_MS, endpoint_watch,
+	    ep)) == NULL)
+		goto err;
 	return (ep);
 err:
 	endpoint_free(ep);
@@ -3111,8 +3252,10 @@ err:
 void
 endpoint_stop(struct endpoint *ep)
 {
-	if (ep != NULL)
-		mrtr_stop(ep->mrtr);
+	if (ep == NULL)
+		return;
+	tick_stop(ep->watch);
+	mrtr_stop(ep->mrtr);
 }
 
 void
@@ -3126,6 +3269,7 @@ endpoint_free(struct endpoint *ep)
 		return;
 	/* The upstreams are gone (registry_free() came first). */
 	ep->noupstream = 1;
+	tick_free(ep->watch);
 	/* Parked calls hold references to calls, which use ep->mtx. */
 	mrtr_free(ep->mrtr);
 	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)

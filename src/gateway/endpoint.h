@@ -52,7 +52,11 @@
  * expiry, end of the stream, shutdown) if it is running.  A refused
  * subscribe leaves no record.  A
  * notifications/resources/updated reaches only the holders subscribed to
- * the URI (or a parent of it) whose last token may read it.
+ * the URI (or a parent of it) whose last token may read it.  A listen
+ * stream and a session's GET stream last as long as the token that opened
+ * them: within ENDPOINT_WATCH_MS of its expiry or of its revocation
+ * becoming known (gateway/rs.h rs_principal_check()) the stream is ended
+ * (a listen stream with a -32003 error; the session itself goes on).
  *
  * Every request gets one audit line (audit/audit.h), refused ones
  * included.  No token text is ever logged or forwarded.
@@ -74,6 +78,7 @@
 #define ENDPOINT_LISTEN_MAX 1024	/* subscriptions/listen streams in all */
 #define ENDPOINT_LISTEN_PER_SUBJECT 8	/* ... per token subject */
 #define ENDPOINT_LISTEN_URIS_MAX 256	/* resourceSubscriptions per stream */
+#define ENDPOINT_WATCH_MS 500		/* streams checked for their token's end */
 
 struct rs;
 struct registry;
@@ -104,6 +109,9 @@ struct endpoint_params {
 	size_t mrtr_max;
 	size_t mrtr_per_principal;
 	size_t mrtr_per_subject;
+	/* Period of the check that ends listen and GET streams whose token
+	 * expired or was revoked (0: ENDPOINT_WATCH_MS). */
+	int64_t watch_ms;
 };
 
 struct endpoint;
@@ -148,13 +156,15 @@ void endpoint_upstream_ready(struct endpoint *ep, struct upstream *u, const char
  * lookup or a full table would.  Call it now and then. */
 void endpoint_housekeeping(struct endpoint *ep);
 
-/* endpoint_shutdown(ep): refuse new subscriptions, end every listen stream
+/* endpoint_shutdown(ep): stop the streams' token check, refuse new
+ * subscriptions, end every listen stream
  * (with its result, as a graceful end) and unsubscribe upstream every URI
  * still subscribed.  Call it while the HTTP server and the registry still
  * run, before http_server_free().  NULL does nothing. */
 void endpoint_shutdown(struct endpoint *ep);
 
-/* endpoint_stop(ep): stop the timer of the parked calls (gateway/mrtr.h),
+/* endpoint_stop(ep): stop the streams' token check (if endpoint_shutdown()
+ * did not) and the timer of the parked calls (gateway/mrtr.h),
  * so that no parked call expires (and cancels its upstream call) while the
  * registry is freed.  Call it after the HTTP server was freed and before
  * the registry.  NULL does nothing. */
