@@ -18,6 +18,7 @@ struct key {
 	uint64_t serial;
 	unsigned inflight;	/* subscribes sent, not answered */
 	int up;			/* accepted since the instance started */
+	int maybe;		/* an outcome unknown since the instance started */
 	struct key *next;
 };
 
@@ -225,9 +226,33 @@ subs_answered(struct subs *t, void *u, const char *subject, const char *uri, uin
 		return (-1);
 	if (k->inflight > 0)
 		k->inflight--;
-	if (ok)
+	if (ok == SUBS_ACCEPTED)
 		k->up = 1;
+	else if (ok == SUBS_UNKNOWN)
+		k->maybe = 1;
 	return (0);
+}
+
+/*
+ * subs_may_hold(t, u, subject, uri): up, in flight, or maybe held.
+ */
+int
+subs_may_hold(const struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key *k = *find((struct subs *)t, u, subject, uri);
+
+	return (k != NULL && (k->up || k->inflight > 0 || k->maybe));
+}
+
+/*
+ * subs_serial(t, u, subject, uri): the key's serial, or 0.
+ */
+uint64_t
+subs_serial(const struct subs *t, void *u, const char *subject, const char *uri)
+{
+	struct key *k = *find((struct subs *)t, u, subject, uri);
+
+	return (k != NULL ? k->serial : 0);
 }
 
 /*
@@ -259,7 +284,7 @@ subs_restarted(struct subs *t, void *u, const char *subject, struct subs_resend 
 		for (b = 0; b < SUBS_BUCKETS; b++)
 			for (k = t->buckets[b]; k != NULL; k = k->next)
 				if (k->u == u && streq0(k->subject, subject))
-					k->up = 0;
+					k->up = k->maybe = 0;
 		return (0);
 	}
 	*out = NULL;
@@ -285,7 +310,7 @@ subs_restarted(struct subs *t, void *u, const char *subject, struct subs_resend 
 			if (k->u == u && streq0(k->subject, subject)) {
 				if (k->inflight == 0)
 					k->inflight = 1;
-				k->up = 0;
+				k->up = k->maybe = 0;
 			}
 	*out = v;
 	*n = want;

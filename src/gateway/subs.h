@@ -11,8 +11,10 @@
  *   made the first reference, subs_unref() when it dropped the last.
  *   Each key also knows where the upstream stands: whether the instance
  *   accepted a subscribe of it since the instance last started ("up"),
- *   and how many subscribes are in flight (subs_sending() counts one,
- *   subs_answered() its answer).  An instance that starts again has
+ *   how many subscribes are in flight (subs_sending() counts one,
+ *   subs_answered() its answer), and whether one's outcome stayed unknown
+ *   (a timeout: the instance may hold the subscription, so the last
+ *   holder leaving unsubscribes it, see subs_may_hold()).  An instance that starts again has
  *   forgotten every subscription: subs_restarted() marks its keys down
  *   and lists those to subscribe again.  A key's serial, new for every
  *   key made, lets a late answer tell its key from a newer one of the
@@ -111,15 +113,31 @@ int subs_state(const struct subs *t, void *u, const char *subject, const char *u
 uint64_t subs_sending(struct subs *t, void *u, const char *subject, const char *uri, int always);
 
 /* subs_answered(t, u, subject, uri, serial, ok): the subscribe counted
- * under ${serial} was answered, accepted if ${ok} (the key is up), else
- * refused or failed.  Returns 0, or -1 if the key is gone or was made
- * again since (another serial): nothing changed. */
+ * under ${serial} was answered: SUBS_ACCEPTED (the key is up),
+ * SUBS_REFUSED (refused, or failed before the instance could take it) or
+ * SUBS_UNKNOWN (timed out, cancelled, transfer failed: the instance may
+ * have subscribed; the key counts as maybe held until the instance starts
+ * again).  Returns 0, or -1 if the key is gone or was made again since
+ * (another serial): nothing changed. */
+#define SUBS_REFUSED 0
+#define SUBS_ACCEPTED 1
+#define SUBS_UNKNOWN 2
 int subs_answered(struct subs *t, void *u, const char *subject, const char *uri, uint64_t serial,
     int ok);
 
+/* subs_may_hold(t, u, subject, uri): 1 if the instance may hold a
+ * subscription of the key: it accepted one (up), one is in flight, or
+ * one's outcome is unknown since the instance last started; 0 if not, or
+ * if there is no such key. */
+int subs_may_hold(const struct subs *t, void *u, const char *subject, const char *uri);
+
+/* subs_serial(t, u, subject, uri): the key's serial, or 0 if there is no
+ * such key. */
+uint64_t subs_serial(const struct subs *t, void *u, const char *subject, const char *uri);
+
 /* subs_restarted(t, u, subject, out, n): the instance (${u}, ${subject})
  * completed initialize again and holds no subscription: every key of it
- * is marked not up, and each one without a subscribe in flight gets one
+ * is marked not up (nor maybe held), and each one without a subscribe in flight gets one
  * counted (as subs_sending() does) and is listed in ${*out}, a malloc'd
  * array of ${*n} items (NULL when 0) for the caller to subscribe upstream
  * and free with subs_resend_free().  With ${out} NULL the keys are only

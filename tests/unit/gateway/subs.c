@@ -204,6 +204,61 @@ test_serials(void **state)
 	subs_free(t);
 }
 
+/* A subscribe whose outcome is unknown: the key stays down (the next
+ * holder subscribes again) but the instance may hold it, until a restart
+ * says it does not; a refusal holds nothing. */
+static void
+test_maybe(void **state)
+{
+	struct subs *t = subs_new(0);
+	struct subs_resend *v;
+	uint64_t s1;
+	unsigned inflight;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);	/* no key */
+	assert_int_equal(subs_serial(t, &u1, NULL, "a"), 0);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_true(subs_serial(t, &u1, NULL, "a") != 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	s1 = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(s1, subs_serial(t, &u1, NULL, "a"));
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 1);	/* in flight */
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_REFUSED), 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	/* Timed out: down, nothing in flight, yet maybe held. */
+	s1 = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_UNKNOWN), 0);
+	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
+	assert_int_equal(inflight, 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_sending(t, &u1, NULL, "a", 0), s1);	/* tried again */
+	/* A later refusal does not say the first was not taken. */
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_REFUSED), 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 1);
+	/* Another instance, or another key, is not concerned. */
+	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
+	assert_int_equal(subs_may_hold(t, &u1, "alice", "a"), 0);
+	/* The instance started again and holds nothing. */
+	assert_int_equal(subs_restarted(t, &u1, NULL, NULL, &n), 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	s1 = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_UNKNOWN), 0);
+	assert_int_equal(subs_restarted(t, &u1, NULL, &v, &n), 0);
+	assert_int_equal(n, 1);
+	subs_resend_free(v, n);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_REFUSED), 0);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	/* A key made again starts afresh. */
+	s1 = subs_sending(t, &u1, NULL, "a", 0);
+	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_UNKNOWN), 0);
+	assert_int_equal(subs_unref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	subs_free(t);
+}
+
 static int
 resend_cmp(const void *a, const void *b)
 {
@@ -368,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_serials),
+		cmocka_unit_test(test_maybe),
 		cmocka_unit_test(test_restarted),
 		cmocka_unit_test(test_stamps),
 		cmocka_unit_test(test_budget),
