@@ -1345,6 +1345,14 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 	if (timeout > UPSTREAM_TIMEOUT_MAX_MS)
 		timeout = UPSTREAM_TIMEOUT_MAX_MS;
 	pthread_mutex_lock(&u->mtx);
+	/* Only to a running session: looked up under u->mtx, which the idle
+	 * reaper holds to stop one, and the call counted below keeps it. */
+	if (opts->running_only && (u->stopping ||
+	    (s = session_get(u, opts->subject, 0, &why)) == NULL || s->state != S_READY)) {
+		pthread_mutex_unlock(&u->mtx);
+		errno = ESRCH;
+		return (-1);
+	}
 	/* Without a session for it, the call hangs on another only to be
 	 * failed by the timer thread; with no session at all (not started,
 	 * stopping) there is nothing to report from. */
@@ -1366,7 +1374,7 @@ upstream_request_opts(struct upstream *u, const char *method, json_t *params,
 		defer_fail(c, unavailable("overloaded"));
 	else if (s == NULL)
 		defer_fail(c, unavailable(why));
-	else if (s->ncalls > UPSTREAM_PENDING_MAX)
+	else if (s->ncalls > upstream_calls_max(u))
 		defer_fail(c, unavailable("overloaded"));
 	else if (s->state == S_READY) {
 		c->state = C_SENT;
@@ -1401,7 +1409,7 @@ int
 upstream_request(struct upstream *u, const char *method, json_t *params, int64_t timeout_ms,
     upstream_done_fn done, void *arg, struct upstream_call **handle)
 {
-	struct upstream_call_opts o = {timeout_ms, NULL, done, NULL, NULL, arg, 0};
+	struct upstream_call_opts o = {timeout_ms, NULL, done, NULL, NULL, arg, 0, 0};
 
 	return (upstream_request_opts(u, method, params, &o, handle));
 }
@@ -1545,6 +1553,17 @@ upstream_pid(struct upstream *u, const char *subject)
 	/* The transport outlives this call: only upstream_free() or the
 	 * reaper close it, and tests do not race them. */
 	return (t != NULL ? u->tp->pid(t) : -1);
+}
+
+/*
+ * upstream_calls_max(u): the calls in flight one session takes.
+ */
+size_t
+upstream_calls_max(const struct upstream *u)
+{
+	size_t n = u->cfg->max_calls;
+
+	return (n > 0 && n < UPSTREAM_PENDING_MAX ? n : UPSTREAM_PENDING_MAX);
 }
 
 /*

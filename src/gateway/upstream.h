@@ -11,6 +11,7 @@
  * "mcp:github"), "isolation" ("shared", the default, or "per-user": one
  * process per token subject), "timeout_ms" (per call, default 30 s),
  * "idle_ms" (per-user processes unused this long are stopped, default 5 min),
+ * "max_calls" (calls in flight per session, default and at most 4096),
  * "namespace" (true by default: names are prefixed with the server name, see
  * gateway/registry.h), and for HTTP upstreams "oauth": {"token_endpoint",
  * "client_id", "client_secret", "scope", "resource"} (client credentials
@@ -63,7 +64,7 @@
 #define UPSTREAM_STR_MAX 4096		/* any configured string */
 #define UPSTREAM_SERVERS_MAX 256	/* configured servers */
 #define UPSTREAM_MSG_MAX (4 * 1024 * 1024) /* one message from an upstream */
-#define UPSTREAM_PENDING_MAX 4096	/* calls in flight per session */
+#define UPSTREAM_PENDING_MAX 4096	/* calls in flight per session: "max_calls" at most */
 #define UPSTREAM_SESSIONS_MAX 256	/* per-user sessions per server */
 #define UPSTREAM_LIST_PAGES_MAX 32	/* pages followed per list */
 #define UPSTREAM_LIST_ITEMS_MAX 10000	/* items kept per list */
@@ -113,6 +114,7 @@ struct upstream_config {
 	int64_t timeout_ms;
 	int64_t idle_ms;
 	int namespaced;
+	size_t max_calls;	/* in flight per session; 0: UPSTREAM_PENDING_MAX */
 };
 
 struct upstream_configs {
@@ -185,6 +187,13 @@ struct upstream_call_opts {
 	 * time they waited.  The timeout measures the upstream's work, not the
 	 * time a person takes to answer an elicitation.  0: no allowance. */
 	int64_t input_ms;
+	/* 1: only to a session that exists and is initialized: otherwise the
+	 * request is not made (upstream_request_opts() fails with ESRCH) and
+	 * no session is started or waited for.  Decided under the lock that
+	 * the idle reaper takes, and the call, once made, keeps the session
+	 * from being reaped: nothing starts a session just for it (an
+	 * unsubscribe). */
+	int running_only;
 };
 
 /* Server-wide events, for the registry and the endpoint. */
@@ -230,6 +239,9 @@ int upstream_start(struct upstream *u);
  */
 void upstream_free(struct upstream *u);
 
+/* upstream_calls_max(u): the calls one session of ${u} takes in flight. */
+size_t upstream_calls_max(const struct upstream *u);
+
 /* upstream_name(u), upstream_cfg(u): the server's name and configuration. */
 const char *upstream_name(const struct upstream *u);
 const struct upstream_config *upstream_cfg(const struct upstream *u);
@@ -246,7 +258,8 @@ int upstream_wait_ready(struct upstream *u, int64_t timeout_ms);
  * ${params} (may be NULL) is borrowed and not modified.  Returns 0 and
  * later calls ${opts}->done exactly once (never from inside this call), or
  * -1 without calling anything if the arguments are invalid or memory is
- * exhausted.  If ${handle} is not NULL it receives a reference to the call,
+ * exhausted, or with ${opts}->running_only and errno ESRCH if the session
+ * is not running.  If ${handle} is not NULL it receives a reference to the call,
  * valid until given to upstream_call_cancel() or upstream_call_release().
  */
 int upstream_request_opts(struct upstream *u, const char *method, json_t *params,

@@ -360,7 +360,7 @@ static int
 parse_one(const char *name, json_t *o, struct upstream_config *c, const char **why)
 {
 	static const char *keys[] = {"command", "args", "env", "url", "headers", "oauth", "scope",
-	    "isolation", "timeout_ms", "idle_ms", "namespace", "type", "transport"};
+	    "isolation", "timeout_ms", "idle_ms", "max_calls", "namespace", "type", "transport"};
 	const char *k, *s;
 	json_t *v;
 	size_t i;
@@ -450,6 +450,16 @@ parse_one(const char *name, json_t *o, struct upstream_config *c, const char **w
 		*why = why_fmt("mcpServers.%s: timeout_ms and idle_ms are integers from 1 to %d", name,
 		    UPSTREAM_TIMEOUT_MAX_MS);
 		return (-1);
+	}
+	c->max_calls = UPSTREAM_PENDING_MAX;
+	if ((v = json_object_get(o, "max_calls")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > UPSTREAM_PENDING_MAX) {
+			*why = why_fmt("mcpServers.%s.max_calls: an integer from 1 to %d", name,
+			    UPSTREAM_PENDING_MAX);
+			return (-1);
+		}
+		c->max_calls = (size_t)json_integer_value(v);
 	}
 	c->namespaced = 1;
 	if ((v = json_object_get(o, "namespace")) != NULL) {

@@ -164,7 +164,7 @@ static void
 call_tool(struct upstream *u, struct waiter *w, const char *tool, json_t *args, int64_t timeout,
     struct upstream_call **h)
 {
-	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w, 0};
+	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w, 0, 0};
 	json_t *p = json_pack("{s:s, s:o}", "name", tool, "arguments", args ? args : json_object());
 
 	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, h), 0);
@@ -977,6 +977,66 @@ t_per_user(void **state)
 	upstream_free(u);
 }
 
+/* running_only: a call only to a session that runs; none is started for
+ * it, and a session stopped when idle refuses it as one never started. */
+static void
+t_running_only(void **state)
+{
+	struct upstream_call_opts o;
+	struct waiter w;
+	struct upstream *u;
+	json_t *p;
+	size_t before;
+	int64_t end;
+
+	(void)state;
+	u = start_echo(NULL, "\"isolation\": \"per-user\", \"idle_ms\": 300", NULL);
+	p = json_pack("{s:s, s:{s:s}}", "name", "echo", "arguments", "text", "hi");
+	memset(&o, 0, sizeof(o));
+	o.done = w_done;
+	o.subject = "alice";
+	o.arg = &w;
+	o.running_only = 1;
+	/* Never started: refused at once, nothing started, done not called. */
+	before = upstream_sessions(u);
+	w_init(&w);
+	errno = 0;
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(upstream_sessions(u), before);
+	assert_int_equal(upstream_pid(u, "alice"), -1);
+	/* Started by an ordinary call: taken. */
+	o.running_only = 0;
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+	w_wait(&w);
+	w_clear(&w);
+	assert_true(upstream_pid(u, "alice") > 0);
+	o.running_only = 1;
+	w_init(&w);
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), 0);
+	w_wait(&w);
+	assert_string_equal(text_of(w.result), "hi");
+	w_clear(&w);
+	/* Stopped when idle: refused again, and not started. */
+	end = clock_now_ms() + WAIT_MS;
+	while (upstream_pid(u, "alice") != -1 && clock_now_ms() < end) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(upstream_pid(u, "alice"), -1);
+	before = upstream_sessions(u);
+	w_init(&w);
+	errno = 0;
+	assert_int_equal(upstream_request_opts(u, "tools/call", p, &o, NULL), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(upstream_sessions(u), before);
+	assert_int_equal(upstream_pid(u, "alice"), -1);
+	w_clear(&w);
+	json_decref(p);
+	upstream_free(u);
+}
+
 static void
 t_server_everything(void **state)
 {
@@ -1154,6 +1214,7 @@ main(void)
 		cmocka_unit_test_teardown(t_environment, teardown),
 		cmocka_unit_test_teardown(t_not_startable, teardown),
 		cmocka_unit_test_teardown(t_per_user, teardown),
+		cmocka_unit_test_teardown(t_running_only, teardown),
 		cmocka_unit_test_teardown(t_server_everything, teardown),
 		cmocka_unit_test_teardown(t_ready_hook_restart, teardown),
 		cmocka_unit_test_teardown(t_ready_hook_per_user, teardown),

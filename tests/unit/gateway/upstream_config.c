@@ -32,7 +32,8 @@ t_full(void **state)
 	(void)state;
 	assert_int_equal(parse("{"
 	    "\"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"pkg\", \"/tmp\"], \"env\": {\"A\": \"1\"},"
-	    "  \"scope\": \"mcp:fs\", \"isolation\": \"per-user\", \"timeout_ms\": 5000, \"idle_ms\": 60000},"
+	    "  \"scope\": \"mcp:fs\", \"isolation\": \"per-user\", \"timeout_ms\": 5000, \"idle_ms\": 60000,"
+	    "  \"max_calls\": 16},"
 	    "\"remote\": {\"type\": \"http\", \"url\": \"https://mcp.example/mcp\","
 	    "  \"headers\": {\"X-Api-Key\": \"k\"}},"
 	    "\"gh\": {\"url\": \"http://127.0.0.1:9/mcp\", \"namespace\": false, \"oauth\": {"
@@ -53,6 +54,7 @@ t_full(void **state)
 	assert_int_equal(c.v[0].isolation, UPSTREAM_PER_USER);
 	assert_int_equal(c.v[0].timeout_ms, 5000);
 	assert_int_equal(c.v[0].idle_ms, 60000);
+	assert_int_equal(c.v[0].max_calls, 16);
 	assert_int_equal(c.v[0].namespaced, 1);
 	assert_int_equal(c.v[1].kind, UPSTREAM_HTTP);
 	assert_string_equal(c.v[1].url, "https://mcp.example/mcp");
@@ -62,6 +64,7 @@ t_full(void **state)
 	assert_null(c.v[1].scope);
 	assert_int_equal(c.v[1].isolation, UPSTREAM_SHARED);
 	assert_int_equal(c.v[1].timeout_ms, UPSTREAM_TIMEOUT_DEFAULT_MS);
+	assert_int_equal(c.v[1].max_calls, UPSTREAM_PENDING_MAX);
 	assert_non_null(c.v[2].oauth);
 	assert_string_equal(c.v[2].oauth->client_id, "gw");
 	assert_string_equal(c.v[2].oauth->resource, "https://gh.example");
@@ -95,6 +98,9 @@ t_refused(void **state)
 		"{\"a\": {\"command\": \"x\", \"isolation\": \"none\"}}",
 		"{\"a\": {\"command\": \"x\", \"timeout_ms\": 0}}",
 		"{\"a\": {\"command\": \"x\", \"timeout_ms\": \"5\"}}",
+		"{\"a\": {\"command\": \"x\", \"max_calls\": 0}}",
+		"{\"a\": {\"command\": \"x\", \"max_calls\": 4097}}",
+		"{\"a\": {\"command\": \"x\", \"max_calls\": 1.5}}",
 		"{\"a\": {\"command\": \"x\", \"scope\": \"a b\"}}",
 		"{\"a\": {\"command\": \"x\", \"namespace\": 1}}",
 		"{\"a\": {\"command\": \"x\", \"type\": \"http\"}}",

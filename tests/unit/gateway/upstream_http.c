@@ -280,7 +280,7 @@ w_notify(void *arg, const char *method, json_t *params)
 static void
 call(struct upstream *u, struct waiter *w, const char *tool, int64_t timeout)
 {
-	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w, 0};
+	struct upstream_call_opts o = {timeout, NULL, w_done, w_notify, NULL, w, 0, 0};
 	struct timespec ts;
 	json_t *p;
 
