@@ -1813,19 +1813,22 @@ fire_done(void *arg, json_t *result, json_t *error)
 	free(what);
 }
 
-/* Send ${method} for the upstream URI ${orig} to the instance (${u},
- * ${subject}) without waiting for the answer (errors are logged; the URI
- * is not). */
+/* Unsubscribe the instance (${u}, ${subject}) from the upstream URI
+ * ${orig} without waiting for the answer (errors are logged; the URI is
+ * not), if the instance runs: one that does not has forgotten its
+ * subscriptions, and a per-user one would be started just for this.
+ * Whether it runs is decided where the call is made (running_only), so
+ * the idle reaper cannot stop it in between.  Under ep->sendmtx. */
 static void
-fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *method,
-    const char *orig)
+unsubscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig)
 {
 	struct upstream_call_opts o;
 	json_t *params;
 	char *what = NULL;
 
 	params = json_pack("{s:s}", "uri", orig);
-	if (params == NULL || asprintf(&what, "upstream %s: %s", upstream_name(u), method) < 0) {
+	if (params == NULL ||
+	    asprintf(&what, "upstream %s: resources/unsubscribe", upstream_name(u)) < 0) {
 		json_decref(params);
 		return;
 	}
@@ -1834,8 +1837,10 @@ fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *m
 	o.subject = subject;
 	o.done = fire_done;
 	o.arg = what;
-	if (upstream_request_opts(u, method, params, &o, NULL) != 0) {
-		log_info("gateway: %s could not be sent", what);
+	o.running_only = 1;
+	if (upstream_request_opts(u, "resources/unsubscribe", params, &o, NULL) != 0) {
+		if (errno != ESRCH)
+			log_info("gateway: %s could not be sent", what);
 		free(what);
 	}
 	json_decref(params);
@@ -1843,19 +1848,15 @@ fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *m
 
 /* Drop a holder's reference on the key (${u}, ${subject}, ${orig}) (ep->mtx
  * held).  1 if it was the last one and the upstream may hold the
- * subscription (it accepted one, or one is in flight, or ${unknown}: a
- * subscribe's outcome is unknown): then unsubscribe upstream, if the
- * instance runs (upstream_running(): one that does not has forgotten it,
- * and a per-user one would be started just for that). */
+ * subscription (subs_may_hold(): it accepted one, one is in flight, or
+ * one's outcome is unknown): then unsubscribe upstream
+ * (unsubscribe_fire(), if the instance runs). */
 static int
-subs_drop(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
-    int unknown)
+subs_drop(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig)
 {
-	unsigned inflight;
-	int up = subs_state(ep->subs, u, subject, orig, &inflight);
+	int may = subs_may_hold(ep->subs, u, subject, orig);
 
-	return (subs_unref(ep->subs, u, subject, orig) == 1 && !ep->noupstream &&
-	    (up == 1 || inflight > 0 || unknown));
+	return (subs_unref(ep->subs, u, subject, orig) == 1 && !ep->noupstream && may);
 }
 
 /* Drop the references the items of ${set} hold, unsubscribing upstream
@@ -1873,28 +1874,49 @@ subs_release_set(struct endpoint *ep, struct subs_set *set)
 	pthread_mutex_lock(&ep->mtx);
 	for (i = 0; i < n; i++) {
 		it = subs_set_item(set, i);
-		last[i] = subs_drop(ep, it->u, it->subject, it->orig, 0);
+		last[i] = subs_drop(ep, it->u, it->subject, it->orig);
 	}
 	pthread_mutex_unlock(&ep->mtx);
 	for (i = 0; i < n; i++)
 		if (last[i]) {
 			it = subs_set_item(set, i);
-			if (upstream_running(it->u, it->subject))
-				fire(ep, it->u, it->subject, "resources/unsubscribe", it->orig);
+			unsubscribe_fire(ep, it->u, it->subject, it->orig);
 		}
 	pthread_mutex_unlock(&ep->sendmtx);
 	subs_set_free(set);
 }
 
+/* Subscribes sent without a client waiting (a listen stream's, or the
+ * renewals after an instance started again), a few at a time: at most
+ * ${width} unanswered, the next going out as earlier ones are answered, so
+ * that many keys do not exceed an instance's calls in flight.  Each key is
+ * counted in flight (subs_sending(), subs_restarted()) from the start: a
+ * holder coming meanwhile does not send its own.  Under ep->sendmtx. */
+struct subq_item {
+	struct upstream *u;
+	char *subject, *orig;
+	uint64_t serial;
+};
+
+struct subq {
+	struct endpoint *ep;
+	struct subq_item *v;
+	size_t n, cap, next;
+	size_t active;		/* sent, not answered */
+	size_t width;
+};
+
 /* A subscribe on its way upstream, until its answer: the key and its
- * serial then (subs_sending()), and for a legacy session's forwarded
- * subscribe its holder (a reference to the session) and the record's
- * URI and stamp, to take the record back if the subscribe fails. */
+ * serial then (subs_sending()), the queue it came from (NULL: none), and
+ * for a legacy session's forwarded subscribe its holder (a reference to
+ * the session) and the record's URI and stamp, to take the record back if
+ * the subscribe fails. */
 struct subreq {
 	struct endpoint *ep;
 	struct upstream *u;
 	char *subject, *orig;
 	uint64_t serial;
+	struct subq *q;
 	struct session *sess;
 	char *uri;
 	uint64_t stamp;
@@ -1958,6 +1980,7 @@ subs_settle(struct endpoint *ep, struct upstream *u, const char *subject, const 
 	struct subs_item it;
 	const char *msg;
 	int last = 0, undo = error != NULL && sess != NULL;
+	int how = error == NULL ? SUBS_ACCEPTED : outcome_unknown(error) ? SUBS_UNKNOWN : SUBS_REFUSED;
 
 	if (error != NULL && sess == NULL) {
 		msg = json_string_value(json_object_get(error, "message"));
@@ -1969,21 +1992,23 @@ subs_settle(struct endpoint *ep, struct upstream *u, const char *subject, const 
 	if (undo)
 		pthread_mutex_lock(&ep->sendmtx);
 	pthread_mutex_lock(&ep->mtx);
-	(void)subs_answered(ep->subs, u, subject, orig, serial, error == NULL);
+	(void)subs_answered(ep->subs, u, subject, orig, serial, how);
 	if (undo && stamp != 0 && subs_set_stamp(sess->subs, uri) == stamp &&
 	    subs_set_remove(sess->subs, uri, &it) == 0)
-		last = subs_drop(ep, u, subject, orig, outcome_unknown(error));
+		last = subs_drop(ep, u, subject, orig);
 	if (sess != NULL)
 		f = session_unref(sess);
 	pthread_mutex_unlock(&ep->mtx);
-	if (last && upstream_running(u, subject))
-		fire(ep, u, subject, "resources/unsubscribe", orig);
+	if (last)
+		unsubscribe_fire(ep, u, subject, orig);
 	if (undo)
 		pthread_mutex_unlock(&ep->sendmtx);
 	subs_item_clear(&it);
 	if (f != NULL)
 		session_free(f);
 }
+
+static void subq_pump(struct subq *q);
 
 /* upstream_done_fn of a subscribe (a struct subreq). */
 static void
@@ -1993,15 +2018,33 @@ subreq_done(void *arg, json_t *result, json_t *error)
 
 	(void)result;
 	subs_settle(r->ep, r->u, r->subject, r->orig, r->serial, r->sess, r->uri, r->stamp, error);
+	if (r->q != NULL) {
+		pthread_mutex_lock(&r->ep->sendmtx);
+		r->q->active--;
+		subq_pump(r->q);
+		pthread_mutex_unlock(&r->ep->sendmtx);
+	}
 	subreq_free(r);
 }
 
-/* Subscribe the instance (${u}, ${subject}) to ${orig}, counted in flight
- * under ${serial}, without a client waiting for the answer (a listen
- * stream's, or again after a restart).  Under ep->sendmtx. */
+/* The subscribe of the key (${u}, ${subject}, ${orig}) counted in flight
+ * under ${serial} will not be sent: the key is down. */
 static void
-subscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+subs_unsent(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
     uint64_t serial)
+{
+	pthread_mutex_lock(&ep->mtx);
+	(void)subs_answered(ep->subs, u, subject, orig, serial, SUBS_REFUSED);
+	pthread_mutex_unlock(&ep->mtx);
+}
+
+/* Subscribe the instance (${u}, ${subject}) to ${orig}, counted in flight
+ * under ${serial}, for the queue ${q}, without a client waiting for the
+ * answer.  Returns 0 if sent (the answer comes to subreq_done()), or -1
+ * (the key is marked down).  Under ep->sendmtx. */
+static int
+subscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig,
+    uint64_t serial, struct subq *q)
 {
 	struct upstream_call_opts o;
 	struct subreq *r = NULL;
@@ -2012,18 +2055,108 @@ subscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, con
 	o.subject = subject;
 	o.done = subreq_done;
 	if (params != NULL && (r = subreq_new(ep, u, subject, orig, serial)) != NULL) {
+		r->q = q;
 		o.arg = r;
 		if (upstream_request_opts(u, "resources/subscribe", params, &o, NULL) == 0) {
 			json_decref(params);
-			return;
+			return (0);
 		}
 	}
 	subreq_free(r);
 	json_decref(params);
 	log_info("gateway: upstream %s: resources/subscribe could not be sent", upstream_name(u));
-	pthread_mutex_lock(&ep->mtx);
-	(void)subs_answered(ep->subs, u, subject, orig, serial, 0);
-	pthread_mutex_unlock(&ep->mtx);
+	subs_unsent(ep, u, subject, orig, serial);
+	return (-1);
+}
+
+static void
+subq_free(struct subq *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->n; i++) {
+		free(q->v[i].subject);
+		free(q->v[i].orig);
+	}
+	free(q->v);
+	free(q);
+}
+
+/* subq_new(ep, cap): an empty queue for at most ${cap} subscribes. */
+static struct subq *
+subq_new(struct endpoint *ep, size_t cap)
+{
+	struct subq *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return (NULL);
+	if ((q->v = calloc(cap > 0 ? cap : 1, sizeof(*q->v))) == NULL) {
+		free(q);
+		return (NULL);
+	}
+	q->ep = ep;
+	q->cap = cap;
+	q->width = SIZE_MAX;
+	return (q);
+}
+
+/* Queue the subscribe of (${u}, ${subject}, ${orig}) counted under
+ * ${serial}.  Returns 0, or -1 on ENOMEM or if ${q} is full (nothing
+ * queued). */
+static int
+subq_add(struct subq *q, struct upstream *u, const char *subject, const char *orig, uint64_t serial)
+{
+	struct subq_item *it;
+	size_t w;
+
+	if (q->n >= q->cap)
+		return (-1);
+	it = &q->v[q->n];
+	memset(it, 0, sizeof(*it));
+	if ((subject != NULL && (it->subject = strdup(subject)) == NULL) ||
+	    (it->orig = strdup(orig)) == NULL) {
+		free(it->subject);
+		it->subject = NULL;
+		return (-1);
+	}
+	it->u = u;
+	it->serial = serial;
+	q->n++;
+	/* A share of the instance's calls in flight, so that clients' calls
+	 * still find room. */
+	w = upstream_calls_max(u) / ENDPOINT_SUBQ_SHARE;
+	if (w < 1)
+		w = 1;
+	if (w < q->width)
+		q->width = w;
+	return (0);
+}
+
+/* Send the next subscribes of ${q} while fewer than its width are
+ * unanswered; free ${q} once every one is sent and answered.  A key
+ * released while queued is skipped: its holders are gone (an unsubscribe
+ * may have gone out already, which a subscribe must not follow), and one
+ * made again since (another serial) has its own.  Under ep->sendmtx. */
+static void
+subq_pump(struct subq *q)
+{
+	struct endpoint *ep = q->ep;
+	struct subq_item *it;
+	int go;
+
+	while (q->active < q->width && q->next < q->n) {
+		it = &q->v[q->next++];
+		pthread_mutex_lock(&ep->mtx);
+		go = !ep->shut && !ep->noupstream &&
+		    subs_serial(ep->subs, it->u, it->subject, it->orig) == it->serial;
+		pthread_mutex_unlock(&ep->mtx);
+		if (go && subscribe_fire(ep, it->u, it->subject, it->orig, it->serial, q) == 0)
+			q->active++;
+	}
+	if (q->active == 0 && q->next == q->n)
+		subq_free(q);
 }
 
 /* Scratch space for may_read(), allocated outside the locks. */
@@ -2335,8 +2468,7 @@ m_unsubscribe(struct rq *q)
 	struct endpoint *ep = q->ep;
 	struct subs_item it;
 	const char *uri = jsonrpc_param_uri(&q->m);
-	json_t *params;
-	int last = 0, sent = 0;
+	int last = 0;
 
 	if (q->modern) {
 		listen_instead(q);
@@ -2351,25 +2483,17 @@ m_unsubscribe(struct rq *q)
 	pthread_mutex_lock(&ep->sendmtx);
 	pthread_mutex_lock(&ep->mtx);
 	if (subs_set_remove(q->sess->subs, uri, &it) == 0)
-		last = subs_drop(ep, it.u, it.subject, it.orig, 0);
+		last = subs_drop(ep, it.u, it.subject, it.orig);
 	pthread_mutex_unlock(&ep->mtx);
-	if (last && upstream_running(it.u, it.subject)) {
+	if (last) {
 		q->upstream = upstream_name(it.u);
 		q->decision = AUDIT_ALLOW;
 		q->reason = "last subscriber";
-		params = json_copy(q->m.params);
-		if (params != NULL && json_object_set_new(params, "uri", json_string(it.orig)) == 0) {
-			forward(q, it.u, "resources/unsubscribe", params);
-			sent = 1;
-		} else {
-			json_decref(params);
-			fire(ep, it.u, it.subject, "resources/unsubscribe", it.orig);
-		}
+		unsubscribe_fire(ep, it.u, it.subject, it.orig);
 	}
 	pthread_mutex_unlock(&ep->sendmtx);
 	subs_item_clear(&it);
-	if (!sent)
-		reply_result(q, json_object());
+	reply_result(q, json_object());
 }
 
 /* The filter flag ${key} of subscriptions/listen: 1 true, 0 absent or
@@ -2398,6 +2522,7 @@ m_listen(struct rq *q)
 	const struct subs_item *it;
 	json_t *filter = json_object_get(q->m.params, "notifications"), *rsub, *v, *ackn, *acku, *ack;
 	uint64_t serial[SUBS_PER_HOLDER_MAX];
+	struct subq *sq;
 	struct upstream *u;
 	const char *uri;
 	char *orig, *text = NULL;
@@ -2572,11 +2697,17 @@ m_listen(struct rq *q)
 	}
 	/* Under sendmtx, ${l} cannot be released yet even if the client
 	 * already left. */
+	sq = n > 0 ? subq_new(ep, n) : NULL;
 	for (i = 0; i < n; i++)
 		if (serial[i] != 0) {
 			it = subs_set_item(l->subs, i);
-			subscribe_fire(ep, it->u, it->subject, it->orig, serial[i]);
+			if (sq == NULL || subq_add(sq, it->u, it->subject, it->orig, serial[i]) != 0) {
+				log_warn("gateway: out of memory: a resources/subscribe is not sent");
+				subs_unsent(ep, it->u, it->subject, it->orig, serial[i]);
+			}
 		}
+	if (sq != NULL)
+		subq_pump(sq);
 	pthread_mutex_unlock(&ep->sendmtx);
 	q->decision = AUDIT_ALLOW;
 	if (q->reason == NULL)
@@ -3027,6 +3158,7 @@ endpoint_upstream_ready(struct endpoint *ep, struct upstream *u, const char *sub
     json_t *capabilities)
 {
 	struct subs_resend *v = NULL;
+	struct subq *q = NULL;
 	size_t n = 0, i;
 	int rc = 0, sub;
 
@@ -3044,8 +3176,14 @@ endpoint_upstream_ready(struct endpoint *ep, struct upstream *u, const char *sub
 	if (n > 0)
 		log_info("gateway: upstream %s: subscribing again to %zu resource%s", upstream_name(u), n,
 		    n == 1 ? "" : "s");
+	if (n > 0 && (q = subq_new(ep, n)) == NULL)
+		log_warn("gateway: upstream %s: out of memory: its subscriptions are not renewed",
+		    upstream_name(u));
 	for (i = 0; i < n; i++)
-		subscribe_fire(ep, u, subject, v[i].uri, v[i].serial);
+		if (q == NULL || subq_add(q, u, subject, v[i].uri, v[i].serial) != 0)
+			subs_unsent(ep, u, subject, v[i].uri, v[i].serial);
+	if (q != NULL)
+		subq_pump(q);
 	pthread_mutex_unlock(&ep->sendmtx);
 	subs_resend_free(v, n);
 }

@@ -79,6 +79,8 @@
 #define ENDPOINT_LISTEN_PER_SUBJECT 8	/* ... per token subject */
 #define ENDPOINT_LISTEN_URIS_MAX 256	/* resourceSubscriptions per stream */
 #define ENDPOINT_WATCH_MS 500		/* streams checked for their token's end */
+#define ENDPOINT_SUBQ_SHARE 4		/* subscribes sent at once without a client: at
+					 * most 1/4 of an instance's calls in flight */
 
 struct rs;
 struct registry;

@@ -19,7 +19,12 @@
 //   - refused subscribes: no record is kept (a later subscribe asks the
 //     upstream again, unsubscribe answers as for an unknown URI), holders
 //     arriving while the first subscribe is in flight get the upstream's
-//     own answer.
+//     own answer;
+//   - a listen stream's subscribe that timed out (the upstream took it):
+//     unsubscribed upstream when the last holder leaves;
+//   - many subscribes without a client (a listen stream's, the renewals
+//     after a restart) go out a few at a time, within the upstream's
+//     max_calls, and every key ends up subscribed.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -737,4 +742,53 @@ test('per-user instances: stopped when idle, subscribed again when started', asy
 		r = await touch(server, token, s, 5, 'test://r/a', 'peru__touch');
 		await st.waitFor('another update', () => st.updates(PA).length === 2);
 	});
+});
+
+test('a listen stream\'s subscribe that timed out is unsubscribed when its last holder leaves', async (t) => {
+	const log = tmpLog(t, 'subs.log');
+	const server = await startGateway(t, { echo: false, servers: subsServers(log),
+	    config: { gateway: { timeout_ms: 300 } } });
+	const { token } = await ccToken(server);
+	const SL = 'mcpgate://subs/test://slow/t';
+	const l = await listen(t, server, token, 'lt', { resourceSubscriptions: [SL] });
+	await until('the stream\'s subscribe upstream', () => ops(log, 'subscribe', 'test://slow/t').length === 1);
+	// The gateway gives up after 300 ms; the upstream answers at 800 ms,
+	// having subscribed.
+	await sleep(1200);
+	assert.equal(ops(log, 'unsubscribe', 'test://slow/t').length, 0, 'still held');
+	await l.close();
+	await until('the upstream unsubscribed', () => ops(log, 'unsubscribe', 'test://slow/t').length === 1);
+});
+
+test('many subscriptions are renewed a few at a time, every one of them', async (t) => {
+	const log = tmpLog(t, 'subs.log');
+	// Four calls in flight per instance: one subscribe at a time.
+	const server = await startGateway(t, { echo: false, servers: {
+		subs: { command: process.execPath, args: [SUBS_MCP], env: { SUBS_LOG: log }, max_calls: 4 } } });
+	const { token } = await ccToken(server);
+	const N = 40;
+	const uri = (i) => `test://many/${i}`;
+	const uris = Array.from({ length: N }, (_, i) => `mcpgate://subs/${uri(i)}`);
+	const subscribed = (pid) => new Set(ops(log, 'subscribe').filter((x) => x.pid === pid).map((x) => x.uri));
+	const l = await listen(t, server, token, 'lm', { resourceSubscriptions: uris });
+	assert.equal(l.events[0].params.notifications.resourceSubscriptions.length, N);
+	const first = ops(log, 'start')[0].pid;
+	await until(`${N} subscribed upstream`, () => subscribed(first).size === N);
+	assert.equal(ops(log, 'subscribe').length, N, 'each once');
+
+	// The process exits; the new one gets all of them again.
+	const s = await openSession(server, token);
+	let r = await touch(server, token, s, 1, undefined, 'subs__exit');
+	assert.equal(r.status, 200, r.text);
+	const second = await until('a new process', () => {
+		const st = ops(log, 'start').at(-1);
+		return st.pid !== first ? st.pid : null;
+	}, 10000);
+	await until(`${N} subscribed in the new process`, () => subscribed(second).size === N, 10000);
+	assert.equal(ops(log, 'subscribe').filter((x) => x.pid === second).length, N, 'each once');
+	// And updates flow for the last of them.
+	r = await touch(server, token, s, 2, uri(N - 1));
+	assert.equal(r.status, 200, r.text);
+	await l.waitFor('the update', (e) => e.method === 'notifications/resources/updated' &&
+	    e.params.uri === uris[N - 1]);
 });
