@@ -156,6 +156,10 @@ struct endpoint {
 	struct tick *watch;
 };
 
+/* What a subs_set belongs to (subs_set_owner()). */
+#define HOLDER_SESSION 1
+#define HOLDER_LISTEN 2
+
 static void subs_release_set(struct endpoint *ep, struct subs_set *set);
 static void session_scope(struct session *s, const struct rs_principal *p);
 
@@ -335,6 +339,10 @@ session_unlink(struct endpoint *ep, struct session *s)
 			break;
 		}
 	s->dead = 1;
+	/* Updates reach it no more, though its set stays indexed until
+	 * released. */
+	if (s->subs != NULL)
+		subs_set_owner(s->subs, NULL, 0);
 	st = s->stream;
 	s->stream = NULL;
 	if (st != NULL)
@@ -419,6 +427,7 @@ session_new(struct endpoint *ep, const struct rs_principal *p, const char *versi
 		return (NULL);
 	}
 	subs_set_budget(s->subs, &ep->subs_budget);
+	subs_set_owner(s->subs, s, HOLDER_SESSION);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	session_scope(s, p);
 	s->last_used = clock_now();
@@ -1846,17 +1855,18 @@ unsubscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, c
 	json_decref(params);
 }
 
-/* Drop a holder's reference on the key (${u}, ${subject}, ${orig}) (ep->mtx
- * held).  1 if it was the last one and the upstream may hold the
+/* Drop the reference of the holder's set ${set} on the key (${u},
+ * ${subject}, ${orig}) (ep->mtx held).  1 if it was the last one and the upstream may hold the
  * subscription (subs_may_hold(): it accepted one, one is in flight, or
  * one's outcome is unknown): then unsubscribe upstream
  * (unsubscribe_fire(), if the instance runs). */
 static int
-subs_drop(struct endpoint *ep, struct upstream *u, const char *subject, const char *orig)
+subs_drop(struct endpoint *ep, struct subs_set *set, struct upstream *u, const char *subject,
+    const char *orig)
 {
 	int may = subs_may_hold(ep->subs, u, subject, orig);
 
-	return (subs_unref(ep->subs, u, subject, orig) == 1 && !ep->noupstream && may);
+	return (subs_unref(ep->subs, u, subject, orig, set) == 1 && !ep->noupstream && may);
 }
 
 /* Drop the references the items of ${set} hold, unsubscribing upstream
@@ -1874,7 +1884,7 @@ subs_release_set(struct endpoint *ep, struct subs_set *set)
 	pthread_mutex_lock(&ep->mtx);
 	for (i = 0; i < n; i++) {
 		it = subs_set_item(set, i);
-		last[i] = subs_drop(ep, it->u, it->subject, it->orig);
+		last[i] = subs_drop(ep, set, it->u, it->subject, it->orig);
 	}
 	pthread_mutex_unlock(&ep->mtx);
 	for (i = 0; i < n; i++)
@@ -1995,7 +2005,7 @@ subs_settle(struct endpoint *ep, struct upstream *u, const char *subject, const 
 	(void)subs_answered(ep->subs, u, subject, orig, serial, how);
 	if (undo && stamp != 0 && subs_set_stamp(sess->subs, uri) == stamp &&
 	    subs_set_remove(sess->subs, uri, &it) == 0)
-		last = subs_drop(ep, u, subject, orig);
+		last = subs_drop(ep, sess->subs, u, subject, orig);
 	if (sess != NULL)
 		f = session_unref(sess);
 	pthread_mutex_unlock(&ep->mtx);
@@ -2227,6 +2237,9 @@ listen_unlink(struct endpoint *ep, struct listener *l)
 		l->next->prev = l->prev;
 	l->linked = 0;
 	ep->nlisteners--;
+	/* Updates reach it no more (its stream is closed next), though its
+	 * set stays indexed until released. */
+	subs_set_owner(l->subs, NULL, 0);
 }
 
 static void
@@ -2429,7 +2442,7 @@ m_subscribe(struct rq *q)
 	else if ((r = subs_set_add(q->sess->subs, uri, u, subject, orig)) < 0 && errno == EDQUOT)
 		r = -3;
 	else if (r == 0) {
-		if (subs_ref(ep->subs, u, subject, orig) < 0) {
+		if (subs_ref(ep->subs, u, subject, orig, q->sess->subs) < 0) {
 			if (subs_set_remove(q->sess->subs, uri, &it) == 0)
 				subs_item_clear(&it);
 			r = -3;
@@ -2483,7 +2496,7 @@ m_unsubscribe(struct rq *q)
 	pthread_mutex_lock(&ep->sendmtx);
 	pthread_mutex_lock(&ep->mtx);
 	if (subs_set_remove(q->sess->subs, uri, &it) == 0)
-		last = subs_drop(ep, it.u, it.subject, it.orig);
+		last = subs_drop(ep, q->sess->subs, it.u, it.subject, it.orig);
 	pthread_mutex_unlock(&ep->mtx);
 	if (last) {
 		q->upstream = upstream_name(it.u);
@@ -2649,14 +2662,14 @@ m_listen(struct rq *q)
 	}
 	for (i = 0; i < n; i++) {
 		it = subs_set_item(l->subs, i);
-		if (subs_ref(ep->subs, it->u, it->subject, it->orig) < 0)
+		if (subs_ref(ep->subs, it->u, it->subject, it->orig, l->subs) < 0)
 			break;
 	}
 	if (i < n) {
 		/* The table is full: give back what was taken. */
 		while (i-- > 0) {
 			it = subs_set_item(l->subs, i);
-			(void)subs_unref(ep->subs, it->u, it->subject, it->orig);
+			(void)subs_unref(ep->subs, it->u, it->subject, it->orig, l->subs);
 		}
 		pthread_mutex_unlock(&ep->mtx);
 		pthread_mutex_unlock(&ep->sendmtx);
@@ -2670,6 +2683,7 @@ m_listen(struct rq *q)
 	l->st = http_resp_stream(q->resp, ep->heartbeat_s, 0, listen_gone, l);
 	if (l->st != NULL) {
 		l->linked = 1;
+		subs_set_owner(l->subs, l, HOLDER_LISTEN);
 		l->next = ep->listeners;
 		if (ep->listeners != NULL)
 			ep->listeners->prev = l;
@@ -2684,7 +2698,7 @@ m_listen(struct rq *q)
 	} else {
 		for (i = 0; i < n; i++) {
 			it = subs_set_item(l->subs, i);
-			(void)subs_unref(ep->subs, it->u, it->subject, it->orig);
+			(void)subs_unref(ep->subs, it->u, it->subject, it->orig, l->subs);
 		}
 	}
 	pthread_mutex_unlock(&ep->mtx);
@@ -3095,18 +3109,59 @@ loopback_variants(struct endpoint *ep)
 	return (0);
 }
 
+/* An update on its way to its holders (subs_holders()). */
+struct delivery {
+	struct endpoint *ep;
+	struct readcheck *rc;
+	struct upstream *u;
+	const char *subject, *orig;
+	json_t *n;		/* the notification */
+	const char *text;	/* ... as text, for sessions */
+	size_t len;
+	int64_t now;
+};
+
+/* Hand the update ${arg} (a struct delivery) to the holder ${owner} if its
+ * token may read it (ep->mtx held).  A set without owner belongs to a
+ * holder on its way out. */
+static void
+deliver(void *arg, void *owner, int kind)
+{
+	struct delivery *d = arg;
+	struct session *sess;
+	struct listener *l;
+	json_t *j;
+	char *t;
+
+	if (owner == NULL)
+		return;
+	if (kind == HOLDER_SESSION) {
+		sess = owner;
+		if ((sess->stream != NULL || sess->replay != NULL) &&
+		    (d->subject == NULL || strcmp(d->subject, sess->sub) == 0) &&
+		    may_read(d->ep, d->rc, sess->sub, sess->client_id, sess->scope, sess->exp, d->u,
+		    d->orig, d->now))
+			session_send(sess, d->text, d->len);
+		return;
+	}
+	l = owner;
+	if ((d->subject == NULL || strcmp(d->subject, l->sub) == 0) &&
+	    may_read(d->ep, d->rc, l->sub, l->client_id, l->scope, l->exp, d->u, d->orig, d->now) &&
+	    (j = json_deep_copy(d->n)) != NULL && (t = tagged(j, l->id)) != NULL) {
+		http_stream_send(l->st, "message", NULL, t, strlen(t));
+		free(t);
+	}
+}
+
 void
 endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const char *subject,
     const char *method, json_t *params)
 {
-	struct session *sess;
-	struct listener *l;
+	struct delivery d;
 	struct readcheck *rc;
-	json_t *p, *n, *j;
+	json_t *p, *n;
 	const char *orig;
-	char *text, *out, *t;
-	size_t b, len;
-	int64_t now = clock_now();
+	char *text, *out;
 
 	if (strcmp(method, "notifications/resources/updated") != 0 ||
 	    (orig = json_string_value(json_object_get(params, "uri"))) == NULL)
@@ -3127,26 +3182,21 @@ endpoint_upstream_notification(struct endpoint *ep, struct upstream *u, const ch
 		json_decref(n);
 		return;
 	}
-	len = strlen(text);
 	/* Only holders subscribed to the URI (or a parent of it) on this
 	 * upstream instance, a per-user one's own subject's, and whose token
-	 * may still read it. */
+	 * may still read it: found through the keys that cover the URI,
+	 * without walking every session and stream. */
+	d.ep = ep;
+	d.rc = rc;
+	d.u = u;
+	d.subject = subject;
+	d.orig = orig;
+	d.n = n;
+	d.text = text;
+	d.len = strlen(text);
+	d.now = clock_now();
 	pthread_mutex_lock(&ep->mtx);
-	for (b = 0; b < ENDPOINT_SESSION_BUCKETS; b++)
-		for (sess = ep->buckets[b]; sess != NULL; sess = sess->next)
-			if ((sess->stream != NULL || sess->replay != NULL) &&
-			    (subject == NULL || strcmp(subject, sess->sub) == 0) &&
-			    subs_set_match(sess->subs, u, subject, orig) &&
-			    may_read(ep, rc, sess->sub, sess->client_id, sess->scope, sess->exp, u, orig, now))
-				session_send(sess, text, len);
-	for (l = ep->listeners; l != NULL; l = l->next)
-		if ((subject == NULL || strcmp(subject, l->sub) == 0) &&
-		    subs_set_match(l->subs, u, subject, orig) &&
-		    may_read(ep, rc, l->sub, l->client_id, l->scope, l->exp, u, orig, now) &&
-		    (j = json_deep_copy(n)) != NULL && (t = tagged(j, l->id)) != NULL) {
-			http_stream_send(l->st, "message", NULL, t, strlen(t));
-			free(t);
-		}
+	(void)subs_holders(ep->subs, u, subject, orig, deliver, &d);
 	pthread_mutex_unlock(&ep->mtx);
 	free(rc);
 	free(text);
@@ -3308,6 +3358,7 @@ endpoint_shutdown(struct endpoint *ep)
 					break;
 				sets = nsets;
 			}
+			subs_set_owner(s->subs, NULL, 0);
 			sets[n++] = s->subs;
 			s->subs = NULL;
 		}

@@ -10,10 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One reference a holder's set has on a key (the index of holders). */
+struct holder {
+	struct subs_set *set;
+	struct holder *prev, *next;
+};
+
 struct key {
 	void *u;
 	char *subject; /* NULL: shared */
 	char *uri;
+	size_t len;		/* of uri */
+	struct holder *holders;	/* the references given with a set */
 	unsigned refs;
 	uint64_t serial;
 	unsigned inflight;	/* subscribes sent, not answered */
@@ -27,6 +35,7 @@ struct subs {
 	size_t nkeys;
 	size_t max;
 	uint64_t serial;	/* the last key's */
+	uint64_t visit;		/* the last subs_holders() walk's */
 };
 
 struct subs_set {
@@ -35,6 +44,9 @@ struct subs_set {
 	size_t max;
 	uint64_t stamp;		/* the last item's */
 	struct subs_budget *budget; /* NULL: none */
+	void *owner;		/* subs_set_owner() */
+	int kind;
+	uint64_t visit;		/* the last subs_holders() walk that met it */
 };
 
 static int
@@ -51,17 +63,34 @@ dup0(const char *s)
 	return (s != NULL ? strdup(s) : NULL);
 }
 
-static size_t
-hash(void *u, const char *subject, const char *uri)
+/* The hash of the instance (${u}, ${subject}), to be continued with the
+ * URI's bytes (hash_byte()), so that every prefix of a URI has its hash on
+ * the way (subs_holders()). */
+static uint64_t
+hash_instance(void *u, const char *subject)
 {
 	uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)u;
 	const char *p;
 
 	for (p = subject; p != NULL && *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
+	return ((h ^ 0xff) * 1099511628211ULL);
+}
+
+static uint64_t
+hash_byte(uint64_t h, unsigned char c)
+{
+	return ((h ^ c) * 1099511628211ULL);
+}
+
+static size_t
+hash(void *u, const char *subject, const char *uri)
+{
+	uint64_t h = hash_instance(u, subject);
+	const char *p;
+
 	for (p = uri; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = hash_byte(h, (unsigned char)*p);
 	return ((size_t)(h % SUBS_BUCKETS));
 }
 
@@ -79,6 +108,12 @@ find(struct subs *t, void *u, const char *subject, const char *uri)
 static void
 key_free(struct key *k)
 {
+	struct holder *h, *next;
+
+	for (h = k->holders; h != NULL; h = next) {
+		next = h->next;
+		free(h);
+	}
 	free(k->subject);
 	free(k->uri);
 	free(k);
@@ -121,43 +156,70 @@ subs_free(struct subs *t)
  * subs_ref(t, u, subject, uri): add a reference; 1 if the key is new.
  */
 int
-subs_ref(struct subs *t, void *u, const char *subject, const char *uri)
+subs_ref(struct subs *t, void *u, const char *subject, const char *uri, struct subs_set *holder)
 {
 	struct key **pp = find(t, u, subject, uri), *k;
+	struct holder *h = NULL;
 
-	if (*pp != NULL) {
-		if ((*pp)->refs == UINT32_MAX)
+	if (holder != NULL && (h = calloc(1, sizeof(*h))) == NULL)
+		return (-1);
+	if ((k = *pp) != NULL) {
+		if (k->refs == UINT32_MAX) {
+			free(h);
 			return (-1);
-		(*pp)->refs++;
-		return (0);
+		}
+		k->refs++;
+	} else {
+		if (t->nkeys >= t->max || (k = calloc(1, sizeof(*k))) == NULL) {
+			free(h);
+			return (-1);
+		}
+		k->u = u;
+		k->refs = 1;
+		k->serial = ++t->serial;
+		if ((subject != NULL && (k->subject = strdup(subject)) == NULL) ||
+		    (k->uri = strdup(uri)) == NULL) {
+			key_free(k);
+			free(h);
+			return (-1);
+		}
+		k->len = strlen(uri);
+		*pp = k;
+		t->nkeys++;
 	}
-	if (t->nkeys >= t->max)
-		return (-1);
-	if ((k = calloc(1, sizeof(*k))) == NULL)
-		return (-1);
-	k->u = u;
-	k->refs = 1;
-	k->serial = ++t->serial;
-	if ((subject != NULL && (k->subject = strdup(subject)) == NULL) ||
-	    (k->uri = strdup(uri)) == NULL) {
-		key_free(k);
-		return (-1);
+	if (h != NULL) {
+		h->set = holder;
+		h->next = k->holders;
+		if (k->holders != NULL)
+			k->holders->prev = h;
+		k->holders = h;
 	}
-	*pp = k;
-	t->nkeys++;
-	return (1);
+	return (k->refs == 1);
 }
 
 /*
- * subs_unref(t, u, subject, uri): drop a reference; 1 if it was the last.
+ * subs_unref(t, u, subject, uri, holder): drop a reference; 1 if it was the
+ * last.
  */
 int
-subs_unref(struct subs *t, void *u, const char *subject, const char *uri)
+subs_unref(struct subs *t, void *u, const char *subject, const char *uri, struct subs_set *holder)
 {
 	struct key **pp = find(t, u, subject, uri), *k = *pp;
+	struct holder *h;
 
 	if (k == NULL)
 		return (-1);
+	for (h = k->holders; holder != NULL && h != NULL; h = h->next)
+		if (h->set == holder) {
+			if (h->prev != NULL)
+				h->prev->next = h->next;
+			else
+				k->holders = h->next;
+			if (h->next != NULL)
+				h->next->prev = h->prev;
+			free(h);
+			break;
+		}
 	if (--k->refs > 0)
 		return (0);
 	*pp = k->next;
@@ -528,6 +590,61 @@ subs_uri_covers(const char *sub, const char *uri)
 	if (uri[n] == '\0')
 		return (1);
 	return (n > 0 && (sub[n - 1] == '/' || uri[n] == '/'));
+}
+
+/*
+ * subs_set_owner(s, owner, kind): what ${s} belongs to.
+ */
+void
+subs_set_owner(struct subs_set *s, void *owner, int kind)
+{
+	s->owner = owner;
+	s->kind = kind;
+}
+
+/* The key of the instance (${u}, ${subject}) whose URI is the first ${n}
+ * bytes of ${uri}, hashed ${h}, or NULL. */
+static struct key *
+find_prefix(struct subs *t, void *u, const char *subject, const char *uri, size_t n, uint64_t h)
+{
+	struct key *k;
+
+	for (k = t->buckets[h % SUBS_BUCKETS]; k != NULL; k = k->next)
+		if (k->u == u && k->len == n && streq0(k->subject, subject) &&
+		    memcmp(k->uri, uri, n) == 0)
+			return (k);
+	return (NULL);
+}
+
+/*
+ * subs_holders(t, u, subject, uri, fn, arg): the holders whose keys cover
+ * ${uri}, each once.
+ */
+size_t
+subs_holders(struct subs *t, void *u, const char *subject, const char *uri,
+    void (*fn)(void *arg, void *owner, int kind), void *arg)
+{
+	uint64_t h = hash_instance(u, subject);
+	struct holder *hd;
+	struct key *k;
+	size_t n, len = strlen(uri), met = 0;
+
+	t->visit++;
+	/* The keys that cover ${uri} are its prefixes that end where a '/'
+	 * begins or ends (subs_uri_covers()), and ${uri} itself. */
+	for (n = 0; n <= len; n++) {
+		if (n == len || (n > 0 && (uri[n] == '/' || uri[n - 1] == '/')))
+			if ((k = find_prefix(t, u, subject, uri, n, h)) != NULL)
+				for (hd = k->holders; hd != NULL; hd = hd->next)
+					if (hd->set->visit != t->visit) {
+						hd->set->visit = t->visit;
+						met++;
+						fn(arg, hd->set->owner, hd->set->kind);
+					}
+		if (n < len)
+			h = hash_byte(h, (unsigned char)uri[n]);
+	}
+	return (met);
 }
 
 /*

@@ -9,6 +9,9 @@
  *   upstream itself (shared isolation, ${subject} NULL) or its session of
  *   one subject (per-user isolation).  subs_ref() tells the caller when it
  *   made the first reference, subs_unref() when it dropped the last.
+ *   A reference may name the holder's set: each key then lists its
+ *   holders, so that an update finds them without walking every set
+ *   (subs_holders()).
  *   Each key also knows where the upstream stands: whether the instance
  *   accepted a subscribe of it since the instance last started ("up"),
  *   how many subscribes are in flight (subs_sending() counts one,
@@ -80,16 +83,30 @@ struct subs *subs_new(size_t keys_max);
 /* subs_free(t): free ${t}.  NULL does nothing. */
 void subs_free(struct subs *t);
 
-/* subs_ref(t, u, subject, uri): add a reference to the key (${u},
- * ${subject} (may be NULL), ${uri}).  Returns 1 if the key is new (the
- * caller subscribes upstream), 0 if it existed, -1 if the table is full or
- * memory is exhausted (nothing changed). */
-int subs_ref(struct subs *t, void *u, const char *subject, const char *uri);
+/* subs_ref(t, u, subject, uri, holder): add a reference to the key (${u},
+ * ${subject} (may be NULL), ${uri}), held by the set ${holder} (may be
+ * NULL: not indexed), which must not be freed while it holds it.  Returns
+ * 1 if the key is new (the caller subscribes upstream), 0 if it existed,
+ * -1 if the table is full or memory is exhausted (nothing changed). */
+int subs_ref(struct subs *t, void *u, const char *subject, const char *uri,
+    struct subs_set *holder);
 
-/* subs_unref(t, u, subject, uri): drop a reference.  Returns 1 if it was
- * the last (the key is gone: the caller unsubscribes upstream), 0 if
- * others remain, -1 if there was no such key. */
-int subs_unref(struct subs *t, void *u, const char *subject, const char *uri);
+/* subs_unref(t, u, subject, uri, holder): drop a reference (one of
+ * ${holder}'s, if it holds one).  Returns 1 if it was the last (the key is
+ * gone: the caller unsubscribes upstream), 0 if others remain, -1 if there
+ * was no such key. */
+int subs_unref(struct subs *t, void *u, const char *subject, const char *uri,
+    struct subs_set *holder);
+
+/* subs_holders(t, u, subject, uri, fn, arg): call ${fn}(${arg}, owner,
+ * kind) once for each set (see subs_set_owner()) that holds a reference on
+ * a key of the instance (${u}, ${subject}) covering the upstream URI
+ * ${uri} (see above), however many such keys it holds.  The keys are found
+ * by the prefixes of ${uri} (one lookup per path boundary), not by walking
+ * every set.  ${fn} must not change ${t}.  Returns how many sets were
+ * met. */
+size_t subs_holders(struct subs *t, void *u, const char *subject, const char *uri,
+    void (*fn)(void *arg, void *owner, int kind), void *arg);
 
 /* subs_refs(t, u, subject, uri): the references held on the key, 0 if
  * none.  subs_keys(t): how many keys ${t} holds. */
@@ -157,6 +174,10 @@ struct subs_set *subs_set_new(size_t max);
  * costs its strings and its slot, from its subs_set_add() until it leaves
  * the set (subs_set_remove(), subs_set_take(), subs_set_free()). */
 void subs_set_budget(struct subs_set *s, struct subs_budget *b);
+
+/* subs_set_owner(s, owner, kind): what ${s} belongs to, as subs_holders()
+ * reports it. */
+void subs_set_owner(struct subs_set *s, void *owner, int kind);
 
 /* subs_set_free(s): free ${s} and its items (no reference is dropped: see
  * subs_set_take()).  NULL does nothing. */

@@ -143,9 +143,9 @@ test_session_subs(void **state)
 	assert_string_equal(s1->scope, "");
 	pthread_mutex_lock(&ep->mtx);
 	assert_int_equal(subs_set_add(s1->subs, "mcpgate://x/u", &up, NULL, "u"), 0);
-	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u"), 1);
+	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u", s1->subs), 1);
 	assert_int_equal(subs_set_add(s2->subs, "mcpgate://x/u", &up, NULL, "u"), 0);
-	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u"), 0);
+	assert_int_equal(subs_ref(ep->subs, &up, NULL, "u", s2->subs), 0);
 	pthread_mutex_unlock(&ep->mtx);
 	session_release(ep, s1);
 	session_release(ep, s2);

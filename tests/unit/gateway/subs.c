@@ -23,21 +23,21 @@ test_refcounts(void **state)
 
 	(void)state;
 	assert_non_null(t);
-	assert_int_equal(subs_ref(t, &u1, NULL, "file:///a"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "file:///a"), 0);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///a", NULL), 0);
 	assert_int_equal(subs_refs(t, &u1, NULL, "file:///a"), 2);
 	/* Another upstream, another subject, another URI: other keys. */
-	assert_int_equal(subs_ref(t, &u2, NULL, "file:///a"), 1);
-	assert_int_equal(subs_ref(t, &u1, "alice", "file:///a"), 1);
-	assert_int_equal(subs_ref(t, &u1, "bob", "file:///a"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "file:///b"), 1);
+	assert_int_equal(subs_ref(t, &u2, NULL, "file:///a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "file:///a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, "bob", "file:///a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///b", NULL), 1);
 	assert_int_equal(subs_keys(t), 5);
-	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a"), 0);
-	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a"), 1);
-	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a"), -1);
+	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a", NULL), 0);
+	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a", NULL), 1);
+	assert_int_equal(subs_unref(t, &u1, NULL, "file:///a", NULL), -1);
 	assert_int_equal(subs_refs(t, &u1, NULL, "file:///a"), 0);
-	assert_int_equal(subs_unref(t, &u1, "carol", "file:///a"), -1);
-	assert_int_equal(subs_unref(t, &u1, "alice", "file:///a"), 1);
+	assert_int_equal(subs_unref(t, &u1, "carol", "file:///a", NULL), -1);
+	assert_int_equal(subs_unref(t, &u1, "alice", "file:///a", NULL), 1);
 	assert_int_equal(subs_refs(t, &u1, "bob", "file:///a"), 1);
 	assert_int_equal(subs_keys(t), 3);
 	subs_free(t); /* with keys left */
@@ -50,12 +50,12 @@ test_table_limit(void **state)
 	struct subs *t = subs_new(2);
 
 	(void)state;
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "b"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "c"), -1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 0); /* an existing key still counts */
-	assert_int_equal(subs_unref(t, &u1, NULL, "b"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "c"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "b", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "c", NULL), -1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 0); /* an existing key still counts */
+	assert_int_equal(subs_unref(t, &u1, NULL, "b", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "c", NULL), 1);
 	subs_free(t);
 }
 
@@ -149,7 +149,7 @@ test_state(void **state)
 	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), -1);
 	assert_int_equal(inflight, 0);
 	assert_int_equal(subs_sending(t, &u1, NULL, "a", 1), 0); /* no key */
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
 	assert_int_equal(subs_state(t, &u1, NULL, "a", &inflight), 0);
 	assert_int_equal(inflight, 0);
 	/* The first subscribe; another only when forced. */
@@ -171,7 +171,7 @@ test_state(void **state)
 	assert_int_equal(subs_sending(t, &u1, NULL, "a", 0), 0);
 	assert_int_equal(subs_state(t, &u1, NULL, "a", NULL), 1);
 	/* Refused and nothing in flight: the next one may try again. */
-	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "a", NULL), 1);
 	s3 = subs_sending(t, &u1, "alice", "a", 0);
 	assert_true(s3 != 0 && s3 != s1);
 	assert_int_equal(subs_answered(t, &u1, "alice", "a", s3, 0), 0);
@@ -189,11 +189,11 @@ test_serials(void **state)
 	unsigned inflight;
 
 	(void)state;
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
 	old = subs_sending(t, &u1, NULL, "a", 0);
-	assert_int_equal(subs_unref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_unref(t, &u1, NULL, "a", NULL), 1);
 	assert_int_equal(subs_answered(t, &u1, NULL, "a", old, 1), -1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
 	cur = subs_sending(t, &u1, NULL, "a", 0);
 	assert_true(cur != 0 && cur != old);
 	assert_int_equal(subs_answered(t, &u1, NULL, "a", old, 1), -1);
@@ -219,7 +219,7 @@ test_maybe(void **state)
 	(void)state;
 	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);	/* no key */
 	assert_int_equal(subs_serial(t, &u1, NULL, "a"), 0);
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
 	assert_true(subs_serial(t, &u1, NULL, "a") != 0);
 	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
 	s1 = subs_sending(t, &u1, NULL, "a", 0);
@@ -238,7 +238,7 @@ test_maybe(void **state)
 	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_REFUSED), 0);
 	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 1);
 	/* Another instance, or another key, is not concerned. */
-	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "a", NULL), 1);
 	assert_int_equal(subs_may_hold(t, &u1, "alice", "a"), 0);
 	/* The instance started again and holds nothing. */
 	assert_int_equal(subs_restarted(t, &u1, NULL, NULL, &n), 0);
@@ -253,9 +253,156 @@ test_maybe(void **state)
 	/* A key made again starts afresh. */
 	s1 = subs_sending(t, &u1, NULL, "a", 0);
 	assert_int_equal(subs_answered(t, &u1, NULL, "a", s1, SUBS_UNKNOWN), 0);
-	assert_int_equal(subs_unref(t, &u1, NULL, "a"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
+	assert_int_equal(subs_unref(t, &u1, NULL, "a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
 	assert_int_equal(subs_may_hold(t, &u1, NULL, "a"), 0);
+	subs_free(t);
+}
+
+struct met {
+	void *owners[16];
+	int kinds[16];
+	size_t n;
+};
+
+static void
+met_one(void *arg, void *owner, int kind)
+{
+	struct met *m = arg;
+
+	assert_true(m->n < 16);
+	m->owners[m->n] = owner;
+	m->kinds[m->n++] = kind;
+}
+
+static int
+met_has(const struct met *m, void *owner)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < m->n; i++)
+		k += m->owners[i] == owner;
+	return ((int)k);
+}
+
+/* The holders of an update: found through the keys that cover its URI,
+ * each set once however many of its keys cover it; other instances and
+ * siblings are not met; a reference dropped leaves the index. */
+static void
+test_holders(void **state)
+{
+	struct subs *t = subs_new(0);
+	struct subs_set *a = subs_set_new(0), *b = subs_set_new(0), *c = subs_set_new(0);
+	struct subs_set *d = subs_set_new(0), *e = subs_set_new(0);
+	int oa, ob, oc, od, oe;
+	struct met m;
+
+	(void)state;
+	subs_set_owner(a, &oa, 1);
+	subs_set_owner(b, &ob, 2);
+	subs_set_owner(c, &oc, 1);
+	subs_set_owner(d, &od, 1);
+	subs_set_owner(e, &oe, 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///d", a), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///d/", b), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///d/a", b), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///dx", c), 1);
+	assert_int_equal(subs_ref(t, &u2, NULL, "file:///d/a", d), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "file:///d", e), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "file:///d/a", NULL), 0);	/* not indexed */
+
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///d/a", met_one, &m), 2);
+	assert_int_equal(met_has(&m, &oa), 1);
+	assert_int_equal(met_has(&m, &ob), 1);
+	assert_int_equal(m.kinds[0], m.owners[0] == &oa ? 1 : 2);	/* each with its kind */
+	assert_int_equal(m.kinds[1], m.owners[1] == &oa ? 1 : 2);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///dx", met_one, &m), 1);
+	assert_int_equal(met_has(&m, &oc), 1);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///d?q", met_one, &m), 0);
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///", met_one, &m), 0);
+	assert_int_equal(subs_holders(t, &u1, NULL, "", met_one, &m), 0);
+	assert_int_equal(subs_holders(t, &u1, "alice", "file:///d/a/b", met_one, &m), 1);
+	assert_int_equal(met_has(&m, &oe), 1);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u2, NULL, "file:///d/a/", met_one, &m), 1);
+	assert_int_equal(met_has(&m, &od), 1);
+
+	/* A dropped reference leaves the index; the key stays for others. */
+	assert_int_equal(subs_unref(t, &u1, NULL, "file:///d/a", b), 0);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///d/a", met_one, &m), 2);
+	assert_int_equal(subs_unref(t, &u1, NULL, "file:///d/", b), 1);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///d/a", met_one, &m), 1);
+	assert_int_equal(met_has(&m, &oa), 1);
+	/* A set without owner is still met, as NULL (a holder leaving). */
+	subs_set_owner(a, NULL, 0);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(subs_holders(t, &u1, NULL, "file:///d/a", met_one, &m), 1);
+	assert_null(m.owners[0]);
+	subs_free(t);	/* frees the remaining index entries */
+	subs_set_free(a);
+	subs_set_free(b);
+	subs_set_free(c);
+	subs_set_free(d);
+	subs_set_free(e);
+}
+
+/* The index agrees with subs_set_match() on every pair of short URIs of a
+ * few bytes that matter ('/', '?', a letter). */
+static void
+test_holders_agree(void **state)
+{
+	static const char alpha[] = "a/?";
+	enum { LEN = 4 };
+	char uris[121][LEN + 1];
+	struct subs_set *sets[121];
+	struct subs *t = subs_new(0);
+	struct met m;
+	size_t nu = 0, i, j, k, len, x;
+
+	(void)state;
+	/* Every string of 0 to 4 bytes over alpha: 1 + 3 + 9 + 27 + 81. */
+	for (len = 0; len <= LEN; len++) {
+		size_t count = 1;
+
+		for (k = 0; k < len; k++)
+			count *= 3;
+		for (i = 0; i < count; i++) {
+			x = i;
+			for (k = 0; k < len; k++) {
+				uris[nu][len - 1 - k] = alpha[x % 3];
+				x /= 3;
+			}
+			uris[nu][len] = '\0';
+			nu++;
+		}
+	}
+	assert_int_equal(nu, 121);
+	for (i = 0; i < nu; i++) {
+		sets[i] = subs_set_new(0);
+		assert_int_equal(subs_set_add(sets[i], uris[i], &u1, NULL, uris[i]), 0);
+		subs_set_owner(sets[i], sets[i], 1);
+		assert_int_equal(subs_ref(t, &u1, NULL, uris[i], sets[i]), 1);
+	}
+	for (j = 0; j < nu; j++) {
+		size_t want = 0;
+
+		for (i = 0; i < nu; i++)
+			want += subs_set_match(sets[i], &u1, NULL, uris[j]);
+		memset(&m, 0, sizeof(m));
+		assert_int_equal(subs_holders(t, &u1, NULL, uris[j], met_one, &m), want);
+		for (k = 0; k < m.n; k++)
+			assert_true(subs_set_match(m.owners[k], &u1, NULL, uris[j]));
+	}
+	for (i = 0; i < nu; i++) {
+		assert_int_equal(subs_unref(t, &u1, NULL, uris[i], sets[i]), 1);
+		subs_set_free(sets[i]);
+	}
+	assert_int_equal(subs_keys(t), 0);
 	subs_free(t);
 }
 
@@ -282,12 +429,12 @@ test_restarted(void **state)
 	assert_null(v);
 	assert_int_equal(n, 0);
 	/* a: up; b: a subscribe in flight; c: refused; others elsewhere. */
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "a"), 0);
-	assert_int_equal(subs_ref(t, &u1, NULL, "b"), 1);
-	assert_int_equal(subs_ref(t, &u1, NULL, "c"), 1);
-	assert_int_equal(subs_ref(t, &u1, "alice", "a"), 1);
-	assert_int_equal(subs_ref(t, &u2, NULL, "a"), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "a", NULL), 0);
+	assert_int_equal(subs_ref(t, &u1, NULL, "b", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, NULL, "c", NULL), 1);
+	assert_int_equal(subs_ref(t, &u1, "alice", "a", NULL), 1);
+	assert_int_equal(subs_ref(t, &u2, NULL, "a", NULL), 1);
 	sa = subs_sending(t, &u1, NULL, "a", 0);
 	assert_int_equal(subs_answered(t, &u1, NULL, "a", sa, 1), 0);
 	sb = subs_sending(t, &u1, NULL, "b", 0);
@@ -424,6 +571,8 @@ main(void)
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_serials),
 		cmocka_unit_test(test_maybe),
+		cmocka_unit_test(test_holders),
+		cmocka_unit_test(test_holders_agree),
 		cmocka_unit_test(test_restarted),
 		cmocka_unit_test(test_stamps),
 		cmocka_unit_test(test_budget),
