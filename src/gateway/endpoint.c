@@ -1847,6 +1847,7 @@ unsubscribe_fire(struct endpoint *ep, struct upstream *u, const char *subject, c
 	o.done = fire_done;
 	o.arg = what;
 	o.running_only = 1;
+	errno = 0;
 	if (upstream_request_opts(u, "resources/unsubscribe", params, &o, NULL) != 0) {
 		if (errno != ESRCH)
 			log_info("gateway: %s could not be sent", what);
