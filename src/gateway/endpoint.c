@@ -2746,6 +2746,10 @@ handle_session_method(struct rq *q)
 	q->sess->stream = st;
 	if (st != NULL)
 		ep->nstreams++;
+	else {
+		rs_watch_free(q->sess->stream_watch);
+		q->sess->stream_watch = NULL;
+	}
 	/* Resumption: what the client missed comes first, still under the
 	 * mutex, so that nothing new overtakes it. */
 	if (st != NULL && lei != NULL && q->sess->replay != NULL &&
