@@ -49,7 +49,8 @@ struct session {
 	int64_t last_used;
 	struct http_stream *stream; /* the GET stream, or NULL */
 	char *stream_jti;	    /* the token that opened it: jti, */
-	int64_t stream_exp;	    /* expiry (under ep->mtx) */
+	int64_t stream_exp;	    /* expiry (under ep->mtx), */
+	struct rs_watch *stream_watch; /* introspection: the token (under ep->mtx) */
 	int cutting;		    /* endpoint_watch() closes its stream */
 	int log_level;		    /* logging/setLevel (atomic); LOG_ALL until set */
 	struct replay *replay;	    /* its last events, once it was opened */
@@ -345,6 +346,8 @@ session_unlink(struct endpoint *ep, struct session *s)
 		subs_set_owner(s->subs, NULL, 0);
 	st = s->stream;
 	s->stream = NULL;
+	rs_watch_free(s->stream_watch);
+	s->stream_watch = NULL;
 	if (st != NULL)
 		ep->nstreams--;
 	return (st);
@@ -358,6 +361,7 @@ session_free(struct session *s)
 	replay_free(s->replay);
 	free(s->scope);
 	free(s->stream_jti);
+	rs_watch_free(s->stream_watch);
 	free(s->sub);
 	free(s->client_id);
 	free(s);
@@ -502,6 +506,8 @@ session_stream_gone(void *arg)
 	pthread_mutex_lock(&s->ep->mtx);
 	st = s->stream;
 	s->stream = NULL;
+	rs_watch_free(s->stream_watch);
+	s->stream_watch = NULL;
 	if (st != NULL)
 		s->ep->nstreams--;
 	pthread_mutex_unlock(&s->ep->mtx);
@@ -1756,8 +1762,9 @@ struct listener {
 	struct http_stream *st;
 	json_t *id;		/* the request's id: the subscriptionId */
 	char *sub, *client_id, *scope;
-	char *jti;		/* the listen request's token: jti and expiry */
+	char *jti;		/* the listen request's token: jti and expiry, */
 	int64_t exp;
+	struct rs_watch *watch;	/* and, in introspection mode, the token */
 	unsigned flags;		/* LISTEN_* */
 	struct subs_set *subs;
 	int linked;
@@ -2252,6 +2259,7 @@ listen_free(struct listener *l)
 	free(l->client_id);
 	free(l->scope);
 	free(l->jti);
+	rs_watch_free(l->watch);
 	free(l);
 }
 
@@ -2574,7 +2582,7 @@ m_listen(struct rq *q)
 	l->jti = strdup(q->p->jti);
 	l->subs = subs_set_new(ENDPOINT_LISTEN_URIS_MAX);
 	if (l->id == NULL || l->sub == NULL || l->client_id == NULL || l->scope == NULL ||
-	    l->jti == NULL || l->subs == NULL)
+	    l->jti == NULL || l->subs == NULL || rs_watch_req(ep->rs, q->req, &l->watch) != 0)
 		goto nomem_ack;
 	subs_set_budget(l->subs, &ep->subs_budget);
 	for (i = 0; i < 3; i++) {
@@ -2827,6 +2835,7 @@ handle_session_method(struct rq *q)
 	const char *pv = http_req_header(q->req, "MCP-Protocol-Version");
 	const char *lei = http_req_header(q->req, "Last-Event-ID");
 	struct http_stream *old = NULL, *st;
+	struct rs_watch *w = NULL;
 	uint64_t last = 0;
 
 	if (sid == NULL || (pv != NULL && !legacy_version(pv))) {
@@ -2870,16 +2879,23 @@ handle_session_method(struct rq *q)
 		q->sess->replay = replay_new(0, 0); /* without: events carry no id */
 	/* The stream lasts as long as the token that opens it. */
 	free(q->sess->stream_jti);
-	if ((q->sess->stream_jti = strdup(q->p->jti)) == NULL) {
+	if ((q->sess->stream_jti = strdup(q->p->jti)) == NULL ||
+	    rs_watch_req(ep->rs, q->req, &w) != 0) {
 		pthread_mutex_unlock(&ep->mtx);
 		plain_error(q, 500, "out of memory");
 		return;
 	}
+	rs_watch_free(q->sess->stream_watch);
+	q->sess->stream_watch = w;
 	q->sess->stream_exp = q->p->exp;
 	st = http_resp_stream(q->resp, ep->heartbeat_s, 0, session_stream_gone, q->sess);
 	q->sess->stream = st;
 	if (st != NULL)
 		ep->nstreams++;
+	else {
+		rs_watch_free(q->sess->stream_watch);
+		q->sess->stream_watch = NULL;
+	}
 	/* Resumption: what the client missed comes first, still under the
 	 * mutex, so that nothing new overtakes it. */
 	if (st != NULL && lei != NULL && q->sess->replay != NULL &&
@@ -3286,7 +3302,8 @@ endpoint_watch(void *arg)
 		pthread_mutex_lock(&ep->mtx);
 		for (l = ep->listeners; l != NULL && nl < WATCH_BATCH; l = next) {
 			next = l->next;
-			if ((e = rs_principal_check(ep->rs, l->jti, l->exp, now)) == RS_OK)
+			if ((e = rs_principal_check(ep->rs, l->jti, l->exp, now)) == RS_OK &&
+			    (e = rs_watch_check(l->watch)) == RS_OK)
 				continue;
 			listen_unlink(ep, l);
 			lwhy[nl] = e;
@@ -3294,14 +3311,16 @@ endpoint_watch(void *arg)
 		}
 		for (b = 0; ep->nstreams > 0 && b < ENDPOINT_SESSION_BUCKETS && ns < WATCH_BATCH; b++)
 			for (s = ep->buckets[b]; s != NULL && ns < WATCH_BATCH; s = s->next) {
-				if (s->stream == NULL || (e = rs_principal_check(ep->rs, s->stream_jti,
-				    s->stream_exp, now)) == RS_OK)
+				if (s->stream == NULL || ((e = rs_principal_check(ep->rs, s->stream_jti,
+				    s->stream_exp, now)) == RS_OK && (e = rs_watch_check(s->stream_watch)) == RS_OK))
 					continue;
 				/* Taken out: no notification goes to it, and
 				 * its on_close finds none; cutting keeps a new
 				 * GET out until it is closed. */
 				cutst[ns] = s->stream;
 				s->stream = NULL;
+				rs_watch_free(s->stream_watch);
+				s->stream_watch = NULL;
 				s->cutting = 1;
 				s->refs++;
 				ep->nstreams--;

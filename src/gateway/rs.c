@@ -31,6 +31,7 @@
 #define DENY_BUCKETS 4096
 #define PRUNE_EVERY_MS 10000
 #define CHALLENGE_MAX 8192
+#define WATCH_BUCKETS 1024	/* watched tokens: power of two */
 
 /* ---------------------------------------------------------------------- */
 /* Configuration */
@@ -443,7 +444,27 @@ struct rs {
 	pthread_cond_t tcond;
 	int stop;
 
-	atomic_uint_fast64_t verifications, jwks_fetches, polls;
+	/* introspection mode: the tokens of open streams (rs_watch_*) */
+	pthread_mutex_t watch_lock;
+	struct rs_watch *watch[WATCH_BUCKETS];
+	size_t nwatch;
+	int64_t watch_pause;	/* no re-check before this second (a failure) */
+
+	atomic_uint_fast64_t verifications, jwks_fetches, polls, rechecks;
+};
+
+/* A watched token: one per token text (by digest), shared by the streams it
+ * opened.  ${tok} is the only copy of a token the gateway keeps past a
+ * request; it is wiped when the last holder lets go. */
+struct rs_watch {
+	struct rs *rs;
+	struct ckey key;
+	char *tok;		/* secret, not NUL-terminated */
+	size_t len;
+	int refs;		/* under watch_lock */
+	int64_t due;		/* next re-check, seconds (under watch_lock) */
+	atomic_int verdict;	/* RS_OK, or the definite refusal */
+	struct rs_watch *next;	/* bucket chain (under watch_lock) */
 };
 
 /* cache_key(rs, tok, len, k): the cache key of a token: its SHA-256
@@ -529,11 +550,12 @@ entry_find(struct shard *s, const struct ckey *key)
 	return (NULL);
 }
 
-/* cache_get(rs, key, now, p, err): 1 if ${key} has a live entry: its
+/* cache_get(rs, key, now, p, err, until): 1 if ${key} has a live entry: its
  * principal (a new reference) in ${p}, or NULL and the negative answer in
- * ${err}; 0 if not. */
+ * ${err}, and the second it dies in ${until} (unless NULL); 0 if not. */
 static int
-cache_get(struct rs *rs, const struct ckey *key, int64_t now, struct principal **p, enum rs_err *err)
+cache_get(struct rs *rs, const struct ckey *key, int64_t now, struct principal **p, enum rs_err *err,
+    int64_t *until)
 {
 	struct shard *s = shard_of(rs, key);
 	struct centry *e;
@@ -550,6 +572,8 @@ cache_get(struct rs *rs, const struct ckey *key, int64_t now, struct principal *
 			}
 			*p = e->p != NULL ? principal_ref(e->p) : NULL;
 			*err = e->err;
+			if (until != NULL)
+				*until = e->until;
 			found = 1;
 		}
 	}
@@ -1198,12 +1222,13 @@ introspect_answer(struct rs *rs, json_t *doc, const char *tok, size_t len, int64
 	return (RS_OK);
 }
 
-/* verify_introspect(rs, tok, len, key, now, out): the cache miss of
- * introspection mode: one POST, the answer judged and cached.  An
- * unreachable or failing server is RS_ERR_UNAVAILABLE, not cached. */
+/* verify_introspect(rs, tok, len, key, now, out, untilp): the cache miss
+ * of introspection mode: one POST, the answer judged and cached (until the
+ * second stored in ${untilp}, unless NULL).  An unreachable or failing
+ * server is RS_ERR_UNAVAILABLE, not cached. */
 static enum rs_err
 verify_introspect(struct rs *rs, const char *tok, size_t len, const struct ckey *key, int64_t now,
-    struct principal **out)
+    struct principal **out, int64_t *untilp)
 {
 	struct fetch_opts fo;
 	struct buf form, body;
@@ -1254,10 +1279,245 @@ verify_introspect(struct rs *rs, const char *tok, size_t len, const struct ckey 
 	if (e == RS_ERR_UNAVAILABLE)
 		return (e);
 	cache_put(rs, key, p, e, until);
+	if (untilp != NULL)
+		*untilp = until;
 	if (e != RS_OK)
 		return (e);
 	*out = p;
 	return (RS_OK);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Watched tokens (introspection mode) */
+
+static size_t
+watch_bucket(const struct ckey *k)
+{
+	return ((size_t)(k->h >> 32) & (WATCH_BUCKETS - 1));
+}
+
+/* watch_find(rs, key): the watched token of digest ${key} (watch_lock
+ * held), or NULL. */
+static struct rs_watch *
+watch_find(struct rs *rs, const struct ckey *key)
+{
+	struct rs_watch *w;
+
+	for (w = rs->watch[watch_bucket(key)]; w != NULL; w = w->next)
+		if (w->key.h == key->h && secret_eq(w->key.d, key->d, KEY_LEN))
+			return (w);
+	return (NULL);
+}
+
+/*
+ * rs_watch_new(rs, tok, len, out): a handle on the ${len} bytes of token
+ * ${tok} for a stream it opened (see rs.h).
+ */
+int
+rs_watch_new(struct rs *rs, const char *tok, size_t len, struct rs_watch **out)
+{
+	struct rs_watch *w;
+	struct principal *p = NULL;
+	struct ckey key;
+	enum rs_err e;
+	int64_t now, until = 0;
+	size_t b;
+
+	*out = NULL;
+	if (rs == NULL || rs->cfg.mode != RS_MODE_INTROSPECTION)
+		return (0);
+	if (tok == NULL || len == 0 || len > BEARER_TOKEN_MAX || memchr(tok, '\0', len) != NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (cache_key(rs, tok, len, &key))
+		return (-1);
+	/* The answer that let the stream open was probably just cached: the
+	 * first re-check is due when that answer may no longer be reused. */
+	now = clock_now();
+	if (cache_get(rs, &key, now, &p, &e, &until) == 0 || p == NULL)
+		until = now;
+	principal_unref(p);
+	pthread_mutex_lock(&rs->watch_lock);
+	if ((w = watch_find(rs, &key)) != NULL) {
+		w->refs++;
+		pthread_mutex_unlock(&rs->watch_lock);
+		*out = w;
+		return (0);
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL || (w->tok = malloc(len)) == NULL) {
+		pthread_mutex_unlock(&rs->watch_lock);
+		free(w);
+		return (-1);
+	}
+	w->rs = rs;
+	w->key = key;
+	memcpy(w->tok, tok, len);
+	w->len = len;
+	w->refs = 1;
+	w->due = until;
+	atomic_init(&w->verdict, RS_OK);
+	b = watch_bucket(&key);
+	w->next = rs->watch[b];
+	rs->watch[b] = w;
+	rs->nwatch++;
+	pthread_mutex_unlock(&rs->watch_lock);
+	*out = w;
+	return (0);
+}
+
+/*
+ * rs_watch_req(rs, req, out): rs_watch_new() with the bearer token of
+ * ${req}.
+ */
+int
+rs_watch_req(struct rs *rs, const struct http_req *req, struct rs_watch **out)
+{
+	const char *tok;
+	size_t len;
+
+	*out = NULL;
+	if (rs == NULL || rs->cfg.mode != RS_MODE_INTROSPECTION)
+		return (0);
+	if (http_req_header_count(req, "Authorization") != 1 ||
+	    bearer_parse(http_req_header(req, "Authorization"), &tok, &len) != BEARER_OK) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (rs_watch_new(rs, tok, len, out));
+}
+
+/*
+ * rs_watch_check(w): RS_OK while the token of ${w} is not known to be
+ * inactive.
+ */
+enum rs_err
+rs_watch_check(const struct rs_watch *w)
+{
+	if (w == NULL)
+		return (RS_OK);
+	return ((enum rs_err)atomic_load_explicit(&w->verdict, memory_order_acquire));
+}
+
+/*
+ * rs_watch_free(w): drop a holder of ${w}; the last one wipes the token.
+ */
+void
+rs_watch_free(struct rs_watch *w)
+{
+	struct rs_watch **pp;
+	struct rs *rs;
+
+	if (w == NULL)
+		return;
+	rs = w->rs;
+	pthread_mutex_lock(&rs->watch_lock);
+	if (--w->refs > 0) {
+		pthread_mutex_unlock(&rs->watch_lock);
+		return;
+	}
+	for (pp = &rs->watch[watch_bucket(&w->key)]; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	rs->nwatch--;
+	pthread_mutex_unlock(&rs->watch_lock);
+	secret_wipe(w->tok, w->len);
+	free(w->tok);
+	free(w);
+}
+
+static int
+stopping(struct rs *rs)
+{
+	int stop;
+
+	pthread_mutex_lock(&rs->tlock);
+	stop = rs->stop;
+	pthread_mutex_unlock(&rs->tlock);
+	return (stop);
+}
+
+/* recheck(rs, w, now, until): is the token of ${w} still active?  A live
+ * answer of the cache (a request's, or another re-check's) serves as well
+ * as a new one; otherwise one introspection, whose answer is cached for
+ * requests too.  On RS_OK ${until} is when the answer may no longer be
+ * reused. */
+static enum rs_err
+recheck(struct rs *rs, struct rs_watch *w, int64_t now, int64_t *until)
+{
+	struct principal *p = NULL;
+	enum rs_err e;
+
+	if (cache_get(rs, &w->key, now, &p, &e, until)) {
+		if (p == NULL)
+			return (e);
+		principal_unref(p);
+		return (RS_OK);
+	}
+	atomic_fetch_add_explicit(&rs->rechecks, 1, memory_order_relaxed);
+	if ((e = verify_introspect(rs, w->tok, w->len, &w->key, now, &p, until)) == RS_OK)
+		principal_unref(p);
+	return (e);
+}
+
+/*
+ * watch_run(rs): on the background thread, every poll period: ask again
+ * about at most RS_WATCH_PER_RUN watched tokens whose last answer may no
+ * longer be reused, without holding watch_lock during a request.  The
+ * first failure (server unreachable, non-200, not JSON) ends the run and
+ * pauses re-checks for RS_WATCH_RETRY_S seconds; it ends no stream.
+ */
+static void
+watch_run(struct rs *rs)
+{
+	struct rs_watch *due[RS_WATCH_PER_RUN], *w;
+	enum rs_err e;
+	int64_t now = clock_now(), until;
+	size_t b, n = 0, i;
+	int failed = 0;
+
+	pthread_mutex_lock(&rs->watch_lock);
+	if (rs->nwatch == 0 || now < rs->watch_pause) {
+		pthread_mutex_unlock(&rs->watch_lock);
+		return;
+	}
+	for (b = 0; b < WATCH_BUCKETS && n < RS_WATCH_PER_RUN; b++)
+		for (w = rs->watch[b]; w != NULL && n < RS_WATCH_PER_RUN; w = w->next) {
+			if (w->due > now ||
+			    atomic_load_explicit(&w->verdict, memory_order_relaxed) != RS_OK)
+				continue;
+			w->refs++;
+			due[n++] = w;
+		}
+	pthread_mutex_unlock(&rs->watch_lock);
+	for (i = 0; i < n; i++) {
+		w = due[i];
+		if (failed || stopping(rs)) {
+			rs_watch_free(w);
+			continue;
+		}
+		now = clock_now();
+		until = now;
+		e = recheck(rs, w, now, &until);
+		pthread_mutex_lock(&rs->watch_lock);
+		if (e == RS_ERR_UNAVAILABLE) {
+			/* Fail open: only a definite answer ends a stream. */
+			w->due = now + RS_WATCH_RETRY_S;
+			rs->watch_pause = now + RS_WATCH_RETRY_S;
+			failed = 1;
+		} else if (e == RS_OK)
+			w->due = until > now ? until : now + 1;
+		else
+			atomic_store_explicit(&w->verdict, e == RS_ERR_EXPIRED ? RS_ERR_EXPIRED :
+			    RS_ERR_REVOKED, memory_order_release);
+		pthread_mutex_unlock(&rs->watch_lock);
+		if (e == RS_ERR_UNAVAILABLE)
+			log_warn("rs: a stream's token could not be introspected again: its streams stay "
+			    "open; next try in %d s", RS_WATCH_RETRY_S);
+		rs_watch_free(w);
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1287,6 +1547,8 @@ run(void *arg)
 
 		if (rs->st != NULL && poll_once(rs) != 0)
 			log_warn("rs: cannot read the denylist");
+		if (rs->cfg.mode == RS_MODE_INTROSPECTION)
+			watch_run(rs);
 		if (rs->cfg.mode == RS_MODE_JWKS) {
 			pthread_mutex_lock(&rs->fetch_lock);
 			now_ms = clock_now_ms();
@@ -1432,6 +1694,7 @@ rs_new(const struct rs_params *p)
 	pthread_rwlock_init(&rs->keys_lock, NULL);
 	pthread_mutex_init(&rs->fetch_lock, NULL);
 	pthread_mutex_init(&rs->tlock, NULL);
+	pthread_mutex_init(&rs->watch_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rs->tcond, &ca);
@@ -1448,7 +1711,8 @@ rs_new(const struct rs_params *p)
 		(void)jwks_fetch(rs);
 		pthread_mutex_unlock(&rs->fetch_lock);
 	}
-	if (rs->st != NULL || rs->cfg.mode == RS_MODE_JWKS) {
+	/* Introspection mode: the re-checks of watched tokens. */
+	if (rs->st != NULL || rs->cfg.mode != RS_MODE_LOCAL) {
 		if ((errno = pthread_create(&rs->thread, NULL, run, rs)) != 0) {
 			log_warnp("rs: pthread_create");
 			goto err3;
@@ -1459,6 +1723,7 @@ rs_new(const struct rs_params *p)
 
 err3:
 	pthread_cond_destroy(&rs->tcond);
+	pthread_mutex_destroy(&rs->watch_lock);
 	pthread_mutex_destroy(&rs->tlock);
 	pthread_mutex_destroy(&rs->fetch_lock);
 	pthread_rwlock_destroy(&rs->keys_lock);
@@ -1500,6 +1765,7 @@ rs_free(struct rs *rs)
 		pthread_join(rs->thread, NULL);
 	}
 	pthread_cond_destroy(&rs->tcond);
+	pthread_mutex_destroy(&rs->watch_lock);
 	pthread_mutex_destroy(&rs->tlock);
 	pthread_mutex_destroy(&rs->fetch_lock);
 	pthread_rwlock_destroy(&rs->keys_lock);
@@ -1543,7 +1809,7 @@ rs_verify(struct rs *rs, const char *tok, size_t len, const struct rs_principal 
 	if (cache_key(rs, tok, len, &key))
 		return (RS_ERR_UNAVAILABLE);
 	now = clock_now();
-	if (cache_get(rs, &key, now, &p, &e)) {
+	if (cache_get(rs, &key, now, &p, &e, NULL)) {
 		if (p == NULL)
 			return (e);
 		/* Revocation is checked on every use, cached or not. */
@@ -1557,7 +1823,7 @@ rs_verify(struct rs *rs, const char *tok, size_t len, const struct rs_principal 
 		return (RS_OK);
 	}
 	if (rs->cfg.mode == RS_MODE_INTROSPECTION)
-		e = verify_introspect(rs, tok, len, &key, now, &p);
+		e = verify_introspect(rs, tok, len, &key, now, &p, NULL);
 	else
 		e = verify_jwt(rs, tok, len, &key, now, &p);
 	if (e == RS_OK)
@@ -1780,5 +2046,9 @@ rs_stats(struct rs *rs, struct rs_stats *out)
 	out->verifications = atomic_load(&rs->verifications);
 	out->jwks_fetches = atomic_load(&rs->jwks_fetches);
 	out->polls = atomic_load(&rs->polls);
+	out->rechecks = atomic_load(&rs->rechecks);
+	pthread_mutex_lock(&rs->watch_lock);
+	out->watched = rs->nwatch;
+	pthread_mutex_unlock(&rs->watch_lock);
 	out->denied = atomic_load(&rs->ndeny);
 }

@@ -24,7 +24,8 @@
  *                  7662 with client credentials (HTTP Basic).  Answers are
  *                  reused until min(exp, now + cache_ttl); inactive answers
  *                  for RS_NEG_TTL_S seconds.  Revocation is the remote
- *                  server's business: it is seen here within cache_ttl.
+ *                  server's business: it is seen here within cache_ttl,
+ *                  by streams too (rs_watch_new()).
  *
  * For JWTs the claims checked are: iss equal to the issuer, aud equal to
  * (or an array containing) the audience, exp and nbf with clock_skew
@@ -78,6 +79,8 @@
 #define RS_FETCH_TIMEOUT_MS 3000
 #define RS_INTROSPECT_MAX_BYTES (16 * 1024)
 #define RS_URL_MAX 2048
+#define RS_WATCH_PER_RUN 16	/* re-check introspections per poll period */
+#define RS_WATCH_RETRY_S 5	/* pause after a failed re-check */
 
 enum rs_mode { RS_MODE_LOCAL, RS_MODE_JWKS, RS_MODE_INTROSPECTION };
 
@@ -236,9 +239,58 @@ const char *rs_strerror(enum rs_err e);
  * RS_ERR_REVOKED if the in-memory denylist holds ${jti} (a revocation is
  * seen within RS_POLL_MS plus one store read), else RS_OK.  Never blocks
  * on the store or the network: past RS_DENY_MAX denied jtis (when requests
- * ask the store) and in introspection mode it tells expiry only.  Cheap
- * (one read lock, none while nothing is denied). */
+ * ask the store) and in introspection mode it tells expiry only (there a
+ * stream keeps its token in an rs_watch, below).  Cheap (one read lock,
+ * none while nothing is denied). */
 enum rs_err rs_principal_check(struct rs *rs, const char *jti, int64_t exp, int64_t now);
+
+/*
+ * Watched tokens (introspection mode).  A remote authorization server tells
+ * of a revocation only when asked about the token itself (RFC 7662), so a
+ * long-lived stream that must end with the token that opened it keeps that
+ * token, in memory only, through an rs_watch.  The rs's background thread
+ * asks again about each watched token once the answer it last relied on
+ * (a request's or its own, from the verified-token cache) may no longer be
+ * reused: at most every cache_ttl seconds, sooner when the token expires.
+ * Holders of one token share one rs_watch and one introspection.  At most
+ * RS_WATCH_PER_RUN introspections per poll period (RS_POLL_MS) are made for
+ * all watched tokens together; others wait for the next period.  A failed
+ * introspection (server unreachable, non-200, not JSON) changes nothing:
+ * the stream stays open until a definite answer or its expiry; re-checks
+ * pause for RS_WATCH_RETRY_S seconds and the failure is logged.  A
+ * definite refusal (inactive, or any other answer a request would be
+ * refused for) is final for that rs_watch.  The token is wiped when its
+ * last holder frees the rs_watch and never reaches a log line.  In the
+ * other modes there is nothing to watch (rs_principal_check() suffices)
+ * and the functions hand out NULL.
+ */
+struct rs_watch;
+
+/* rs_watch_new(rs, tok, len, out): in introspection mode, store in ${out}
+ * a holder's handle on the ${len} bytes of token ${tok} (copied), which the
+ * caller has just verified with rs_verify(); the same token gives the same
+ * handle, counted once per call.  In other modes (or ${rs} NULL) ${out} is
+ * NULL.  Returns 0, or -1 with ${out} NULL: EINVAL for a token rs_verify()
+ * would call malformed, ENOMEM.  Every handle must be freed before
+ * rs_free(). */
+int rs_watch_new(struct rs *rs, const char *tok, size_t len, struct rs_watch **out);
+
+/* rs_watch_req(rs, req, out): rs_watch_new() with the token of ${req}'s
+ * Authorization header, which rs_authenticate() accepted.  -1 with EINVAL if
+ * it has no single Bearer header. */
+int rs_watch_req(struct rs *rs, const struct http_req *req, struct rs_watch **out);
+
+/* rs_watch_check(w): RS_OK while no re-check of ${w}'s token gave a
+ * definite refusal, RS_ERR_EXPIRED if the server said active with an exp
+ * in the past, RS_ERR_REVOKED for any other refusal (inactive, another
+ * audience or issuer...).  Never blocks (an atomic read); NULL is RS_OK.
+ * Expiry is rs_principal_check()'s business. */
+enum rs_err rs_watch_check(const struct rs_watch *w);
+
+/* rs_watch_free(w): drop the caller's handle; the last one wipes the token
+ * and frees it.  NULL does nothing.  Safe under any lock of the caller's
+ * (it takes only the rs's own watch lock). */
+void rs_watch_free(struct rs_watch *w);
 
 /* Counters, for metrics and tests. */
 struct rs_stats {
@@ -250,6 +302,8 @@ struct rs_stats {
 	uint64_t denied;	/* jtis on the in-memory denylist now */
 	uint64_t jwks_fetches;	/* attempts */
 	uint64_t polls;		/* denylist reads */
+	uint64_t rechecks;	/* introspections for watched tokens */
+	uint64_t watched;	/* watched tokens now */
 };
 
 /* rs_stats(rs, out): a snapshot of the counters (not atomic as a whole). */

@@ -7,6 +7,13 @@
 // why.  A legacy session goes on: a request with a new token works and a GET
 // with it opens a new stream.  Other principals' streams stay open and keep
 // getting updates.
+//
+// In introspection mode (a second mcpgate is the authorization server, the
+// gateway asks it by RFC 7662) the gateway keeps each stream's token and asks
+// about it again every cache_ttl (1 s here): a revocation at that server ends
+// the streams the token opened within about cache_ttl plus a second; while
+// the server is unreachable no stream ends (only a definite "active": false
+// or expiry ends one).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -14,8 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { ACCEPT, MODERN, call, ccToken, mcpUrl, openSession, startGateway } from './lib/gateway.mjs';
-import { SOURCE_DIR, decodeJwt, sleep } from './lib/mcpgate.mjs';
+import { ACCEPT, MODERN, call, ccToken, echoMcp, mcpUrl, openSession, startGateway } from './lib/gateway.mjs';
+import { SOURCE_DIR, decodeJwt, sleep, startServer } from './lib/mcpgate.mjs';
 import { revoke, serviceClient } from './lib/tokens.mjs';
 
 const SUBS_MCP = path.join(SOURCE_DIR, 'tests', 'integration', 'lib', 'subs_mcp.mjs');
@@ -247,4 +254,117 @@ test('expiry ends the streams its token opened', async (t) => {
 	assert.equal(gb.ended, false);
 	const lines = await auditLines(server);
 	assert.ok(lines.some((x) => x.reason === 'stream ended: token expired' && x.method === 'subscriptions/listen'));
+});
+
+// An authorization server (a second mcpgate without its gateway) and a
+// gateway trusting it through introspection, reusing answers for 1 s.
+async function introspectionPair(t) {
+	const as = await startServer({ t, config: { gateway: { enabled: false } } });
+	const rsClient = await serviceClient(as, 'mcp:read');
+	const resource = `${as.issuer}/mcp`;
+	const gw = await startServer({
+		t,
+		readyPath: '/.well-known/oauth-protected-resource',
+		config: {
+			authorization_server: { enabled: false },
+			demo_user: null,
+			gateway: { resource },
+			auth: {
+				mode: 'introspection', issuer: as.issuer, allow_http: true, cache_ttl: 1,
+				introspection_endpoint: `${as.issuer}/introspect`,
+				client_id: rsClient.client_id, client_secret: rsClient.client_secret,
+			},
+			mcpServers: { echo: { command: echoMcp() } },
+		},
+	});
+	const token = async (client) => (await ccToken(as, 'mcp:read mcp:write', { client, resource })).token;
+	return { as, gw, token };
+}
+
+test('introspection mode: revocation at the authorization server ends the streams its token opened',
+    async (t) => {
+	const { as, gw, token } = await introspectionPair(t);
+	const alice = await serviceClient(as, 'mcp:read mcp:write');
+	const bob = await serviceClient(as, 'mcp:read mcp:write');
+	const ta = await token(alice);
+	const tb = await token(bob);
+
+	// Alice: two listen streams (one token, one re-check) and a session's
+	// GET stream.  Bob: one of each.
+	const la = await listen(t, gw, ta, 'la', { toolsListChanged: true });
+	const la2 = await listen(t, gw, ta, 'la2', { toolsListChanged: true });
+	const sa = await openSession(gw, ta);
+	const ga = await getStream(t, gw, ta, sa);
+	const lb = await listen(t, gw, tb, 'lb', { toolsListChanged: true });
+	const sb = await openSession(gw, tb);
+	const gb = await getStream(t, gw, tb, sb);
+
+	await t.test('streams stay open while the token is active', async () => {
+		// Three re-check periods: each re-check hears "active".
+		await sleep(3200);
+		for (const st of [la, la2, ga, lb, gb])
+			assert.equal(st.ended, false);
+	});
+
+	await t.test('closed within cache_ttl and a second of /revoke at the authorization server', async () => {
+		assert.equal((await revoke(as, alice, ta)).status, 200);
+		const t0 = Date.now();
+		await until('alice\'s streams ended', () => la.ended && la2.ended && ga.ended, 5000);
+		const took = Math.max(la.endedAt, la2.endedAt, ga.endedAt) - t0;
+		t.diagnostic(`listen streams ended after ${la.endedAt - t0} and ${la2.endedAt - t0} ms, ` +
+		    `GET stream after ${ga.endedAt - t0} ms`);
+		assert.ok(took <= 2500, `streams ended ${took} ms after the revocation`);
+		assertReauth(la, 'la', 'revoked');
+		assertReauth(la2, 'la2', 'revoked');
+		assert.equal(la.events[0].method, 'notifications/subscriptions/acknowledged');
+	});
+
+	await t.test('other principals\' streams stay open; the session goes on with a new token', async () => {
+		await sleep(1500);
+		assert.equal(lb.ended, false);
+		assert.equal(gb.ended, false);
+		assert.equal((await getStreamRaw(gw, ta, sa)).status, 401);
+		const ta2 = await token(alice);
+		assert.equal((await call(gw, ta2, sa, 4, 'ping')).status, 200);
+		const ga2 = await getStream(t, gw, ta2, sa);
+		await sleep(1500);
+		assert.equal(ga2.ended, false);
+	});
+
+	await t.test('audit lines for the ended streams; the token is in no log', async () => {
+		const lines = await auditLines(gw);
+		const ended = lines.filter((x) => x.reason === 'stream ended: token revoked');
+		assert.ok(ended.filter((x) => x.method === 'subscriptions/listen' && x.decision === 'deny' &&
+		    x.subject === alice.client_id && x.code === REAUTH).length === 2, JSON.stringify(ended));
+		assert.ok(ended.some((x) => x.session === sa.session && x.subject === alice.client_id),
+		    JSON.stringify(ended));
+		assert.ok(!ended.some((x) => x.subject === bob.client_id));
+		const all = JSON.stringify(lines) + gw.logs();
+		assert.ok(!all.includes(ta) && !all.includes(tb), 'a token in the audit trail or the log');
+	});
+});
+
+test('introspection mode: an unreachable authorization server ends no stream', async (t) => {
+	const { as, gw, token } = await introspectionPair(t);
+	const alice = await serviceClient(as, 'mcp:read mcp:write');
+	const ta = await token(alice);
+	const la = await listen(t, gw, ta, 'la', { toolsListChanged: true });
+	const sa = await openSession(gw, ta);
+	const ga = await getStream(t, gw, ta, sa);
+
+	await as.stop();
+	await sleep(3500);
+	assert.equal(la.ended, false);
+	assert.equal(ga.ended, false);
+	assert.match(gw.logs(), /a stream's token could not be introspected again: its streams stay open/);
+
+	// Back, the next re-check (at most RS_WATCH_RETRY_S, 5 s, after the
+	// last failure) hears of the revocation.
+	await as.restart();
+	assert.equal((await revoke(as, alice, ta)).status, 200);
+	const t0 = Date.now();
+	await until('the streams ended', () => la.ended && ga.ended, 8000);
+	t.diagnostic(`streams ended ${Math.max(la.endedAt, ga.endedAt) - t0} ms after the revocation`);
+	assertReauth(la, 'la', 'revoked');
+	assert.ok(!gw.logs().includes(ta), 'the token in the log');
 });

@@ -53,6 +53,7 @@ static pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *jwks_doc;	     /* served at /jwks; NULL: 500 */
 static int jwks_hits;
 static int introspect_hits;
+static int flip_state;	     /* "flip": 0 active, 1 inactive, 2 the server fails */
 static struct rs *guard;     /* for /mcp */
 static struct http_server *srv;
 static uint16_t srv_port;
@@ -100,6 +101,11 @@ answer_for(const char *tok)
 		    "exp", now + 300));
 	if (strcmp(tok, "fail") == 0)
 		return (NULL);
+	if (strncmp(tok, "live-", 5) == 0 || (strcmp(tok, "flip") == 0 && flip_state == 0))
+		return (json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:s}", "active", 1, "iss", ISS, "aud", AUD,
+		    "sub", "u1", "client_id", "c1", "exp", now + 300, "jti", tok));
+	if (strcmp(tok, "flip") == 0 && flip_state == 2)
+		return (NULL);
 	return (json_pack("{s:b}", "active", 0));
 }
 
@@ -128,7 +134,10 @@ h_introspect(void *arg, const struct http_req *req, struct http_resp *resp)
 		http_resp_json(resp, 400, json_pack("{s:s}", "error", "invalid_request"));
 		goto out;
 	}
-	if ((j = answer_for(tok)) == NULL)
+	pthread_mutex_lock(&srv_lock);
+	j = answer_for(tok);
+	pthread_mutex_unlock(&srv_lock);
+	if (j == NULL)
 		http_resp_text(resp, 500, "text/plain", "oops");
 	else
 		http_resp_json(resp, 200, j);
@@ -1312,7 +1321,7 @@ test_jwks_failure(void **state)
 /* introspection mode */
 
 static struct rs *
-introspect_rs(const char *secret)
+introspect_rs_with(const char *secret, int64_t ttl, int64_t poll_ms)
 {
 	struct rs_config c;
 	struct rs_params p;
@@ -1329,12 +1338,19 @@ introspect_rs(const char *secret)
 	c.allow_http = 1;
 	c.cache_max = 100;
 	c.clock_skew = 30;
-	c.cache_ttl = 60;
+	c.cache_ttl = ttl;
+	c.poll_ms = poll_ms;
 	memset(&p, 0, sizeof(p));
 	p.cfg = &c;
 	p.resource = AUD;
 	assert_non_null(rs = rs_new(&p));
 	return (rs);
+}
+
+static struct rs *
+introspect_rs(const char *secret)
+{
+	return (introspect_rs_with(secret, 60, 0));
 }
 
 static void
@@ -1389,6 +1405,122 @@ test_introspection(void **state)
 	rs_free(rs);
 }
 
+static void
+set_flip(int state)
+{
+	pthread_mutex_lock(&srv_lock);
+	flip_state = state;
+	pthread_mutex_unlock(&srv_lock);
+}
+
+static uint64_t
+rechecks(struct rs *rs)
+{
+	struct rs_stats st;
+
+	rs_stats(rs, &st);
+	return (st.rechecks);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Watched tokens: one re-check per cache_ttl for all holders of a token,
+ * none of which ends while the server fails; a definite "active": false
+ * is seen within cache_ttl and the poll period. */
+static void
+test_watch(void **state)
+{
+	struct rs *rs = introspect_rs_with(CLIENT_SECRET, 1, 100);
+	struct rs_watch *w1, *w2;
+	struct rs_stats st;
+	uint64_t r0, r1;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(rs_watch_new(NULL, "flip", 4, &w1), 0);
+	assert_null(w1);
+	assert_int_equal(rs_watch_new(rs, "fl\0p", 5, &w1), -1);
+	assert_null(w1);
+
+	set_flip(0);
+	assert_int_equal(check(rs, "flip"), RS_OK);
+	assert_int_equal(rs_watch_new(rs, "flip", 4, &w1), 0);
+	assert_int_equal(rs_watch_new(rs, "flip", 4, &w2), 0);
+	assert_non_null(w1);
+	assert_ptr_equal(w1, w2);
+	rs_stats(rs, &st);
+	assert_int_equal(st.watched, 1);
+
+	/* Active: asked again about once a second, once for both holders. */
+	r0 = rechecks(rs);
+	sleep_ms(2500);
+	r1 = rechecks(rs) - r0;
+	assert_true(r1 >= 2 && r1 <= 3);
+	assert_int_equal(rs_watch_check(w1), RS_OK);
+
+	/* The server fails: the stream stays, and re-checks pause. */
+	set_flip(2);
+	r0 = rechecks(rs);
+	sleep_ms(2500);
+	assert_int_equal(rechecks(rs) - r0, 1);
+	assert_int_equal(rs_watch_check(w1), RS_OK);
+
+	/* Inactive: seen once the pause is over. */
+	set_flip(1);
+	t0 = clock_now_ms();
+	while (rs_watch_check(w1) == RS_OK && clock_now_ms() - t0 < 8000)
+		sleep_ms(20);
+	assert_int_equal(rs_watch_check(w2), RS_ERR_REVOKED);
+	/* The answer serves requests as well. */
+	r0 = hits(&introspect_hits);
+	assert_int_equal(check(rs, "flip"), RS_ERR_INVALID);
+	assert_int_equal(hits(&introspect_hits), r0);
+
+	rs_watch_free(w1);
+	rs_stats(rs, &st);
+	assert_int_equal(st.watched, 1);
+	rs_watch_free(w2);
+	rs_stats(rs, &st);
+	assert_int_equal(st.watched, 0);
+	rs_watch_free(NULL);
+	rs_free(rs);
+	set_flip(0);
+}
+
+/* At most RS_WATCH_PER_RUN re-checks per poll period: 40 tokens whose
+ * answers are not cached take three periods. */
+static void
+test_watch_spread(void **state)
+{
+	struct rs *rs = introspect_rs_with(CLIENT_SECRET, 60, 1000);
+	struct rs_watch *w[40];
+	char tok[16];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		snprintf(tok, sizeof(tok), "live-%zu", i);
+		assert_int_equal(rs_watch_new(rs, tok, strlen(tok), &w[i]), 0);
+	}
+	sleep_ms(1500);
+	assert_int_equal(rechecks(rs), RS_WATCH_PER_RUN);
+	sleep_ms(1000);
+	assert_int_equal(rechecks(rs), 2 * RS_WATCH_PER_RUN);
+	sleep_ms(1000);
+	assert_int_equal(rechecks(rs), 40);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(rs_watch_check(w[i]), RS_OK);
+	for (i = 0; i < 40; i++)
+		rs_watch_free(w[i]);
+	rs_free(rs);
+}
+
 int
 main(void)
 {
@@ -1407,6 +1539,8 @@ main(void)
 		cmocka_unit_test(test_jwks),
 		cmocka_unit_test(test_jwks_failure),
 		cmocka_unit_test(test_introspection),
+		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_watch_spread),
 	};
 
 	return (cmocka_run_group_tests(tests, group_setup, group_teardown));
