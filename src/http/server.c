@@ -25,6 +25,7 @@
 
 #include "core/hex.h"
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "http/connlimit.h"
@@ -277,8 +278,8 @@ http_resp_json(struct http_resp *resp, int status, json_t *j)
 	buf_reset(&resp->body);
 	/* Most answers fit on the stack: one allocation (the body's) instead
 	 * of jansson's growing buffer and a copy. */
-	if (j != NULL && (n = json_dumpb(j, small, sizeof(small), JSON_COMPACT)) > sizeof(small)) {
-		s = json_dumps(j, JSON_COMPACT);
+	if (j != NULL && (n = jtext_dumpb(j, small, sizeof(small))) > sizeof(small)) {
+		s = jtext_dumps(j);
 		n = s != NULL ? strlen(s) : 0;
 	}
 	if (j == NULL || s == NULL || n == 0) {
