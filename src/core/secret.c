@@ -1,5 +1,6 @@
 #include "core/secret.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -21,6 +22,24 @@ secret_eq(const void *a, const void *b, size_t n)
 	return (CRYPTO_memcmp(a, b, n) == 0);
 }
 
+/* SHA-256, fetched once: EVP_sha256() makes OpenSSL 3 look the
+ * implementation up again on every digest. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+static void
+sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return (sha256_fetched != NULL ? sha256_fetched : EVP_sha256());
+}
+
 int
 secret_streq(const char *a, const char *b)
 {
@@ -30,8 +49,8 @@ secret_streq(const char *a, const char *b)
 	int eq;
 
 	/* Compare fixed-length digests so that no prefix of either leaks. */
-	EVP_Digest(a, la, da, &dl, EVP_sha256(), NULL);
-	EVP_Digest(b, lb, db, &dl, EVP_sha256(), NULL);
+	EVP_Digest(a, la, da, &dl, sha256(), NULL);
+	EVP_Digest(b, lb, db, &dl, sha256(), NULL);
 	eq = CRYPTO_memcmp(da, db, sizeof(da)) == 0 && la == lb;
 	secret_wipe(da, sizeof(da));
 	secret_wipe(db, sizeof(db));
@@ -66,6 +85,6 @@ secret_digest(const void *p, size_t n, char out[SECRET_DIGEST_LEN + 1])
 	unsigned char d[32];
 	unsigned int dl;
 
-	EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
+	EVP_Digest(p, n, d, &dl, sha256(), NULL);
 	b64url_encode(d, sizeof(d), out);
 }

@@ -470,8 +470,9 @@ session_get(struct endpoint *ep, const char *id, const struct rs_principal *p)
 	if (strlen(id) != SECRET_TOKEN_LEN)
 		return (NULL);
 	pthread_mutex_lock(&ep->mtx);
+	/* Both are SECRET_TOKEN_LEN long: a fixed-length comparison. */
 	for (s = ep->buckets[bucket_of(id)]; s != NULL; s = s->next)
-		if (secret_streq(s->id, id))
+		if (secret_eq(s->id, id, SECRET_TOKEN_LEN))
 			break;
 	if (s != NULL && now - s->last_used >= ep->session_idle_s) {
 		st = session_unlink(ep, s);

@@ -79,7 +79,7 @@ find(struct mrtr *t, const char *handle)
 	if (!mrtr_is_handle(handle))
 		return (NULL);
 	for (e = t->head; e != NULL; e = e->next)
-		if (secret_streq(e->handle, handle))
+		if (secret_eq(e->handle, handle, MRTR_HANDLE_LEN))
 			hit = e;
 	return (hit);
 }

@@ -37,6 +37,7 @@
 #include <curl/curl.h>
 
 #include "core/buf.h"
+#include "core/jtext.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "gateway/upstream_token.h"
@@ -126,11 +127,10 @@ deliver(struct xfer *x, json_t *msg)
 static void
 deliver_text(struct xfer *x, const char *p, size_t n)
 {
-	json_error_t je;
 	json_t *m, *v;
 	size_t i;
 
-	if ((m = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+	if ((m = jtext_parse(p, n, 0, NULL)) == NULL) {
 		log_warn("upstream %s: a message that is not JSON", x->t->cfg->name);
 		return;
 	}
@@ -554,7 +554,7 @@ h_send(void *arg, json_t *msg, int64_t id, int64_t timeout_ms)
 	x->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
 	buf_init(&x->data, UPSTREAM_MSG_MAX);
 	buf_init(&x->ev, UPSTREAM_MSG_MAX);
-	if ((x->body = json_dumps(msg, JSON_COMPACT)) == NULL) {
+	if ((x->body = jtext_dumps(msg)) == NULL) {
 		xfer_free(x);
 		return (-1);
 	}

@@ -43,6 +43,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "core/log.h"
 
 #define OUT_MAX (16 * 1024 * 1024)
@@ -297,7 +298,6 @@ drain_locked(struct stdio_t *t)
 static void
 deliver_line(struct stdio_t *t)
 {
-	json_error_t je;
 	json_t *msg;
 	size_t n = t->line.len;
 
@@ -305,7 +305,7 @@ deliver_line(struct stdio_t *t)
 		n--;
 	if (n == 0)
 		return;
-	msg = json_loadb(t->line.p, n, JSON_REJECT_DUPLICATES, &je);
+	msg = jtext_parse(t->line.p, n, 0, NULL);
 	if (json_is_array(msg)) {
 		/* A batch (protocol 2025-03-26): its messages one by one. */
 		json_t *v;
@@ -646,10 +646,10 @@ s_send(void *arg, json_t *msg, int64_t id, int64_t timeout_ms)
 	(void)timeout_ms;
 	/* Compact JSON never holds a raw newline: strings escape it.  Most
 	 * messages fit on the stack; bigger ones get jansson's buffer. */
-	if ((n = json_dumpb(msg, small, sizeof(small) - 1, JSON_COMPACT)) == 0)
+	if ((n = jtext_dumpb(msg, small, sizeof(small) - 1)) == 0)
 		return (-1);
 	if (n > sizeof(small) - 1) {
-		if ((text = json_dumps(msg, JSON_COMPACT)) == NULL)
+		if ((text = jtext_dumps(msg)) == NULL)
 			return (-1);
 		n = strlen(text);
 	}

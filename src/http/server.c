@@ -25,6 +25,7 @@
 
 #include "core/hex.h"
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "http/connlimit.h"
@@ -277,8 +278,8 @@ http_resp_json(struct http_resp *resp, int status, json_t *j)
 	buf_reset(&resp->body);
 	/* Most answers fit on the stack: one allocation (the body's) instead
 	 * of jansson's growing buffer and a copy. */
-	if (j != NULL && (n = json_dumpb(j, small, sizeof(small), JSON_COMPACT)) > sizeof(small)) {
-		s = json_dumps(j, JSON_COMPACT);
+	if (j != NULL && (n = jtext_dumpb(j, small, sizeof(small))) > sizeof(small)) {
+		s = jtext_dumps(j);
 		n = s != NULL ? strlen(s) : 0;
 	}
 	if (j == NULL || s == NULL || n == 0) {
@@ -2068,7 +2069,7 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)(cfg->timeout_s ? cfg->timeout_s : HTTP_TIMEOUT_DEFAULT),
 	    MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * srv->header_max + POOL_SLACK),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(srv->header_max + POOL_SLACK),
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_cb, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
 	    MHD_OPTION_ARRAY, opts,

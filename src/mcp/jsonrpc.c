@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/b64.h"
+#include "core/jtext.h"
 
 _Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long");
 
@@ -207,7 +208,7 @@ int
 jsonrpc_parse(const char *buf, size_t len, const struct jsonrpc_limits *lim, struct jsonrpc_msg *out,
     struct jsonrpc_error *err)
 {
-	json_error_t je;
+	enum jtext_error je;
 	json_t *root;
 
 	memset(out, 0, sizeof(*out));
@@ -218,11 +219,11 @@ jsonrpc_parse(const char *buf, size_t len, const struct jsonrpc_limits *lim, str
 	if (!jsonrpc_depth_ok(buf, len, lim->max_depth))
 		return (fail(err, JSONRPC_FAIL_DEPTH, JSONRPC_INVALID_REQUEST, 400,
 		    "Invalid Request: nested too deeply", NULL));
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je)) == NULL) {
-		switch (json_error_code(&je)) {
-		case json_error_numeric_overflow:
+	if ((root = jtext_parse(buf, len, JTEXT_ANY, &je)) == NULL) {
+		switch (je) {
+		case JTEXT_RANGE:
 			return (invalid(err, "Invalid Request: number out of range", NULL));
-		case json_error_out_of_memory:
+		case JTEXT_NOMEM:
 			return (fail(
 			    err, JSONRPC_FAIL_INVALID, JSONRPC_INTERNAL_ERROR, 500, "Internal error", NULL));
 		default:
@@ -379,7 +380,7 @@ jsonrpc_dumps(json_t *msg)
 
 	if (msg == NULL)
 		return (NULL);
-	s = json_dumps(msg, JSON_COMPACT);
+	s = jtext_dumps(msg);
 	json_decref(msg);
 	return (s);
 }

@@ -74,17 +74,25 @@ scope_intersect(const struct scope_set *a, const struct scope_set *b, struct sco
 }
 
 void
+scope_copy(struct scope_set *dst, const struct scope_set *src)
+{
+	if (dst != src)
+		memcpy(dst->tok, src->tok, src->n * sizeof(src->tok[0]));
+	dst->n = src->n;
+}
+
+void
 scope_union(const struct scope_set *a, const struct scope_set *b, struct scope_set *out)
 {
 	struct scope_set r;
 	size_t i;
 
-	r = *a;
+	scope_copy(&r, a);
 	for (i = 0; i < b->n && r.n < SCOPE_MAX_TOKENS; i++)
 		if (!scope_has(a, b->tok[i]))
 			memcpy(r.tok[r.n++], b->tok[i], sizeof(b->tok[0]));
 	qsort(r.tok, r.n, sizeof(r.tok[0]), cmp);
-	*out = r;
+	scope_copy(out, &r);
 }
 
 int

@@ -30,6 +30,10 @@ int scope_has(const struct scope_set *set, const char *tok);
 /* scope_intersect(a, b, out): the tokens in both. ${out} may alias ${a}. */
 void scope_intersect(const struct scope_set *a, const struct scope_set *b, struct scope_set *out);
 
+/* scope_copy(dst, src): ${dst} = ${src}, copying only the tokens in use
+ * (a whole struct is over 8 KiB). */
+void scope_copy(struct scope_set *dst, const struct scope_set *src);
+
 /* scope_union(a, b, out): the tokens in either (truncated at the maximum). */
 void scope_union(const struct scope_set *a, const struct scope_set *b, struct scope_set *out);
 

@@ -306,6 +306,11 @@ test_time(void **state)
 	assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
 	audit_time_format(1785230102123LL, ts);
 	assert_string_equal(ts, "2026-07-28T09:15:02.123Z");
+	audit_time_format(253402300799999LL, ts);
+	assert_string_equal(ts, "9999-12-31T23:59:59.999Z");
+	audit_time_format(1000000000007LL, ts);
+	assert_string_equal(ts, "2001-09-09T01:46:40.007Z");
+	audit_time_format(1785230102123LL, ts);
 	assert_int_equal(audit_time_parse(ts, &ms), 0);
 	assert_int_equal(ms, 1785230102123LL);
 	assert_int_equal(audit_time_parse("2026-07-28T09:15:02Z", &ms), 0);

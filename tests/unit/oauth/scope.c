@@ -88,6 +88,18 @@ test_sets(void **state)
 	assert_false(scope_has(&a, "mcp:github"));
 	r.n = 0;
 	assert_true(scope_subset(&r, &a));
+
+	/* A copy over a larger set leaves only the source's tokens; union
+	 * into one of its operands (aliasing) keeps both. */
+	assert_int_equal(scope_parse("x y z w", &r), 0);
+	scope_copy(&r, &b);
+	scope_string(&r, out, sizeof(out));
+	assert_string_equal(out, "mcp:github mcp:read");
+	scope_copy(&r, &r);
+	assert_int_equal(r.n, 2);
+	scope_union(&a, &b, &a);
+	scope_string(&a, out, sizeof(out));
+	assert_string_equal(out, "mcp:github mcp:jira mcp:read mcp:write");
 }
 
 int

@@ -1,0 +1,214 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/jtext.h"
+
+/* Parse ${s} (its length, or ${n} bytes if not 0) with ${flags}. */
+static json_t *
+parse(const char *s, size_t n, int flags, enum jtext_error *err)
+{
+	return (jtext_parse(s, n ? n : strlen(s), flags, err));
+}
+
+static void
+assert_refused(const char *s, size_t n, enum jtext_error want)
+{
+	enum jtext_error err = JTEXT_OK;
+
+	assert_null(parse(s, n, JTEXT_ANY, &err));
+	assert_int_equal(err, want);
+}
+
+/* ${in} parses, and writes back as ${out}. */
+static void
+assert_round(const char *in, const char *out)
+{
+	enum jtext_error err;
+	json_t *v;
+	char *s;
+
+	v = parse(in, 0, JTEXT_ANY, &err);
+	assert_non_null(v);
+	assert_int_equal(err, JTEXT_OK);
+	s = jtext_dumps(v);
+	assert_non_null(s);
+	assert_string_equal(s, out);
+	free(s);
+	json_decref(v);
+}
+
+static void
+test_values(void **state)
+{
+	enum jtext_error err;
+	json_t *v;
+
+	(void)state;
+	v = parse(" {\"jsonrpc\":\"2.0\",\"id\":7,\"params\":{\"a\":[true,false,null,-1.5]}}\r\n", 0, 0,
+	    &err);
+	assert_non_null(v);
+	assert_int_equal(json_integer_value(json_object_get(v, "id")), 7);
+	assert_true(json_is_integer(json_object_get(v, "id")));
+	assert_string_equal(json_string_value(json_object_get(v, "jsonrpc")), "2.0");
+	assert_true(json_is_real(json_array_get(json_object_get(json_object_get(v, "params"), "a"), 3)));
+	json_decref(v);
+
+	/* Key order is kept. */
+	assert_round("{\"b\":1,\"a\":2,\"c\":{}}", "{\"b\":1,\"a\":2,\"c\":{}}");
+	assert_round("[ ]", "[]");
+	/* Escapes in, the shortest form out; U+007F and non-ASCII as they are. */
+	assert_round("\"\\u0041\\/\\b\\f\\n\\r\\t\\\"\\\\\\u001f\\u007f\\u00e9\\ud83d\\ude00\"",
+	    "\"A/\\b\\f\\n\\r\\t\\\"\\\\\\u001F\x7f\xc3\xa9\xf0\x9f\x98\x80\"");
+	/* A key decoded from escapes, longer than the small buffers. */
+	{
+		char in[1024], out[1024];
+		size_t i, o = 0;
+
+		strcpy(in, "{\"");
+		for (i = 0; i < 100; i++)
+			strcat(in, "\\u0041");
+		strcat(in, "\":\"");
+		for (i = 0; i < 100; i++)
+			strcat(in, "\\n");
+		strcat(in, "\"}");
+		out[o++] = '{';
+		out[o++] = '"';
+		for (i = 0; i < 100; i++)
+			out[o++] = 'A';
+		memcpy(out + o, "\":\"", 3);
+		o += 3;
+		for (i = 0; i < 100; i++) {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		}
+		memcpy(out + o, "\"}", 3);
+		assert_round(in, out);
+	}
+}
+
+static void
+test_numbers(void **state)
+{
+	(void)state;
+	assert_round("[0,-0,9223372036854775807,-9223372036854775808]",
+	    "[0,0,9223372036854775807,-9223372036854775808]");
+	assert_round("[1.5,1e5,1E+22,-2.5e-7,0.1,1e-400]",
+	    "[1.5,100000.0,1e22,-2.4999999999999999e-7,0.10000000000000001,0.0]");
+	assert_refused("9223372036854775808", 0, JTEXT_RANGE);
+	assert_refused("-9223372036854775809", 0, JTEXT_RANGE);
+	assert_refused("[1e400]", 0, JTEXT_RANGE);
+	assert_refused("-1e400", 0, JTEXT_RANGE);
+	assert_refused("01", 0, JTEXT_SYNTAX);
+	assert_refused("-", 0, JTEXT_SYNTAX);
+	assert_refused("+1", 0, JTEXT_SYNTAX);
+	assert_refused("1.", 0, JTEXT_SYNTAX);
+	assert_refused(".5", 0, JTEXT_SYNTAX);
+	assert_refused("1e", 0, JTEXT_SYNTAX);
+	assert_refused("1e+", 0, JTEXT_SYNTAX);
+	assert_refused("[1 2]", 0, JTEXT_SYNTAX);
+	assert_refused("NaN", 0, JTEXT_SYNTAX);
+}
+
+static void
+test_refused(void **state)
+{
+	enum jtext_error err;
+	char deep[2 * JTEXT_DEPTH_MAX + 8];
+	size_t i;
+
+	(void)state;
+	assert_refused("", 0, JTEXT_SYNTAX);
+	assert_refused("  ", 0, JTEXT_SYNTAX);
+	assert_refused("{}x", 0, JTEXT_SYNTAX);
+	assert_refused("{} {}", 0, JTEXT_SYNTAX);
+	assert_refused("[1,]", 0, JTEXT_SYNTAX);
+	assert_refused("{\"a\":1,}", 0, JTEXT_SYNTAX);
+	assert_refused("{\"a\" 1}", 0, JTEXT_SYNTAX);
+	assert_refused("{a:1}", 0, JTEXT_SYNTAX);
+	assert_refused("{\"a\":1,\"a\":2}", 0, JTEXT_SYNTAX);	/* a duplicate key */
+	assert_refused("{\"a\":1,\"\\u0061\":2}", 0, JTEXT_SYNTAX);
+	assert_refused("tru", 0, JTEXT_SYNTAX);
+	assert_refused("truex", 0, JTEXT_SYNTAX);
+	assert_refused("'a'", 0, JTEXT_SYNTAX);
+	/* Strings: controls, escapes, NUL, surrogates, UTF-8. */
+	assert_refused("\"a\nb\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\\x\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\\u12\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\\u0000\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"a\0b\"", 5, JTEXT_SYNTAX);
+	assert_refused("[1\0]", 4, JTEXT_SYNTAX);
+	assert_refused("\"\\ud800\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\\ud800\\u0041\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\\udc00\"", 0, JTEXT_SYNTAX);
+	assert_refused("\"\xc0\x80\"", 0, JTEXT_SYNTAX);	  /* overlong */
+	assert_refused("\"\xed\xa0\x80\"", 0, JTEXT_SYNTAX);	  /* an encoded surrogate */
+	assert_refused("\"\xf4\x90\x80\x80\"", 0, JTEXT_SYNTAX); /* past U+10FFFF */
+	assert_refused("\"\xe2\x82\"", 0, JTEXT_SYNTAX);	  /* cut short */
+	assert_refused("\"\xef\xbb\xbf\"x", 0, JTEXT_SYNTAX);
+	assert_refused("\xef\xbb\xbf{}", 0, JTEXT_SYNTAX);	  /* a byte order mark */
+	assert_refused("\"abc", 0, JTEXT_SYNTAX);
+
+	/* A scalar only with JTEXT_ANY. */
+	assert_null(parse("1", 0, 0, &err));
+	assert_int_equal(err, JTEXT_SYNTAX);
+	assert_null(parse("\"a\"", 0, 0, &err));
+
+	/* Depth: JTEXT_DEPTH_MAX values deep, counting the innermost. */
+	for (i = 0; i < JTEXT_DEPTH_MAX - 1; i++)
+		deep[i] = '[';
+	deep[i++] = '1';
+	memset(deep + i, ']', JTEXT_DEPTH_MAX - 1);
+	i += JTEXT_DEPTH_MAX - 1;
+	{
+		json_t *v = parse(deep, i, 0, &err);
+
+		assert_non_null(v);
+		json_decref(v);
+	}
+	memmove(deep + 1, deep, i);
+	deep[0] = '[';
+	deep[++i] = ']';
+	assert_null(parse(deep, i + 1, 0, &err));
+	assert_int_equal(err, JTEXT_SYNTAX);
+}
+
+static void
+test_dump(void **state)
+{
+	char small[8];
+	json_t *v, *s;
+
+	(void)state;
+	v = json_pack("{s:s#, s:I}", "k", "a\0b", (size_t)3, "n", (json_int_t)-42);
+	assert_non_null(v);
+	/* The length of the whole text, and a prefix in a short buffer. */
+	assert_int_equal(jtext_dumpb(v, small, sizeof(small)), strlen("{\"k\":\"a\\u0000b\",\"n\":-42}"));
+	assert_memory_equal(small, "{\"k\":\"a\\", sizeof(small));
+	json_decref(v);
+
+	/* A string that is not UTF-8 cannot be written. */
+	s = json_stringn_nocheck("\xff", 1);
+	assert_int_equal(jtext_dumpb(s, small, sizeof(small)), 0);
+	assert_null(jtext_dumps(s));
+	json_decref(s);
+	assert_int_equal(jtext_dumpb(NULL, small, sizeof(small)), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_dump),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
