@@ -597,9 +597,17 @@ static void
 put_int(struct out *o, long long v)
 {
 	char tmp[24];
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	size_t i = sizeof(tmp);
 
-	snprintf(tmp, sizeof(tmp), "%lld", v);
-	puts_(o, tmp);
+	tmp[--i] = '\0';
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		tmp[--i] = '-';
+	puts_(o, tmp + i);
 }
 
 static void

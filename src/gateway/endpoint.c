@@ -1381,19 +1381,13 @@ static int
 allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *name, int read_only)
 {
 	struct policy_request pr;
-	struct policy_decision *d;
-	struct scope_set *held;
+	/* 17 KiB on the stack of an HTTP thread (8 MiB): cheaper than two
+	 * allocations past the malloc caches on every call. */
+	struct policy_decision dbuf, *d = &dbuf;
+	struct scope_set heldbuf, *held = &heldbuf;
 	char scopes[SCOPE_MAX_LEN + 1];
 	int ok;
 
-	d = malloc(sizeof(*d));
-	held = malloc(sizeof(*held));
-	if (d == NULL || held == NULL) {
-		free(d);
-		free(held);
-		reply_error(q, 500, JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
-		return (0);
-	}
 	if (scope_parse(q->p->scope, held) != 0)
 		held->n = 0;
 	memset(&pr, 0, sizeof(pr));
@@ -1410,7 +1404,7 @@ allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *nam
 	q->upstream = upstream_name(u);
 	if (ok) {
 		q->decision = AUDIT_ALLOW;
-		snprintf(q->reasonbuf, sizeof(q->reasonbuf), "%s", d->reason);
+		snprintf(q->reasonbuf, sizeof(q->reasonbuf), "%.*s", (int)sizeof(q->reasonbuf) - 1, d->reason);
 		q->reason = q->reasonbuf;
 	} else {
 		q->decision = AUDIT_DENY;
@@ -1423,8 +1417,6 @@ allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *nam
 			http_resp_header(q->resp, "Mcp-Session-Id", q->sess->id);
 		audit_rq(q, 403);
 	}
-	free(d);
-	free(held);
 	return (ok);
 }
 

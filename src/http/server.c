@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -170,6 +171,8 @@ resp_free(struct http_resp *resp)
 	size_t i;
 
 	for (i = 0; i < resp->nheaders; i++) {
+		if (resp->headers[i].borrowed)
+			continue;
 		free(resp->headers[i].name);
 		if (resp->headers[i].value != NULL) {
 			secret_wipe(resp->headers[i].value, strlen(resp->headers[i].value));
@@ -211,6 +214,7 @@ add_header(struct http_resp *resp, const char *name, const char *value)
 	    !header_text_ok(value, 0))
 		return (-1);
 	h = &resp->headers[resp->nheaders];
+	h->borrowed = 0;
 	if ((h->name = strdup(name)) == NULL)
 		return (-1);
 	if ((h->value = strdup(value)) == NULL) {
@@ -222,25 +226,51 @@ add_header(struct http_resp *resp, const char *name, const char *value)
 	return (0);
 }
 
-/* Replace every header ${name} by one with ${value}. */
-static int
-set_header(struct http_resp *resp, const char *name, const char *value)
+/* Drop every header ${name}. */
+static void
+drop_header(struct http_resp *resp, const char *name)
 {
 	size_t i, j;
 
-	if (!header_text_ok(name, 1) || !header_text_ok(value, 0))
-		return (-1);
 	for (i = j = 0; i < resp->nheaders; i++) {
 		if (strcasecmp(resp->headers[i].name, name) == 0) {
-			free(resp->headers[i].name);
-			secret_wipe(resp->headers[i].value, strlen(resp->headers[i].value));
-			free(resp->headers[i].value);
+			if (!resp->headers[i].borrowed) {
+				free(resp->headers[i].name);
+				secret_wipe(resp->headers[i].value, strlen(resp->headers[i].value));
+				free(resp->headers[i].value);
+			}
 			continue;
 		}
 		resp->headers[j++] = resp->headers[i];
 	}
 	resp->nheaders = j;
+}
+
+/* Replace every header ${name} by one with ${value}. */
+static int
+set_header(struct http_resp *resp, const char *name, const char *value)
+{
+	if (!header_text_ok(name, 1) || !header_text_ok(value, 0))
+		return (-1);
+	drop_header(resp, name);
 	return (add_header(resp, name, value));
+}
+
+/* set_header() for a ${name} and ${value} that are string constants of
+ * this file: kept by reference, not copied. */
+static int
+set_header_const(struct http_resp *resp, const char *name, const char *value)
+{
+	struct http_resp_header *h;
+
+	drop_header(resp, name);
+	if (resp->nheaders >= HTTP_RESP_HEADERS_MAX)
+		return (-1);
+	h = &resp->headers[resp->nheaders++];
+	h->name = (char *)(uintptr_t)name;
+	h->value = (char *)(uintptr_t)value;
+	h->borrowed = 1;
+	return (0);
 }
 
 int
@@ -290,9 +320,9 @@ http_resp_json(struct http_resp *resp, int status, json_t *j)
 	}
 	json_decref(j);
 	if (buf_add(&resp->body, s, n) ||
-	    set_header(resp, "Content-Type", "application/json") ||
-	    set_header(resp, "Cache-Control", "no-store") ||
-	    set_header(resp, "Pragma", "no-cache")) {
+	    set_header_const(resp, "Content-Type", "application/json") ||
+	    set_header_const(resp, "Cache-Control", "no-store") ||
+	    set_header_const(resp, "Pragma", "no-cache")) {
 		log_err("http: cannot build JSON response");
 		resp_fail(resp);
 	} else

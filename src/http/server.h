@@ -80,6 +80,7 @@ struct http_req {
 struct http_resp_header {
 	char *name;
 	char *value;
+	int borrowed;	/* name and value are string constants, not freed */
 };
 
 struct http_resp {

@@ -663,11 +663,8 @@ test_resp_helpers(void **state)
 	}
 	assert_int_equal(http_resp_header(&resp, "X-Full", "v"), -1);
 	assert_int_equal(http_resp_header(&resp, "X-Bad", "a\r\nInjected: 1"), -1);
-	for (i = 0; i < resp.nheaders; i++) {
-		free(resp.headers[i].name);
-		free(resp.headers[i].value);
-	}
-	resp.nheaders = 0;
+	http_resp_clear(&resp);
+	assert_int_equal(resp.nheaders, 0);
 
 	/* http_resp_json replaces an existing Content-Type. */
 	http_resp_text(&resp, 200, "text/html", "x");
@@ -679,10 +676,17 @@ test_resp_helpers(void **state)
 			assert_string_equal(resp.headers[i].value, "application/json");
 	}
 	assert_int_equal(resp.nheaders, 3);
-	for (i = 0; i < resp.nheaders; i++) {
-		free(resp.headers[i].name);
-		free(resp.headers[i].value);
-	}
+
+	/* A handler's header replaces one http_resp_json() set, and the other
+	 * way round. */
+	assert_int_equal(http_resp_header(&resp, "Cache-Control", "max-age=60"), 0);
+	assert_int_equal(resp.nheaders, 3);
+	http_resp_json(&resp, 200, json_pack("{}"));
+	for (i = 0; i < resp.nheaders; i++)
+		if (strcasecmp(resp.headers[i].name, "Cache-Control") == 0)
+			assert_string_equal(resp.headers[i].value, "no-store");
+	assert_int_equal(resp.nheaders, 3);
+	http_resp_clear(&resp);
 	buf_clear(&resp.body);
 }
 
