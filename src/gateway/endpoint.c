@@ -79,6 +79,8 @@ static const char *const log_levels[] = {"debug", "info", "notice", "warning", "
     "alert", "emergency", NULL};
 
 /* A forwarded call. */
+#define CALL_STRS 8
+
 struct call {
 	pthread_mutex_t mtx;
 	int refs;
@@ -103,6 +105,7 @@ struct call {
 	json_t *fin_error;
 	/* audit */
 	char *sub, *client_id, *session, *method, *tool, *resource, *upstream, *reason;
+	char *strs;		/* the eight above, in one allocation */
 	json_t *arguments;
 	int64_t t0;
 	/* Run with the outcome before the client is answered (rq.done_hook). */
@@ -188,12 +191,6 @@ struct rq {
 	upstream_done_fn done_hook;
 	void *done_arg;
 };
-
-static char *
-xstrdup0(const char *s)
-{
-	return (s != NULL ? strdup(s) : NULL);
-}
 
 /* The origin (scheme://authority) of URL ${u}, malloc'd. */
 static char *
@@ -572,15 +569,34 @@ call_unref(struct call *c)
 	json_decref(c->arguments);
 	json_decref(c->fin_result);
 	json_decref(c->fin_error);
-	free(c->sub);
-	free(c->client_id);
-	free(c->session);
-	free(c->method);
-	free(c->tool);
-	free(c->resource);
-	free(c->upstream);
-	free(c->reason);
+	free(c->strs);
 	free(c);
+}
+
+/* Copy ${src} (NULLs allowed) to c->sub, c->client_id, c->session,
+ * c->method, c->tool, c->resource, c->upstream and c->reason, in one
+ * allocation.  Out of memory, they stay NULL (the audit line lacks them). */
+static void
+call_strings(struct call *c, const char *src[CALL_STRS])
+{
+	char **dst[CALL_STRS] = {&c->sub, &c->client_id, &c->session, &c->method, &c->tool,
+	    &c->resource, &c->upstream, &c->reason};
+	size_t len[CALL_STRS], total = 0, i;
+	char *p;
+
+	for (i = 0; i < CALL_STRS; i++) {
+		len[i] = src[i] != NULL ? strlen(src[i]) + 1 : 0;
+		total += len[i];
+	}
+	if (total == 0 || (c->strs = p = malloc(total)) == NULL)
+		return;
+	for (i = 0; i < CALL_STRS; i++) {
+		if (src[i] == NULL)
+			continue;
+		memcpy(p, src[i], len[i]);
+		*dst[i] = p;
+		p += len[i];
+	}
 }
 
 /* Take what the call still owns of the HTTP side (c->mtx held). */
@@ -1295,14 +1311,8 @@ forward(struct rq *q, struct upstream *u, const char *method, json_t *params)
 	c->log_level = request_log_level(q);
 	c->tmo = tmo;
 	c->id = jsonrpc_id_copy(q->m.id);
-	c->sub = xstrdup0(q->p->sub);
-	c->client_id = xstrdup0(q->p->client_id);
-	c->session = q->sess ? xstrdup0(q->sess->id) : NULL;
-	c->method = xstrdup0(method);
-	c->tool = xstrdup0(q->tool);
-	c->resource = xstrdup0(q->resource);
-	c->upstream = xstrdup0(upstream_name(u));
-	c->reason = xstrdup0(q->reason);
+	call_strings(c, (const char *[CALL_STRS]){q->p->sub, q->p->client_id,
+	    q->sess ? q->sess->id : NULL, method, q->tool, q->resource, upstream_name(u), q->reason});
 	c->t0 = q->t0;
 	if (ep->audit_arguments && strcmp(method, "tools/call") == 0)
 		c->arguments = json_incref(json_object_get(params, "arguments"));
