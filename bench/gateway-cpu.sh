@@ -7,6 +7,11 @@
 #
 #   bench/gateway-cpu.sh      RUNS=3 DURATION=8 CONNS=64 WRK_THREADS=2
 #
+# Then the same tools/call load on build/mhd_floor (FLOOR_BIN; NO_FLOOR=1
+# skips it): libmicrohttpd set up as mcpgate, relaying a fixed call to the
+# same upstream with no token, JSON, policy or audit, the floor under
+# mcpgate's tools/call on this HTTP library and transport.
+#
 # Prints one line per run:
 #   what requests req/s gateway_us upstream_us total_us rss_kib vcs/req
 # gateway_us and upstream_us: CPU microseconds per request; rss_kib:
@@ -24,6 +29,8 @@ cd "$(dirname "$0")/.."
 
 MCPGATE_BIN=${MCPGATE_BIN:-build/mcpgate}
 ECHO_MCP_BIN=${ECHO_MCP_BIN:-build/echo_mcp}
+FLOOR_BIN=${FLOOR_BIN:-build/mhd_floor}
+PORT_FLOOR=${PORT_FLOOR:-18281}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-8}
 CONNS=${CONNS:-64}
@@ -34,11 +41,12 @@ RESOURCE=$ISSUER/mcp
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-gwcpu.XXXXXX")
 pid=
+fpid=
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	for p in $pid $fpid; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -116,6 +124,23 @@ while [ $r -lt "$RUNS" ]; do
 done
 sid=$(mcp_session "$RESOURCE") || exit 1
 BENCH_PROTO=2025-11-25 BENCH_SESSION=$sid run ping bench/wrk-ping.lua
+if [ -z "${NO_FLOOR:-}" ] && [ -x "$FLOOR_BIN" ]; then
+	"$FLOOR_BIN" "$PORT_FLOOR" "$(realpath "$ECHO_MCP_BIN")" 2>"$tmp/floor.log" &
+	fpid=$!
+	i=0
+	until curl -s -o /dev/null --max-time 2 -d '{}' "http://127.0.0.1:$PORT_FLOOR/mcp"; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || { cat "$tmp/floor.log" >&2; exit 1; }
+		sleep 0.2
+	done
+	gpid=$pid gup=$up gres=$RESOURCE
+	pid=$fpid up=$(ps -o pid= --ppid "$fpid" | head -1 | tr -d ' ') RESOURCE=http://127.0.0.1:$PORT_FLOOR/mcp
+	run floor bench/wrk-tools-call.lua
+	kill "$fpid" 2>/dev/null || true
+	wait "$fpid" 2>/dev/null || true
+	fpid=
+	pid=$gpid up=$gup RESOURCE=$gres
+fi
 if [ -n "${THREADS:-}" ]; then
 	# THREADS=1: CPU per request of each mcpgate thread over one more run.
 	for d in /proc/"$pid"/task/*; do echo "$(cat "$d/comm") $(awk '{ print $14 + $15 }' "$d/stat")"; done >"$tmp/th0"
