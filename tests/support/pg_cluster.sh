@@ -4,8 +4,10 @@
 #   pg_cluster.sh start STATE   initdb into a new directory under $TMPDIR (or
 #                               /tmp), start the server on a Unix socket in
 #                               that directory (no TCP listener), create the
-#                               database "mcpgate", and write its URL to STATE
-#                               and the directory to STATE.dir
+#                               databases "mcpgate" (unit tests) and
+#                               "mcpgate_it" (integration test), and write the
+#                               URL of "mcpgate" to STATE and the directory to
+#                               STATE.dir
 #   pg_cluster.sh stop STATE    stop the server of STATE and remove its
 #                               directory and STATE
 #
@@ -110,10 +112,13 @@ start() {
 		cat "$dir/server.log" >&2
 		exit 1
 	fi
-	if ! PGPASSWORD=$password timeout "$WAIT_S" "$bin/createdb" -h "$dir" -U mcpgate mcpgate; then
-		cat "$dir/server.log" >&2
-		exit 1
-	fi
+	# mcpgate for the unit tests, mcpgate_it for the integration test.
+	for db in mcpgate mcpgate_it; do
+		if ! PGPASSWORD=$password timeout "$WAIT_S" "$bin/createdb" -h "$dir" -U mcpgate "$db"; then
+			cat "$dir/server.log" >&2
+			exit 1
+		fi
+	done
 	# The socket directory, percent-encoded as the URI's host.
 	host=$(printf '%s' "$dir" | sed 's|/|%2F|g')
 	printf 'postgresql://mcpgate:%s@%s/mcpgate\n' "$password" "$host" >"$state"
