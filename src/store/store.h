@@ -24,11 +24,12 @@
  *
  * Strings longer than STORE_ID_MAX (identifiers, digests) or STORE_TEXT_MAX
  * (everything else) are refused with -1 and a warning naming the field.
- * List callbacks run while the backend holds one of its connections; they
- * may call the store again (another connection is used) but should be quick.
+ * List callbacks may run while the backend holds one of its connections
+ * (SQLite does; PostgreSQL reads the whole list first); they may call the
+ * store again (another connection is used) but should be quick.
  *
- * Plain SQL (no backend-specific types or upserts beyond what PostgreSQL
- * shares) keeps a second backend a matter of translation.  See
+ * Both backends run the same plain SQL (store_sql.h): no backend-specific
+ * types or upserts beyond what SQLite and PostgreSQL share.  See
  * docs/internals/store.md.
  */
 #ifndef MCPGATE_STORE_STORE_H

@@ -109,6 +109,7 @@ struct conn {
 	PGconn *pg;
 	struct state *st;
 	unsigned char prepared[NQUERIES];
+	int resetting; /* in reconnect() or being set up: fail() must not reset */
 	struct conn *next;
 };
 
@@ -240,7 +241,8 @@ fail(struct conn *c, const char *what, const PGresult *res)
 	if (PQstatus(c->pg) == CONNECTION_BAD) {
 		log_err("store: %s: connection to %s lost: %s", what, c->st->where,
 		    clean(c->st, PQerrorMessage(c->pg), buf));
-		reconnect(c);
+		if (!c->resetting)
+			reconnect(c);
 		return (-1);
 	}
 	if (res != NULL && code != NULL)
@@ -452,18 +454,20 @@ static int
 reconnect(struct conn *c)
 {
 	char buf[MSG_MAX];
+	int rc = -1;
 
+	c->resetting = 1;
 	memset(c->prepared, 0, sizeof(c->prepared));
 	PQreset(c->pg);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		log_err("store: cannot reconnect to %s: %s", c->st->where,
 		    clean(c->st, PQerrorMessage(c->pg), buf));
-		return (-1);
+	} else if (configure(c) == 0) {
+		log_info("store: reconnected to %s", c->st->where);
+		rc = 0;
 	}
-	if (configure(c))
-		return (-1);
-	log_info("store: reconnected to %s", c->st->where);
-	return (0);
+	c->resetting = 0;
+	return (rc);
 }
 
 /* Open a connection to the database of ${st}.  NULL on failure (logged). */
@@ -491,8 +495,10 @@ open_conn(struct state *st)
 		    clean(st, PQerrorMessage(c->pg), buf));
 		goto err2;
 	}
+	c->resetting = 1;
 	if (configure(c))
 		goto err2;
+	c->resetting = 0;
 
 	/* Success! */
 	return (c);
@@ -811,6 +817,10 @@ pg_open(struct store *s, const char *url)
 	pthread_condattr_t ca;
 	struct conn *c;
 
+	if (!PQisthreadsafe()) {
+		log_err("store: libpq was built without thread support");
+		goto err0;
+	}
 	pthread_once(&translate_once, translate_all);
 	if (translate_failed)
 		goto err0;
