@@ -1,9 +1,10 @@
 #!/bin/sh
 # A throwaway PostgreSQL server for the tests.
 #
-#   pg_cluster.sh start STATE   initdb into a new directory under $TMPDIR (or
-#                               /tmp), start the server on a Unix socket in
-#                               that directory (no TCP listener), create the
+#   pg_cluster.sh start STATE   initdb into a new directory under $TMPDIR
+#                               (or /tmp; always /tmp for root), start the
+#                               server on a Unix socket in that directory
+#                               (no TCP listener), create the
 #                               databases "mcpgate" (unit tests) and
 #                               "mcpgate_it" (integration test), and write the
 #                               URL of "mcpgate" to STATE and the directory to
@@ -83,8 +84,11 @@ start() {
 	# A cluster left by an interrupted run goes first.
 	stop
 	mkdir -p "$(dirname "$state")"
-	# Short: the socket path must fit in sun_path (107 bytes).
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-pg.XXXXXX")
+	# Short: the socket path must fit in sun_path (107 bytes).  Under root,
+	# always /tmp: the postgres user must be able to reach the directory.
+	tmp=${TMPDIR:-/tmp}
+	[ "$(id -u)" = 0 ] && tmp=/tmp
+	dir=$(mktemp -d "$tmp/mcpgate-pg.XXXXXX")
 	echo "$dir" >"$state.dir"
 	if [ "$(id -u)" = 0 ]; then
 		if ! id postgres >/dev/null 2>&1; then
