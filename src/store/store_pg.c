@@ -8,7 +8,11 @@
  * (code_consume, refresh_rotate, authreq_take, client_mark_used) that meets
  * a row another transaction is changing waits for that transaction and then
  * evaluates its WHERE clause again against the committed row, so exactly one
- * of several concurrent callers changes it.
+ * of several concurrent callers changes it.  Where SQLite's single writer
+ * did more, locks do it here: transactions lock a family row before its
+ * tokens (refresh_rotate included, so that it cannot deadlock with a
+ * revocation), and a family made from a code is made under an advisory lock
+ * on the code that family_revoke_by_code takes too (CODE_LOCK).
  *
  * Connections: a pool of at most POOL_MAX, opened lazily and outside the
  * pool's mutex, each used by one thread at a time, each with its own
