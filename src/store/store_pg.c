@@ -12,7 +12,8 @@
  * did more, locks do it here: transactions lock a family row before its
  * tokens (refresh_rotate included, so that it cannot deadlock with a
  * revocation), and a family made from a code is made under an advisory lock
- * on the code that family_revoke_by_code takes too (CODE_LOCK).
+ * on the code that family_revoke_by_code takes too (CODE_LOCK).  A
+ * transaction the server rolls back for a deadlock is run again once.
  *
  * Connections: a pool of at most POOL_MAX, opened lazily and outside the
  * pool's mutex, each used by one thread at a time, each with its own
@@ -88,6 +89,28 @@
 enum query { QUERIES(AS_ENUM) NQUERIES };
 static const char *const query_sql[NQUERIES] = {QUERIES(AS_SQL)};
 static const char *const query_name[NQUERIES] = {QUERIES(AS_NAME)};
+
+/* Set by fail() when the server rolled a transaction back for a deadlock
+ * or a serialization failure: the operation may be run again (RETRY_ONCE). */
+static _Thread_local int retry_hint;
+
+/*
+ * Return ${call}, run again once if it failed with retry_hint set.  The
+ * server has rolled the whole transaction back, so running it again cannot
+ * apply anything twice; a compare-and-swap is evaluated afresh.
+ */
+#define RETRY_ONCE(call)                                                                           \
+	do {                                                                                       \
+		int rc_;                                                                           \
+                                                                                                   \
+		retry_hint = 0;                                                                    \
+		if ((rc_ = (call)) == -1 && retry_hint) {                                          \
+			log_info("store: transaction rolled back by the server, run again");       \
+			retry_hint = 0;                                                            \
+			rc_ = (call);                                                              \
+		}                                                                                  \
+		return (rc_);                                                                      \
+	} while (0)
 
 /* The statements rewritten for PostgreSQL, and their parameter names (for
  * the log); filled once per process by translate_all(). */
@@ -242,6 +265,9 @@ fail(struct conn *c, const char *what, const PGresult *res)
 		code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (code != NULL && strcmp(code, "23505") == 0)
 		return (STORE_CONFLICT);
+	/* deadlock_detected, serialization_failure */
+	if (code != NULL && (strcmp(code, "40P01") == 0 || strcmp(code, "40001") == 0))
+		retry_hint = 1;
 	if (PQstatus(c->pg) == CONNECTION_BAD) {
 		log_err("store: %s: connection to %s lost: %s", what, c->st->where,
 		    clean(c->st, PQerrorMessage(c->pg), buf));
@@ -948,7 +974,7 @@ change_one(struct store *s, enum query q, const char *key)
  * transaction: whoever knew the old one must sign in again.  Grants (and
  * their refresh tokens) stay; `admin grants revoke` ends those. */
 static int
-user_set_password(struct store *s, const char *username, const char *password_hash)
+user_set_password_once(struct store *s, const char *username, const char *password_hash)
 {
 	struct store_user u;
 	struct conn *c;
@@ -976,6 +1002,12 @@ out:
 	return (rc);
 }
 
+static int
+user_set_password(struct store *s, const char *username, const char *password_hash)
+{
+	RETRY_ONCE(user_set_password_once(s, username, password_hash));
+}
+
 /*
  * Deleting a user must also take away what still acts for it: a browser
  * session would otherwise keep getting codes through remembered consents,
@@ -984,7 +1016,7 @@ out:
  * All of it goes in the transaction that deletes the user.
  */
 static int
-user_del(struct store *s, const char *username, int64_t now)
+user_del_once(struct store *s, const char *username, int64_t now)
 {
 	struct store_user u;
 	struct conn *c;
@@ -1015,6 +1047,12 @@ out:
 	release(s, c);
 	store_user_clear(&u);
 	return (rc);
+}
+
+static int
+user_del(struct store *s, const char *username, int64_t now)
+{
+	RETRY_ONCE(user_del_once(s, username, now));
 }
 
 struct user_cb {
@@ -1266,7 +1304,7 @@ refresh_insert(struct conn *c, const struct store_refresh *r)
 }
 
 static int
-refresh_add(struct store *s, const struct store_refresh *r)
+refresh_add_once(struct store *s, const struct store_refresh *r)
 {
 	struct conn *c;
 	int rc;
@@ -1288,6 +1326,12 @@ out:
 }
 
 static int
+refresh_add(struct store *s, const struct store_refresh *r)
+{
+	RETRY_ONCE(refresh_add_once(s, r));
+}
+
+static int
 refresh_get(struct store *s, const char *digest, struct store_refresh *out)
 {
 	int rc;
@@ -1299,7 +1343,7 @@ refresh_get(struct store *s, const char *digest, struct store_refresh *out)
 }
 
 static int
-refresh_rotate(struct store *s, const char *old_digest, int64_t now,
+refresh_rotate_once(struct store *s, const char *old_digest, int64_t now,
     const struct store_refresh *next)
 {
 	struct conn *c;
@@ -1336,6 +1380,13 @@ fail:
 out:
 	release(s, c);
 	return (rc);
+}
+
+static int
+refresh_rotate(struct store *s, const char *old_digest, int64_t now,
+    const struct store_refresh *next)
+{
+	RETRY_ONCE(refresh_rotate_once(s, old_digest, now, next));
 }
 
 /*
@@ -1379,7 +1430,7 @@ revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *
 /* family_revoke and family_revoke_by_code: STORE_NOTFOUND if no family
  * matches. */
 static int
-revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, size_t na)
+revoke_tx_once(struct store *s, enum famsel sel, int64_t now, const struct arg *a, size_t na)
 {
 	struct conn *c;
 	int64_t nfam = 0;
@@ -1413,6 +1464,12 @@ revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, si
 out:
 	release(s, c);
 	return (rc);
+}
+
+static int
+revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, size_t na)
+{
+	RETRY_ONCE(revoke_tx_once(s, sel, now, a, na));
 }
 
 static int
@@ -1462,7 +1519,7 @@ refresh_list_active(struct store *s, const char *sub, int64_t now,
  * revoked meanwhile, the token is denied at once, with the family's
  * revocation time as its denial time. */
 static int
-access_add(struct store *s, const struct store_access *a)
+access_add_once(struct store *s, const struct store_access *a)
 {
 	struct conn *c;
 	int rc;
@@ -1483,6 +1540,12 @@ access_add(struct store *s, const struct store_access *a)
 out:
 	release(s, c);
 	return (rc);
+}
+
+static int
+access_add(struct store *s, const struct store_access *a)
+{
+	RETRY_ONCE(access_add_once(s, a));
 }
 
 static int
@@ -1599,7 +1662,7 @@ consent_list(struct store *s, const char *sub, void (*cb)(void *arg, const struc
 /* STORE_NOTFOUND if there was neither a consent nor a family of the
  * grant. */
 static int
-consent_revoke(struct store *s, const char *sub, const char *client_id, int64_t now)
+consent_revoke_once(struct store *s, const char *sub, const char *client_id, int64_t now)
 {
 	struct conn *c;
 	int64_t nfam = 0;
@@ -1621,6 +1684,12 @@ consent_revoke(struct store *s, const char *sub, const char *client_id, int64_t 
 out:
 	release(s, c);
 	return (rc);
+}
+
+static int
+consent_revoke(struct store *s, const char *sub, const char *client_id, int64_t now)
+{
+	RETRY_ONCE(consent_revoke_once(s, sub, client_id, now));
 }
 
 /* Sessions. */
@@ -1781,7 +1850,7 @@ key_retire(struct store *s, const char *kid, int64_t retired_at, int64_t publish
 
 /* Purge, in one transaction; families go last, once they have no token. */
 static int
-purge(struct store *s, int64_t now)
+purge_once(struct store *s, int64_t now)
 {
 	static const enum query qs[] = {Q_PURGE_CODES, Q_PURGE_SESSIONS, Q_PURGE_AUTHREQS,
 	    Q_PURGE_DENIED, Q_PURGE_REFRESH, Q_PURGE_ACCESS, Q_PURGE_KEYS};
@@ -1808,6 +1877,12 @@ fail:
 out:
 	release(s, c);
 	return (rc);
+}
+
+static int
+purge(struct store *s, int64_t now)
+{
+	RETRY_ONCE(purge_once(s, now));
 }
 
 const struct store_ops store_pg_ops = {

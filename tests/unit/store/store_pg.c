@@ -435,6 +435,90 @@ test_pg_rotate_revoke_race(void **state)
 	store_free(b);
 }
 
+/*
+ * A transaction the server rolls back for a deadlock is run again.  Another
+ * session holds a refresh token; consent_revoke locks the token's family and
+ * waits for the token; the other session then asks for the family.  Its
+ * deadlock_timeout is the longer, so the server ends the store's
+ * transaction, which must then be run again and succeed.
+ */
+struct revoker {
+	struct store *s;
+	int rc;
+};
+
+static void *
+consent_revoker(void *arg)
+{
+	struct revoker *r = arg;
+
+	r->rc = r->s->ops->consent_revoke(r->s, "sub-a", "web", NOW);
+	return (NULL);
+}
+
+/* The number of the store's sessions waiting for a lock, asked on ${pg}. */
+static int
+lock_waiters(PGconn *pg)
+{
+	PGresult *res;
+	int n = -1;
+
+	res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+			 "'mcpgate' AND wait_event_type = 'Lock'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (n);
+}
+
+static void
+test_pg_deadlock_retried(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct store_refresh r = mkrefresh("rd", "fam-d"), out;
+	struct revoker rv = {s, -2};
+	PGconn *side, *watch;
+	PGresult *res;
+	pthread_t t;
+	int i;
+
+	assert_int_equal(s->ops->refresh_add(s, &r), 0);
+	side = PQconnectdb(f->url);
+	watch = PQconnectdb(f->url);
+	assert_int_equal(PQstatus(side), CONNECTION_OK);
+	assert_int_equal(PQstatus(watch), CONNECTION_OK);
+	res = PQexec(side, "SET deadlock_timeout = '20s'; BEGIN; "
+			   "SELECT 1 FROM refresh_tokens WHERE digest = 'rd' FOR UPDATE");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+
+	assert_int_equal(pthread_create(&t, NULL, consent_revoker, &rv), 0);
+	/* Until the store waits for the token (with the family locked). */
+	for (i = 0; i < 500 && lock_waiters(watch) < 1; i++)
+		usleep(2000);
+	assert_true(i < 500);
+	assert_int_equal(PQsendQuery(side, "SELECT 1 FROM families WHERE family_id = 'fam-d' "
+					   "FOR UPDATE"),
+	    1);
+	/* Answered once the server has ended the store's transaction. */
+	while ((res = PQgetResult(side)) != NULL) {
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		PQclear(res);
+	}
+	res = PQexec(side, "COMMIT");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	pthread_join(t, NULL);
+	PQfinish(side);
+	PQfinish(watch);
+
+	assert_int_equal(rv.rc, 0);
+	assert_int_equal(s->ops->refresh_get(s, "rd", &out), 0);
+	assert_int_equal(out.revoked, 1);
+	store_refresh_clear(&out);
+}
+
 /* Several nodes start on an empty database at once: one creates the
  * schema, the others wait for it and use it. */
 struct opener {
@@ -659,6 +743,7 @@ main(void)
 	    T(test_pg_two_nodes),
 	    T(test_pg_replay_race),
 	    T(test_pg_rotate_revoke_race),
+	    T(test_pg_deadlock_retried),
 	    cmocka_unit_test_setup_teardown(test_pg_migrate_race, setup_empty, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup_empty, teardown),
 	    T(test_pg_reconnect),
