@@ -621,6 +621,66 @@ test_pg_reconnect(void **state)
 	assert_int_equal(s->ops->jti_denied(s, "after"), 1);
 }
 
+/* More threads than the pool holds: the store opens at most 8 sessions
+ * (POOL_MAX), and every call is served. */
+struct poolreader {
+	struct store *s;
+	int bad;
+};
+
+static void *
+pool_loop(void *arg)
+{
+	struct poolreader *r = arg;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (r->s->ops->jti_denied(r->s, "j") != 1)
+			r->bad++;
+	}
+	return (NULL);
+}
+
+/* The number of sessions of the store. */
+static int
+sessions(PGconn *pg)
+{
+	PGresult *res;
+	int n = -1;
+
+	res = PQexec(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcpgate'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (n);
+}
+
+static void
+test_pg_pool_bounded(void **state)
+{
+	struct fix *f = *state;
+	struct store *s = f->s;
+	struct poolreader r[3 * NTHREADS];
+	pthread_t t[3 * NTHREADS];
+	PGconn *watch;
+	int i, n;
+
+	assert_int_equal(s->ops->jti_deny(s, "j", NOW + 100, NOW), 0);
+	watch = PQconnectdb(f->url);
+	assert_int_equal(PQstatus(watch), CONNECTION_OK);
+	for (i = 0; i < 3 * NTHREADS; i++) {
+		r[i] = (struct poolreader){s, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, pool_loop, &r[i]), 0);
+	}
+	for (i = 0; i < 3 * NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].bad, 0);
+	}
+	n = sessions(watch);
+	PQfinish(watch);
+	assert_true(n >= 2 && n <= 8);
+}
+
 /* A table held by another session: the call ends at statement_timeout
  * with -1 instead of waiting for ever. */
 static void
@@ -747,6 +807,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_pg_migrate_race, setup_empty, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup_empty, teardown),
 	    T(test_pg_reconnect),
+	    T(test_pg_pool_bounded),
 	    T(test_pg_statement_timeout),
 	    T(test_pg_logs),
 	};
