@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libcjose-dev libssl-dev libsodium-dev
-  libsqlite3-dev libcmocka-dev libcurl4-openssl-dev"
-TEST_PKGS="nodejs npm chromium wrk curl sqlite3"
+  libsqlite3-dev libpq-dev libcmocka-dev libcurl4-openssl-dev"
+TEST_PKGS="nodejs npm chromium wrk curl sqlite3 postgresql-15"
 
 missing() {
 	for p in "$@"; do

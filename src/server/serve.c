@@ -73,8 +73,10 @@ serve_open_store(const struct config *cfg)
 		fprintf(stderr, "mcpgate: cannot create %s: %s\n", cfg->data_dir, strerror(errno));
 		return (NULL);
 	}
+	/* Not the URL: a PostgreSQL URL may hold a password.  store_open()
+	 * has logged which database failed, and why. */
 	if ((st = store_open(cfg->store_url)) == NULL)
-		fprintf(stderr, "mcpgate: cannot open the store %s\n", cfg->store_url);
+		fprintf(stderr, "mcpgate: cannot open the store\n");
 	return (st);
 }
 

@@ -7,14 +7,17 @@
 #include "core/log.h"
 #include "core/secret.h"
 
-/* Longest URL accepted by store_open(), a path plus its scheme. */
+/* Longest URL accepted by store_open(), a path plus its scheme, or a libpq
+ * connection URI. */
 #define URL_MAX 4096
 
 /*
  * Decide which backend ${url} names; store the backend in ${ops} and the
  * part the backend is to open in ${rest}.  "sqlite:PATH" and "sqlite://PATH"
  * name SQLite, and so does a bare path; anything else that looks like
- * "scheme:" is a backend this build does not have.  Returns 0 or -1.
+ * "scheme:" is a backend this build does not have.  "postgresql://..." and
+ * "postgres://..." name PostgreSQL, and the backend gets the whole URL.
+ * Returns 0 or -1.
  */
 static int
 pick(const char *url, const struct store_ops **ops, const char **rest)
@@ -28,6 +31,13 @@ pick(const char *url, const struct store_ops **ops, const char **rest)
 			p += 2;
 		*ops = &store_sqlite_ops;
 		*rest = p;
+		return (0);
+	}
+
+	/* libpq connection URIs: the whole URL goes to libpq. */
+	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+		*ops = &store_pg_ops;
+		*rest = url;
 		return (0);
 	}
 
@@ -48,8 +58,9 @@ pick(const char *url, const struct store_ops **ops, const char **rest)
 
 /**
  * store_open(url):
- * Open the store named by ${url}: "sqlite:PATH" or a bare path (SQLite).
- * Creates the schema if needed.  NULL on failure (logged).
+ * Open the store named by ${url}: "sqlite:PATH" or a bare path (SQLite), or
+ * "postgresql://..." or "postgres://..." (PostgreSQL).  Creates the schema
+ * if needed.  NULL on failure (logged; never with the URL).
  */
 struct store *
 store_open(const char *url)

@@ -2,7 +2,7 @@
  * store: the authorization server's persistent state behind one interface.
  *
  * A backend is one const struct store_ops plus private state; store_open()
- * picks it from a URL ("sqlite:/path/to/file.db"; "postgresql://..." later).
+ * picks it from a URL ("sqlite:/path/to/file.db", "postgresql://...").
  * Every function is safe to call from many threads at once.
  *
  * What is kept, and in what form:
@@ -24,11 +24,12 @@
  *
  * Strings longer than STORE_ID_MAX (identifiers, digests) or STORE_TEXT_MAX
  * (everything else) are refused with -1 and a warning naming the field.
- * List callbacks run while the backend holds one of its connections; they
- * may call the store again (another connection is used) but should be quick.
+ * List callbacks may run while the backend holds one of its connections
+ * (SQLite does; PostgreSQL reads the whole list first); they may call the
+ * store again (another connection is used) but should be quick.
  *
- * Plain SQL (no backend-specific types or upserts beyond what PostgreSQL
- * shares) keeps a second backend a matter of translation.  See
+ * Both backends run the same plain SQL (store_sql.h): no backend-specific
+ * types or upserts beyond what SQLite and PostgreSQL share.  See
  * docs/internals/store.md.
  */
 #ifndef MCPGATE_STORE_STORE_H
@@ -284,7 +285,9 @@ struct store {
 };
 
 /* store_open(url): open the store named by ${url}: "sqlite:PATH" or a bare
- * path (SQLite).  Creates the schema if needed.  NULL on failure (logged). */
+ * path (SQLite), or a libpq connection URI "postgresql://..." or
+ * "postgres://..." (PostgreSQL).  Creates the schema if needed.  NULL on
+ * failure (logged; the log never shows the URL, which may hold a password). */
 struct store *store_open(const char *url);
 
 /* store_free(s): close and free; NULL does nothing. */
@@ -301,5 +304,6 @@ void store_authreq_clear(struct store_authreq *a);
 void store_key_clear(struct store_key *k);
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 #endif
