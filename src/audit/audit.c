@@ -564,6 +564,23 @@ put_str(struct out *o, const char *s)
 	while (i < n) {
 		unsigned char c = p[i];
 
+		/* A run of printable ASCII needing no escape, at once (every
+		 * byte of it is a character boundary to cut at). */
+		for (k = i; k < n && p[k] >= 0x20 && p[k] < 0x7f && p[k] != '"' && p[k] != '\\'; k++)
+			;
+		if (k > i) {
+			tl = k - i;
+			if (used + tl + 1 > AUDIT_FIELD_MAX) {
+				tl = AUDIT_FIELD_MAX - 1 - used;
+				put(o, s + i, tl);
+				o->truncated = 1;
+				break;
+			}
+			put(o, s + i, tl);
+			used += tl;
+			i = k;
+			continue;
+		}
 		t = tmp;
 		if (c == '"' || c == '\\') {
 			tmp[0] = '\\';

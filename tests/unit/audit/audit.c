@@ -258,6 +258,8 @@ test_oversized(void **state)
 	assert_true(json_is_true(json_object_get(o, "truncated")));
 	s = sget(o, "subject");
 	assert_true(strlen(s) + 2 <= AUDIT_FIELD_MAX && strlen(s) > AUDIT_FIELD_MAX / 2);
+	/* Plain ASCII is cut exactly at the field's size, quotes included. */
+	assert_int_equal(strlen(s) + 2, AUDIT_FIELD_MAX);
 	/* Cut on a character boundary: only whole "é". */
 	s = sget(o, "client");
 	assert_int_equal(strlen(s) % 2, 0);
