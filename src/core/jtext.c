@@ -648,7 +648,7 @@ dump_value(struct out *o, const json_t *v, unsigned depth)
 	size_t i, n;
 	int first = 1;
 
-	if (depth > JTEXT_DEPTH_MAX)
+	if (depth > JTEXT_DUMP_DEPTH_MAX)
 		return (-1);
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:

@@ -219,6 +219,41 @@ test_dump(void **state)
 	assert_int_equal(jtext_dumpb(NULL, small, sizeof(small)), 0);
 }
 
+/* A value read at the parser's limit and wrapped deeper (as an upstream's
+ * request is, inside an InputRequiredResult) is written as jansson writes
+ * it; only past JTEXT_DUMP_DEPTH_MAX does the writer stop. */
+static void
+test_dump_deeper_than_read(void **state)
+{
+	json_t *v, *a;
+	char *sa, *sb;
+	size_t i;
+
+	(void)state;
+	v = json_integer(1);
+	for (i = 1; i < JTEXT_DEPTH_MAX + 3; i++) {
+		a = json_array();
+		assert_non_null(a);
+		assert_int_equal(json_array_append_new(a, v), 0);
+		v = a;
+	}
+	sa = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	sb = jtext_dumps(v);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_string_equal(sa, sb);
+	free(sa);
+	free(sb);
+	for (; i < JTEXT_DUMP_DEPTH_MAX + 1; i++) {
+		a = json_array();
+		assert_non_null(a);
+		assert_int_equal(json_array_append_new(a, v), 0);
+		v = a;
+	}
+	assert_null(jtext_dumps(v));
+	json_decref(v);
+}
+
 /* JTEXT_DEPTH_MAX objects deep, the key of each in escapes; read, written and
  * freed on a thread of DEEP_STACK bytes. */
 static void *
@@ -327,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_dump),
+		cmocka_unit_test(test_dump_deeper_than_read),
 		cmocka_unit_test(test_deep_stack),
 		cmocka_unit_test(test_escaped_keys),
 	};
