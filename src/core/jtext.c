@@ -84,7 +84,7 @@ utf8_put(uint32_t cp, char *out)
  * when longer), valid until the next string; an object key so decoded is
  * then pushed on keys until its value has been read, here and not in the
  * frame of parse_object(), which recursion repeats up to JTEXT_DEPTH_MAX
- * times on the stack of an HTTP thread.
+ * times on the reading thread's stack.
  */
 struct ps {
 	const unsigned char *p, *end;
@@ -351,7 +351,7 @@ static json_t *
 parse_object(struct ps *s, unsigned depth)
 {
 	const char *k;
-	size_t klen, koff = SIZE_MAX;
+	size_t klen, koff;
 	json_t *o, *v;
 
 	if ((o = json_object()) == NULL)
