@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCRATCH_SMALL 256	/* decoded strings up to this: no allocation */
-#define NUMBER_SMALL 64		/* number texts up to this: no allocation */
+#define SCRATCH_SMALL 256	/* decoded strings, number texts up to this: no allocation */
 #define DUMP_SMALL 1024		/* jtext_dumps(): one pass up to this */
 
 /* --- UTF-8 ----------------------------------------------------------- */
@@ -80,12 +79,25 @@ utf8_put(uint32_t cp, char *out)
 
 /* --- reading ---------------------------------------------------------- */
 
+/*
+ * The parser's state.  A string with escapes is decoded into small (or heap
+ * when longer), valid until the next string; an object key so decoded is
+ * then pushed on keys until its value has been read, here and not in the
+ * frame of parse_object(), which recursion repeats up to JTEXT_DEPTH_MAX
+ * times on the reading thread's stack.
+ */
 struct ps {
 	const unsigned char *p, *end;
 	enum jtext_error err;
 	char *heap;		/* decoded strings longer than small */
 	size_t heapcap;
+	char *keys;		/* the keys stack: keysmall, or malloc'd */
+	size_t keyslen;
+	size_t keyscap;
+	const char *str;	/* scan_string()'s result */
+	size_t strn;
 	char small[SCRATCH_SMALL];
+	char keysmall[SCRATCH_SMALL];
 };
 
 static json_t *parse_value(struct ps *s, unsigned depth);
@@ -129,14 +141,16 @@ hex4(const unsigned char *p, const unsigned char *end, uint32_t *v)
 
 /*
  * The string whose opening quote is at s->p: its text (valid UTF-8, no NUL)
- * in ${out} and ${len}, s->p past the closing quote.  The text is the input
- * itself when it has no escapes, else a decoding in ${buf} (${bufcap} bytes)
- * or, if it does not fit, in s->heap, valid until the next string.
+ * in s->str and s->strn, s->p past the closing quote.  The text is the
+ * input itself when it has no escapes, else a decoding in s->small or, if it
+ * does not fit, in s->heap, valid until the next string.  (Results in the
+ * state, not through pointers to the caller's locals: no frame on the
+ * recursion holds more than it must.)
  */
 static int
-scan_string(struct ps *s, char *buf, size_t bufcap, const char **out, size_t *len)
+scan_string(struct ps *s)
 {
-	const unsigned char *p = s->p + 1, *start = p, *end = s->end;
+	const unsigned char *p = s->p + 1, *start = p, *end = s->end, *q;
 	uint32_t cp, lo;
 	char *d;
 	size_t n, o, need;
@@ -146,8 +160,8 @@ scan_string(struct ps *s, char *buf, size_t bufcap, const char **out, size_t *le
 		if (p >= end)
 			return (fail(s, JTEXT_SYNTAX), -1);
 		if (*p == '"') {
-			*out = (const char *)start;
-			*len = (size_t)(p - start);
+			s->str = (const char *)start;
+			s->strn = (size_t)(p - start);
 			s->p = p + 1;
 			return (0);
 		}
@@ -163,10 +177,14 @@ scan_string(struct ps *s, char *buf, size_t bufcap, const char **out, size_t *le
 			p += n;
 	}
 
-	/* Escapes shrink text: the rest of the input bounds the decoding. */
-	need = (size_t)(end - start);
-	if (need <= bufcap)
-		d = buf;
+	/* Escapes shrink text: the string's own bytes bound the decoding.
+	 * Its end is the first quote not escaped (or the input's end). */
+	for (q = p; q < end && *q != '"'; q++)
+		if (*q == '\\' && q + 1 < end)
+			q++;
+	need = (size_t)(q - start);
+	if (need <= sizeof(s->small))
+		d = s->small;
 	else {
 		if (need > s->heapcap) {
 			free(s->heap);
@@ -223,8 +241,8 @@ scan_string(struct ps *s, char *buf, size_t bufcap, const char **out, size_t *le
 		o += utf8_put(cp, d + o);
 	}
 	s->p = p + 1;
-	*out = d;
-	*len = o;
+	s->str = d;
+	s->strn = o;
 	return (0);
 }
 
@@ -238,7 +256,7 @@ static json_t *
 parse_number(struct ps *s)
 {
 	const unsigned char *p = s->p, *end = s->end;
-	char small[NUMBER_SMALL], *text, *e;
+	char *text, *e;
 	int integral = 1;
 	long long iv;
 	double dv;
@@ -273,10 +291,11 @@ parse_number(struct ps *s)
 			p++;
 	}
 
-	/* strtoll() and strtod() want a terminated string. */
+	/* strtoll() and strtod() want a terminated string: in the scratch
+	 * (not a buffer in this frame, inlined into the recursion's). */
 	n = (size_t)(p - s->p);
-	if (n < sizeof(small))
-		text = small;
+	if (n < sizeof(s->small))
+		text = s->small;
 	else if ((text = malloc(n + 1)) == NULL)
 		return (fail(s, JTEXT_NOMEM));
 	memcpy(text, s->p, n);
@@ -291,7 +310,7 @@ parse_number(struct ps *s)
 	}
 	if (v == NULL)
 		fail(s, errno == ERANGE ? JTEXT_RANGE : JTEXT_NOMEM);
-	if (text != small)
+	if (text != s->small)
 		free(text);
 	s->p = p;
 	return (v);
@@ -307,12 +326,36 @@ parse_word(struct ps *s, const char *w, size_t n, json_t *v)
 	return (v);
 }
 
+/* Push the ${n} bytes at ${k} on s->keys; returns their offset there, or
+ * SIZE_MAX (ENOMEM). */
+static size_t
+key_push(struct ps *s, const char *k, size_t n)
+{
+	size_t cap;
+	char *nk;
+
+	/* Every key on the stack was decoded from a distinct part of the
+	 * input, so keyslen + n cannot exceed its length. */
+	if (n > s->keyscap - s->keyslen) {
+		cap = s->keyscap * 2 > s->keyslen + n ? s->keyscap * 2 : s->keyslen + n;
+		if ((nk = malloc(cap)) == NULL)
+			return (SIZE_MAX);
+		memcpy(nk, s->keys, s->keyslen);
+		if (s->keys != s->keysmall)
+			free(s->keys);
+		s->keys = nk;
+		s->keyscap = cap;
+	}
+	memcpy(s->keys + s->keyslen, k, n);
+	s->keyslen += n;
+	return (s->keyslen - n);
+}
+
 static json_t *
 parse_object(struct ps *s, unsigned depth)
 {
-	char kbuf[SCRATCH_SMALL], *kcopy = NULL;
 	const char *k;
-	size_t klen;
+	size_t klen, koff;
 	json_t *o, *v;
 
 	if ((o = json_object()) == NULL)
@@ -324,16 +367,20 @@ parse_object(struct ps *s, unsigned depth)
 		return (o);
 	}
 	for (;;) {
-		if (s->p >= s->end || *s->p != '"' || scan_string(s, kbuf, sizeof(kbuf), &k, &klen) != 0)
+		if (s->p >= s->end || *s->p != '"' || scan_string(s) != 0)
 			goto err;
-		/* A key decoded into s->heap would not survive its value. */
-		if (s->heap != NULL && k == s->heap) {
-			if ((kcopy = malloc(klen + 1)) == NULL) {
+		k = s->str;
+		klen = s->strn;
+		/* A key decoded into the scratch would not survive its value:
+		 * onto the keys stack, and read back from there after it (the
+		 * stack may have moved). */
+		koff = SIZE_MAX;
+		if (k == s->small || (s->heap != NULL && k == s->heap)) {
+			if ((koff = key_push(s, k, klen)) == SIZE_MAX) {
 				fail(s, JTEXT_NOMEM);
 				goto err;
 			}
-			memcpy(kcopy, k, klen);
-			k = kcopy;
+			k = s->keys + koff;
 		}
 		if (json_object_getn(o, k, klen) != NULL)
 			goto err;	/* a duplicate key */
@@ -343,12 +390,14 @@ parse_object(struct ps *s, unsigned depth)
 		s->p++;
 		if ((v = parse_value(s, depth + 1)) == NULL)
 			goto err;
+		if (koff != SIZE_MAX)
+			k = s->keys + koff;
 		if (json_object_setn_new_nocheck(o, k, klen, v) != 0) {
 			fail(s, JTEXT_NOMEM);
 			goto err;
 		}
-		free(kcopy);
-		kcopy = NULL;
+		if (koff != SIZE_MAX)
+			s->keyslen = koff;
 		skip_ws(s);
 		if (s->p < s->end && *s->p == ',') {
 			s->p++;
@@ -362,7 +411,6 @@ parse_object(struct ps *s, unsigned depth)
 		goto err;
 	}
 err:
-	free(kcopy);
 	json_decref(o);
 	return (fail(s, JTEXT_SYNTAX));
 }
@@ -408,8 +456,6 @@ err:
 static json_t *
 parse_value(struct ps *s, unsigned depth)
 {
-	const char *t;
-	size_t n;
 	json_t *v;
 
 	if (depth > JTEXT_DEPTH_MAX)
@@ -423,9 +469,9 @@ parse_value(struct ps *s, unsigned depth)
 	case '[':
 		return (parse_array(s, depth));
 	case '"':
-		if (scan_string(s, s->small, sizeof(s->small), &t, &n) != 0)
+		if (scan_string(s) != 0)
 			return (NULL);
-		if ((v = json_stringn_nocheck(t, n)) == NULL)
+		if ((v = json_stringn_nocheck(s->str, s->strn)) == NULL)
 			return (fail(s, JTEXT_NOMEM));
 		return (v);
 	case 't':
@@ -456,6 +502,9 @@ jtext_parse(const char *p, size_t n, int flags, enum jtext_error *err)
 	s.err = JTEXT_OK;
 	s.heap = NULL;
 	s.heapcap = 0;
+	s.keys = s.keysmall;
+	s.keyslen = 0;
+	s.keyscap = sizeof(s.keysmall);
 	skip_ws(&s);
 	if (s.p >= s.end || (!(flags & JTEXT_ANY) && *s.p != '{' && *s.p != '['))
 		fail(&s, JTEXT_SYNTAX);
@@ -467,6 +516,8 @@ jtext_parse(const char *p, size_t n, int flags, enum jtext_error *err)
 		}
 	}
 	free(s.heap);
+	if (s.keys != s.keysmall)
+		free(s.keys);
 	if (err != NULL)
 		*err = v != NULL ? JTEXT_OK : s.err;
 	return (v);
@@ -601,7 +652,7 @@ dump_value(struct out *o, const json_t *v, unsigned depth)
 	size_t i, n;
 	int first = 1;
 
-	if (depth > JTEXT_DEPTH_MAX)
+	if (depth > JTEXT_DUMP_DEPTH_MAX)
 		return (-1);
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:

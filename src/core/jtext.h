@@ -32,6 +32,11 @@
 /* Nesting the parser follows (jansson's own limit). */
 #define JTEXT_DEPTH_MAX 2048
 
+/* Nesting the writer follows: what the parser read, wrapped in a few more
+ * levels (an upstream's request inside an InputRequiredResult is three
+ * deeper).  jansson's writer has no limit; this one only stops a runaway. */
+#define JTEXT_DUMP_DEPTH_MAX (2 * JTEXT_DEPTH_MAX)
+
 /* jtext_parse() flags. */
 #define JTEXT_ANY 0x1	/* a scalar is a document too (else only { or [) */
 
@@ -50,7 +55,7 @@ json_t *jtext_parse(const char *p, size_t n, int flags, enum jtext_error *err);
  * added).  Returns the length of the text, which may exceed ${cap} (then
  * ${out} holds only a prefix), or 0 if ${v} cannot be written (a string
  * that is not UTF-8, a real that is not finite, nesting past
- * JTEXT_DEPTH_MAX). */
+ * JTEXT_DUMP_DEPTH_MAX). */
 size_t jtext_dumpb(const json_t *v, char *out, size_t cap);
 
 /* jtext_dumps(v): ${v} as compact JSON in a malloc'd NUL-terminated string,

@@ -1418,7 +1418,8 @@ allowed(struct rq *q, struct upstream *u, enum policy_kind kind, const char *nam
 		q->reason = q->reasonbuf;
 	} else {
 		q->decision = AUDIT_DENY;
-		q->reason = d->reason;
+		snprintf(q->reasonbuf, sizeof(q->reasonbuf), "%.*s", (int)sizeof(q->reasonbuf) - 1, d->reason);
+		q->reason = q->reasonbuf;
 		q->code = JSONRPC_INVALID_REQUEST;
 		if (scope_string(&d->required, scopes, sizeof(scopes)) != 0)
 			scopes[0] = '\0';

@@ -37,8 +37,10 @@
 /* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
-/* Room in the per-connection memory pool beyond the request header: MHD
- * keeps its header table and the response header it writes there too. */
+/* Room in the per-connection memory pool beyond twice the request header
+ * (the header block, and MHD's copy of a Cookie field of up to the same
+ * size, which it parses in the pool): MHD keeps its header table and the
+ * response header it writes there too. */
 #define POOL_SLACK (8 * 1024)
 #define JSON_DUMP_SMALL 4096	/* JSON answers up to this size: no allocation */
 
@@ -2099,7 +2101,7 @@ http_server_new(const struct http_config *cfg, const struct http_route *routes, 
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)(cfg->timeout_s ? cfg->timeout_s : HTTP_TIMEOUT_DEFAULT),
 	    MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(srv->header_max + POOL_SLACK),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * srv->header_max + POOL_SLACK),
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_cb, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
 	    MHD_OPTION_ARRAY, opts,

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,26 @@
 #include <cmocka.h>
 
 #include "core/jtext.h"
+
+/*
+ * The stack a thread gets for test_deep_stack: the reader recurses once per
+ * level, up to JTEXT_DEPTH_MAX, on the threads of the HTTP server (whose
+ * stacks are the system's default).  2048 objects deep took 711 KiB with a
+ * 256-byte key buffer in every frame (gcc -O2), 235 KiB without; under
+ * AddressSanitizer at -O0, 1.5 MiB and 0.3 MiB with gcc, 2.9 MiB and
+ * 1.4 MiB with clang, hence the larger stack there (where the test guards
+ * against a crash, not against the frames growing again).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define DEEP_STACK (2048 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEEP_STACK (2048 * 1024)
+#endif
+#endif
+#ifndef DEEP_STACK
+#define DEEP_STACK (512 * 1024)
+#endif
 
 /* Parse ${s} (its length, or ${n} bytes if not 0) with ${flags}. */
 static json_t *
@@ -200,6 +221,141 @@ test_dump(void **state)
 	assert_int_equal(jtext_dumpb(NULL, small, sizeof(small)), 0);
 }
 
+/* A value read at the parser's limit and wrapped deeper (as an upstream's
+ * request is, inside an InputRequiredResult) is written as jansson writes
+ * it; only past JTEXT_DUMP_DEPTH_MAX does the writer stop. */
+static void
+test_dump_deeper_than_read(void **state)
+{
+	json_t *v, *a;
+	char *sa, *sb;
+	size_t i;
+
+	(void)state;
+	v = json_integer(1);
+	for (i = 1; i < JTEXT_DEPTH_MAX + 3; i++) {
+		a = json_array();
+		assert_non_null(a);
+		assert_int_equal(json_array_append_new(a, v), 0);
+		v = a;
+	}
+	sa = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	sb = jtext_dumps(v);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_string_equal(sa, sb);
+	free(sa);
+	free(sb);
+	for (; i < JTEXT_DUMP_DEPTH_MAX + 1; i++) {
+		a = json_array();
+		assert_non_null(a);
+		assert_int_equal(json_array_append_new(a, v), 0);
+		v = a;
+	}
+	assert_null(jtext_dumps(v));
+	json_decref(v);
+}
+
+/* JTEXT_DEPTH_MAX objects deep, the key of each in escapes; read, written and
+ * freed on a thread of DEEP_STACK bytes. */
+static void *
+deep_run(void *arg)
+{
+	static const char open[] = "{\"\\u006b\":", close[] = "}";
+	size_t i, o = 0, lo = sizeof(open) - 1;
+	enum jtext_error err;
+	char *in, *out;
+	json_t *v;
+	void *ok = NULL;
+
+	(void)arg;
+	if ((in = malloc(JTEXT_DEPTH_MAX * (lo + 1) + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < JTEXT_DEPTH_MAX - 1; i++, o += lo)
+		memcpy(in + o, open, lo);
+	in[o++] = '1';
+	for (i = 0; i < JTEXT_DEPTH_MAX - 1; i++)
+		in[o++] = close[0];
+	if ((v = jtext_parse(in, o, 0, &err)) != NULL) {
+		out = jtext_dumps(v);
+		/* Written back with the key as it is. */
+		if (out != NULL && strlen(out) == (JTEXT_DEPTH_MAX - 1) * 6 + 1 &&
+		    strncmp(out, "{\"k\":{\"k\":", 10) == 0)
+			ok = v;
+		free(out);
+		json_decref(v);
+	}
+	free(in);
+	return (ok);
+}
+
+static void
+test_deep_stack(void **state)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	void *ok = NULL;
+
+	(void)state;
+	assert_int_equal(pthread_attr_init(&a), 0);
+	assert_int_equal(pthread_attr_setstacksize(&a, DEEP_STACK), 0);
+	assert_int_equal(pthread_create(&t, &a, deep_run, NULL), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	pthread_attr_destroy(&a);
+	assert_non_null(ok);
+}
+
+/* Keys decoded from escapes outlive the values read after them, at every
+ * level and beside siblings, whether short or past the scratch buffers. */
+static void
+test_escaped_keys(void **state)
+{
+	char in[4096], key[400];
+	size_t i, o;
+	json_t *v, *w;
+
+	(void)state;
+	assert_round("{\"\\u0041\":{\"\\u0042\":{\"\\u0043\":\"\\u0078\"},\"\\u0044\":[\"\\n\"]},"
+	    "\"\\u0045\":2}",
+	    "{\"A\":{\"B\":{\"C\":\"x\"},\"D\":[\"\\n\"]},\"E\":2}");
+
+	/* Three levels of 300-byte escaped keys (past both 256-byte buffers),
+	 * each value holding long escaped strings and keys of its own. */
+	o = 0;
+	for (i = 0; i < 3; i++) {
+		o += (size_t)snprintf(in + o, sizeof(in) - o, "{\"");
+		memset(in + o, 'a' + (int)i, 294);
+		o += 294;
+		o += (size_t)snprintf(in + o, sizeof(in) - o, "\\u00%02x\":", 0x61 + (int)i);
+	}
+	o += (size_t)snprintf(in + o, sizeof(in) - o, "{\"\\t");
+	memset(in + o, 'z', 300);
+	o += 300;
+	o += (size_t)snprintf(in + o, sizeof(in) - o, "\":\"\\t");
+	memset(in + o, 'y', 300);
+	o += 300;
+	o += (size_t)snprintf(in + o, sizeof(in) - o, "\"}}}}");
+	v = parse(in, o, 0, NULL);
+	assert_non_null(v);
+	w = v;
+	for (i = 0; i < 3; i++) {
+		memset(key, 'a' + (int)i, 295);
+		key[295] = '\0';
+		assert_int_equal(json_object_size(w), 1);
+		w = json_object_get(w, key);
+		assert_non_null(w);
+	}
+	key[0] = '\t';
+	memset(key + 1, 'z', 300);
+	key[301] = '\0';
+	w = json_object_get(w, key);
+	assert_non_null(w);
+	assert_int_equal(json_string_length(w), 301);
+	assert_int_equal(json_string_value(w)[0], '\t');
+	assert_int_equal(json_string_value(w)[300], 'y');
+	json_decref(v);
+}
+
 int
 main(void)
 {
@@ -208,6 +364,9 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_dump),
+		cmocka_unit_test(test_dump_deeper_than_read),
+		cmocka_unit_test(test_deep_stack),
+		cmocka_unit_test(test_escaped_keys),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -344,6 +344,41 @@ test_header_too_large(void **state)
 	free(h);
 }
 
+/* A Cookie field under the header limit is served: MHD keeps a copy of it
+ * and a table entry per cookie in the connection's memory, besides the
+ * request's header block itself. */
+static void
+test_header_cookie_under_limit(void **state)
+{
+	const char *hdrs[2];
+	char *cookie;
+	struct result r;
+	size_t i, o, cap = HTTP_HEADER_MAX_DEFAULT;
+	json_t *j;
+
+	/* 12 KiB of cookies (six of 2 KiB, as other applications of the host
+	 * may set), the one read last. */
+	cookie = malloc(cap);
+	assert_non_null(cookie);
+	o = (size_t)snprintf(cookie, cap, "Cookie: ");
+	for (i = 0; i < 6; i++) {
+		o += (size_t)snprintf(cookie + o, cap - o, "c%zu=", i);
+		memset(cookie + o, 'v', 2048);
+		o += 2048;
+		o += (size_t)snprintf(cookie + o, cap - o, "; ");
+	}
+	snprintf(cookie + o, cap - o, "sid=abc123");
+	hdrs[0] = cookie;
+	hdrs[1] = NULL;
+	request(port(state), "GET", "/echo", NULL, 0, hdrs, 0, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_string_equal(jstr(j, "sid"), "abc123");
+	json_decref(j);
+	result_clear(&r);
+	free(cookie);
+}
+
 static void
 test_not_found(void **state)
 {
@@ -698,6 +733,7 @@ main(void)
 		cmocka_unit_test(test_post_echo),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_header_too_large),
+		cmocka_unit_test(test_header_cookie_under_limit),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_raw_query),
