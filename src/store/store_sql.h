@@ -14,7 +14,8 @@
  * SQLite reads the names itself; store_pg.c rewrites them as $1..$n.  Names
  * only serve the log ("store: USER_ADD: username longer than 256 bytes").
  *
- * Only store_sqlite.c and store_pg.c include this file.
+ * Only store_backend.h (for store_sqlite.c, store_pg.c and store_ops.c)
+ * includes this file.
  */
 #ifndef MCPGATE_STORE_STORE_SQL_H
 #define MCPGATE_STORE_STORE_SQL_H

@@ -7,11 +7,15 @@
  * docs/internals/store.md for why a pool rather than one connection per
  * thread.
  *
- * Every operation that must be atomic is one SQL statement, or several inside
+ * The operations are store_ops.c's, on the primitives of this file (struct
+ * store_backend: connections, statements, binding, rows, errors); the
+ * schema and the statements are shared with store_pg.c (store_sql.h).  An
+ * operation that must be atomic is one SQL statement, or several inside
  * BEGIN IMMEDIATE ... COMMIT, which takes SQLite's write lock first so that
  * two writers are serialized by the busy handler instead of failing on a
- * stale snapshot.  The schema and the statements are shared with store_pg.c
- * (store_sql.h); only the PRAGMAs and BEGIN IMMEDIATE are SQLite's own.
+ * stale snapshot: one writer at a time needs no lock_code, no family_first
+ * and no rolled_back.  Only the PRAGMAs, BEGIN IMMEDIATE and the schema
+ * version (PRAGMA user_version) are SQLite's own.
  */
 #include "store/store.h"
 
@@ -28,7 +32,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
-#include "store/store_sql.h"
+#include "store/store_backend.h"
 
 /* Connections per store: libmicrohttpd runs 2 to 8 worker threads. */
 #define POOL_MAX 8
@@ -40,59 +44,44 @@
 /* The schema version this code writes (PRAGMA user_version). */
 #define SCHEMA_VERSION STORE_SQL_VERSION
 
-/* Statements: SQLite's transaction control, then the shared ones. */
-#define QUERIES(X)                                                                                 \
+/* Statements: the shared ones (enum store_query), then SQLite's
+ * transaction control. */
+#define SQLITE_QUERIES(X)                                                                          \
 	X(BEGIN, "BEGIN IMMEDIATE")                                                                \
 	X(COMMIT, "COMMIT")                                                                        \
-	X(ROLLBACK, "ROLLBACK")                                                                    \
-	STORE_SQL_QUERIES(X)
+	X(ROLLBACK, "ROLLBACK")
+#define QUERIES(X) STORE_SQL_QUERIES(X) SQLITE_QUERIES(X)
 
 #define AS_ENUM(name, sql) Q_##name,
 #define AS_SQL(name, sql) sql,
 #define AS_NAME(name, sql) #name,
-enum query { QUERIES(AS_ENUM) NQUERIES };
+enum { Q_SQLITE_FIRST_ = STORE_NQUERIES - 1, SQLITE_QUERIES(AS_ENUM) NQUERIES };
 static const char *const query_sql[NQUERIES] = {QUERIES(AS_SQL)};
 static const char *const query_name[NQUERIES] = {QUERIES(AS_NAME)};
 
-/* How families are named in family_revoke, _by_code, consent_revoke and
- * user_del. */
-enum famsel { SEL_BY_ID, SEL_BY_CODE, SEL_BY_GRANT, SEL_BY_SUB };
-
 /* One connection and its cached statements; in the idle list when free. */
-struct conn {
+struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[NQUERIES];
-	struct conn *next;
+	struct store_conn *next;
 };
 
 struct state {
+	struct store_base base; /* first: store_ops.c reads it */
 	char *path;
 	pthread_mutex_t mtx;
 	pthread_cond_t cv; /* signalled when a connection is returned */
-	struct conn *all[POOL_MAX];
+	struct store_conn *all[POOL_MAX];
 	size_t nall;
-	struct conn *idle;
+	struct store_conn *idle;
 };
 
-/* A statement parameter. */
-struct arg {
-	char type; /* 'i': identifier string; 't': text; 'I': integer */
-	const char *s;
-	int64_t i;
-};
-#define A_ID(x) {.type = 'i', .s = (x)}
-#define A_TXT(x) {.type = 't', .s = (x)}
-#define A_INT(x) {.type = 'I', .i = (int64_t)(x)}
-#define ARGS(...)                                                                                  \
-	(const struct arg[]){__VA_ARGS__},                                                         \
-	    sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg)
-#define NOARGS NULL, 0
+/* Row ${st} as a struct store_row. */
+#define ROW(st) {.col_int = col_int, .col_text = col_text, .h = (st)}
 
-/* A row reader: copy the current row of ${st} into ${out}; 0 or -1. */
-typedef int rowfn(sqlite3_stmt *st, void *out);
-
-static int revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a,
-    size_t na, int64_t *nfam);
+static int64_t col_int(const struct store_row *r, int j);
+static int col_text(const struct store_row *r, int j, const char **t, size_t *len);
+static const struct store_backend backend;
 
 /* Log the failure of ${what} on ${db}.  SQLite's messages name tables and
  * columns but never bound values. */
@@ -104,7 +93,7 @@ dberr(sqlite3 *db, const char *what)
 
 /* Statement ${q} of ${c}, prepared on first use and kept. */
 static sqlite3_stmt *
-prep(struct conn *c, enum query q)
+prep(struct store_conn *c, int q)
 {
 	if (c->stmt[q] == NULL &&
 	    sqlite3_prepare_v3(c->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q],
@@ -126,7 +115,7 @@ done(sqlite3_stmt *st)
 /* Bind ${na} arguments ${a} to statement ${q}.  Strings over their limit
  * are refused with a warning naming the parameter, never its value. */
 static int
-bind(sqlite3_stmt *st, enum query q, const struct arg *a, size_t na)
+bind(sqlite3_stmt *st, int q, const struct store_arg *a, size_t na)
 {
 	const char *pname;
 	size_t i, len, max;
@@ -163,7 +152,7 @@ bind(sqlite3_stmt *st, enum query q, const struct arg *a, size_t na)
 /* Map the failed step of ${q} to STORE_CONFLICT (a unique key already
  * exists) or -1 (logged). */
 static int
-steperr(struct conn *c, enum query q, int rc)
+steperr(struct store_conn *c, int q, int rc)
 {
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
 		return (STORE_CONFLICT);
@@ -177,7 +166,7 @@ steperr(struct conn *c, enum query q, int rc)
  * STORE_CONFLICT or -1.
  */
 static int
-c_exec(struct conn *c, enum query q, const struct arg *a, size_t na, int *changes)
+c_exec(struct store_conn *c, int q, const struct store_arg *a, size_t na, int *changes)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -210,8 +199,10 @@ c_exec(struct conn *c, enum query q, const struct arg *a, size_t na, int *change
  * STORE_CONFLICT or -1.
  */
 static int
-c_one(struct conn *c, enum query q, const struct arg *a, size_t na, rowfn *row, void *out)
+c_one(struct store_conn *c, int q, const struct store_arg *a, size_t na, store_rowfn *row,
+    void *out)
 {
+	struct store_row r;
 	sqlite3_stmt *st;
 	int rc, got = 0;
 
@@ -221,8 +212,9 @@ c_one(struct conn *c, enum query q, const struct arg *a, size_t na, rowfn *row, 
 		done(st);
 		return (-1);
 	}
+	r = (struct store_row)ROW(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (got++ == 0 && row(st, out)) {
+		if (got++ == 0 && row(&r, out)) {
 			log_err("store: %s: out of memory", query_name[q]);
 			done(st);
 			return (-1);
@@ -236,42 +228,41 @@ c_one(struct conn *c, enum query q, const struct arg *a, size_t na, rowfn *row, 
 	return (rc);
 }
 
-/* Read a count(*) or other single integer. */
-static int
-row_int(sqlite3_stmt *st, void *out)
+/* Column ${j} of the row of ${r} as an integer; 0 for SQL NULL. */
+static int64_t
+col_int(const struct store_row *r, int j)
 {
-	*(int64_t *)out = sqlite3_column_int64(st, 0);
-	return (0);
+	return (sqlite3_column_int64((sqlite3_stmt *)r->h, j));
 }
 
-/* Copy column ${i} of ${st} into ${out}: NULL for SQL NULL.  0 or -1. */
+/* Column ${j} of the row of ${r} as text; NULL for SQL NULL.  0 or -1. */
 static int
-col_str(sqlite3_stmt *st, int i, char **out)
+col_text(const struct store_row *r, int j, const char **t, size_t *len)
 {
-	const unsigned char *t;
+	sqlite3_stmt *st = (sqlite3_stmt *)r->h;
 	int n;
 
-	*out = NULL;
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+	*t = NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, j) == SQLITE_NULL)
 		return (0);
-	t = sqlite3_column_text(st, i);
-	n = sqlite3_column_bytes(st, i);
-	if (t == NULL || n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
+	*t = (const char *)sqlite3_column_text(st, j);
+	n = sqlite3_column_bytes(st, j);
+	if (*t == NULL || n < 0)
 		return (-1);
-	memcpy(*out, t, (size_t)n);
-	(*out)[n] = '\0';
+	*len = (size_t)n;
 	return (0);
 }
 
 /* Take a free connection of ${s}, opening one if fewer than POOL_MAX are
  * open, else waiting at most WAIT_MS for one.  NULL on failure (logged). */
-static struct conn *open_conn(struct state *st, int first);
+static struct store_conn *open_conn(struct state *st, int first);
 
-static struct conn *
+static struct store_conn *
 acquire(struct store *s)
 {
 	struct state *st = s->state;
-	struct conn *c = NULL;
+	struct store_conn *c = NULL;
 	struct timespec deadline;
 	int rc = 0;
 
@@ -303,7 +294,7 @@ acquire(struct store *s)
 
 /* Give ${c} back to the pool of ${s}. */
 static void
-release(struct store *s, struct conn *c)
+release(struct store *s, struct store_conn *c)
 {
 	struct state *st = s->state;
 
@@ -320,7 +311,7 @@ release(struct store *s, struct conn *c)
 
 /* Close ${c} and free it. */
 static void
-close_conn(struct conn *c)
+close_conn(struct store_conn *c)
 {
 	size_t i;
 
@@ -332,62 +323,35 @@ close_conn(struct conn *c)
 
 /* Transactions. */
 static int
-begin(struct conn *c)
+begin(struct store_conn *c)
 {
 	return (c_exec(c, Q_BEGIN, NOARGS, NULL) ? -1 : 0);
 }
 
 static int
-commit(struct conn *c)
+commit(struct store_conn *c)
 {
 	return (c_exec(c, Q_COMMIT, NOARGS, NULL) ? -1 : 0);
 }
 
 static void
-rollback(struct conn *c)
+rollback(struct store_conn *c)
 {
 	if (!sqlite3_get_autocommit(c->db))
 		c_exec(c, Q_ROLLBACK, NOARGS, NULL);
 }
 
-/* Run ${q} with ${a}, ${na} on a pooled connection; see c_exec(). */
-static int
-exec1(struct store *s, enum query q, const struct arg *a, size_t na, int *changes)
-{
-	struct conn *c;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	rc = c_exec(c, q, a, na, changes);
-	release(s, c);
-	return (rc);
-}
-
-/* Run ${q} with ${a}, ${na} on a pooled connection; see c_one(). */
-static int
-one(struct store *s, enum query q, const struct arg *a, size_t na, rowfn *row, void *out)
-{
-	struct conn *c;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	rc = c_one(c, q, a, na, row, out);
-	release(s, c);
-	return (rc);
-}
-
 /*
- * Run ${q} with ${a}, ${na} and call ${each}(${ctx}, row) for each row.  The
- * connection stays taken during the calls; a callback may use the store
+ * Run ${q} with ${a}, ${na} and call ${each_row}(row, ${ctx}) for each row.
+ * The connection stays taken during the calls; a callback may use the store
  * (on another connection) but must not hold it up for long.
  */
 static int
-each(struct store *s, enum query q, const struct arg *a, size_t na,
-    int (*each_row)(sqlite3_stmt *st, void *ctx), void *ctx)
+each(struct store *s, int q, const struct store_arg *a, size_t na, store_rowfn *each_row,
+    void *ctx)
 {
-	struct conn *c;
+	struct store_conn *c;
+	struct store_row r;
 	sqlite3_stmt *st;
 	int rc = -1;
 
@@ -397,8 +361,9 @@ each(struct store *s, enum query q, const struct arg *a, size_t na,
 		goto out;
 	if (bind(st, q, a, na))
 		goto done;
+	r = (struct store_row)ROW(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (each_row(st, ctx)) {
+		if (each_row(&r, ctx)) {
 			log_err("store: %s: out of memory", query_name[q]);
 			rc = -1;
 			goto done;
@@ -433,10 +398,10 @@ configure(sqlite3 *db, int first)
 
 /* Open a connection to the database of ${st}; ${first} for the one that
  * store_open() makes.  NULL on failure (logged). */
-static struct conn *
+static struct store_conn *
 open_conn(struct state *st, int first)
 {
-	struct conn *c;
+	struct store_conn *c;
 	int on = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -475,7 +440,7 @@ err0:
 
 /* Bring the schema of ${c} to SCHEMA_VERSION.  0 or -1 (logged). */
 static int
-migrate(struct conn *c)
+migrate(struct store_conn *c)
 {
 	sqlite3_stmt *st;
 	char sql[64];
@@ -552,7 +517,7 @@ sq_open(struct store *s, const char *path)
 {
 	struct state *st = s->state;
 	pthread_condattr_t ca;
-	struct conn *c;
+	struct store_conn *c;
 
 	if (strnlen(path, PATH_MAX_LEN + 1) > PATH_MAX_LEN) {
 		log_err("store: database path too long");
@@ -562,6 +527,7 @@ sq_open(struct store *s, const char *path)
 		log_err("store: SQLite was built without thread support");
 		goto err0;
 	}
+	st->base.be = &backend;
 	if ((st->path = strdup(path)) == NULL) {
 		log_err("store: out of memory");
 		goto err0;
@@ -619,954 +585,26 @@ sq_close(struct store *s)
 	st->path = NULL;
 }
 
-/* Users. */
-
-static int
-row_user(sqlite3_stmt *st, void *out)
-{
-	struct store_user *u = out;
-
-	if (col_str(st, 0, &u->sub) || col_str(st, 1, &u->username) ||
-	    col_str(st, 2, &u->password_hash))
-		return (-1);
-	u->created_at = sqlite3_column_int64(st, 3);
-	return (0);
-}
-
-static int
-user_add(struct store *s, const struct store_user *u)
-{
-	return (exec1(s, Q_USER_ADD,
-	    ARGS(A_ID(u->sub), A_ID(u->username), A_TXT(u->password_hash), A_INT(u->created_at)),
-	    NULL));
-}
-
-/* Fetch one user with ${q} and key ${key} into ${out}. */
-static int
-user_fetch(struct store *s, enum query q, const char *key, struct store_user *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = one(s, q, ARGS(A_ID(key)), row_user, out)) != 0)
-		store_user_clear(out);
-	return (rc);
-}
-
-static int
-user_get(struct store *s, const char *username, struct store_user *out)
-{
-	return (user_fetch(s, Q_USER_GET, username, out));
-}
-
-static int
-user_get_by_sub(struct store *s, const char *sub, struct store_user *out)
-{
-	return (user_fetch(s, Q_USER_GET_SUB, sub, out));
-}
-
-/* Run a DELETE or UPDATE ${q} keyed by one identifier; STORE_NOTFOUND if
- * no row changed. */
-static int
-change_one(struct store *s, enum query q, const char *key)
-{
-	int rc, n = 0;
-
-	if ((rc = exec1(s, q, ARGS(A_ID(key)), &n)) != 0)
-		return (rc);
-	return (n > 0 ? 0 : STORE_NOTFOUND);
-}
-
-/* A new password ends every browser session of the user in the same
- * transaction: whoever knew the old one must sign in again.  Grants (and
- * their refresh tokens) stay; `admin grants revoke` ends those. */
-static int
-user_set_password(struct store *s, const char *username, const char *password_hash)
-{
-	struct store_user u;
-	struct conn *c;
-	int rc, n = 0;
-
-	memset(&u, 0, sizeof(u));
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	if ((rc = c_one(c, Q_USER_GET, ARGS(A_ID(username)), row_user, &u)) != 0)
-		goto fail;
-	if ((rc = c_exec(c, Q_USER_SET_PASSWORD, ARGS(A_TXT(password_hash), A_ID(username)), &n)) != 0 ||
-	    (rc = c_exec(c, Q_SESSION_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0) {
-		rc = -1;
-		goto fail;
-	}
-	rc = commit(c);
-	goto out;
-fail:
-	rollback(c);
-out:
-	release(s, c);
-	store_user_clear(&u);
-	return (rc);
-}
-
-/*
- * Deleting a user must also take away what still acts for it: a browser
- * session would otherwise keep getting codes through remembered consents,
- * and refresh tokens would keep minting access tokens for a subject that no
- * longer exists (a removed account keeping access for up to refresh_ttl).
- * All of it goes in the transaction that deletes the user.
- */
-static int
-user_del(struct store *s, const char *username, int64_t now)
-{
-	struct store_user u;
-	struct conn *c;
-	int64_t nfam = 0;
-	int rc, n = 0;
-
-	memset(&u, 0, sizeof(u));
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	if ((rc = c_one(c, Q_USER_GET, ARGS(A_ID(username)), row_user, &u)) != 0)
-		goto fail;
-	if ((rc = c_exec(c, Q_USER_DEL, ARGS(A_ID(username)), &n)) != 0 ||
-	    (rc = c_exec(c, Q_SESSION_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
-	    (rc = c_exec(c, Q_CONSENT_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
-	    (rc = c_exec(c, Q_CODE_DEL_SUB, ARGS(A_ID(u.sub)), NULL)) != 0 ||
-	    (rc = revoke_families(c, SEL_BY_SUB, now, ARGS(A_ID(u.sub)), &nfam)) != 0) {
-		rc = -1;
-		goto fail;
-	}
-	rc = commit(c);
-	goto out;
-
-fail:
-	rollback(c);
-out:
-	release(s, c);
-	store_user_clear(&u);
-	return (rc);
-}
-
-struct user_cb {
-	void (*cb)(void *arg, const struct store_user *u);
-	void *arg;
+static const struct store_backend backend = {
+	.acquire = acquire,
+	.release = release,
+	.begin = begin,
+	.commit = commit,
+	.rollback = rollback,
+	.exec = c_exec,
+	.one = c_one,
+	.each = each,
+	/* One writer at a time: no lock on codes, no order of locks, no
+	 * deadlock to run again. */
+	.lock_code = NULL,
+	.family_first = 0,
+	.rolled_back = NULL,
 };
-
-static int
-each_user(sqlite3_stmt *st, void *ctx)
-{
-	struct user_cb *x = ctx;
-	struct store_user u = {0};
-
-	if (row_user(st, &u)) {
-		store_user_clear(&u);
-		return (-1);
-	}
-	x->cb(x->arg, &u);
-	store_user_clear(&u);
-	return (0);
-}
-
-static int
-user_list(struct store *s, void (*cb)(void *arg, const struct store_user *u), void *arg)
-{
-	struct user_cb x = {cb, arg};
-
-	return (each(s, Q_USER_LIST, NOARGS, each_user, &x));
-}
-
-/* Clients. */
-
-static int
-row_client(sqlite3_stmt *st, void *out)
-{
-	struct store_client *c = out;
-
-	if (col_str(st, 0, &c->client_id) || col_str(st, 1, &c->secret_digest) ||
-	    col_str(st, 2, &c->name) || col_str(st, 3, &c->redirect_uris) ||
-	    col_str(st, 4, &c->grant_types) || col_str(st, 5, &c->scope) ||
-	    col_str(st, 6, &c->auth_method) || col_str(st, 7, &c->metadata))
-		return (-1);
-	c->dynamic = sqlite3_column_int(st, 8);
-	c->created_at = sqlite3_column_int64(st, 9);
-	c->secret_expires_at = sqlite3_column_int64(st, 10);
-	c->first_token_at = sqlite3_column_int64(st, 11);
-	return (0);
-}
-
-static int
-client_add(struct store *s, const struct store_client *c)
-{
-	return (exec1(s, Q_CLIENT_ADD,
-	    ARGS(A_ID(c->client_id), A_ID(c->secret_digest), A_TXT(c->name),
-		A_TXT(c->redirect_uris), A_TXT(c->grant_types), A_TXT(c->scope),
-		A_TXT(c->auth_method), A_TXT(c->metadata), A_INT(c->dynamic ? 1 : 0),
-		A_INT(c->created_at), A_INT(c->secret_expires_at), A_INT(c->first_token_at)),
-	    NULL));
-}
-
-static int
-client_get(struct store *s, const char *client_id, struct store_client *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = one(s, Q_CLIENT_GET, ARGS(A_ID(client_id)), row_client, out)) != 0)
-		store_client_clear(out);
-	return (rc);
-}
-
-static int
-client_del(struct store *s, const char *client_id)
-{
-	return (change_one(s, Q_CLIENT_DEL, client_id));
-}
-
-struct client_cb {
-	void (*cb)(void *arg, const struct store_client *c);
-	void *arg;
-};
-
-static int
-each_client(sqlite3_stmt *st, void *ctx)
-{
-	struct client_cb *x = ctx;
-	struct store_client c = {0};
-
-	if (row_client(st, &c)) {
-		store_client_clear(&c);
-		return (-1);
-	}
-	x->cb(x->arg, &c);
-	store_client_clear(&c);
-	return (0);
-}
-
-static int
-client_list(struct store *s, void (*cb)(void *arg, const struct store_client *c), void *arg)
-{
-	struct client_cb x = {cb, arg};
-
-	return (each(s, Q_CLIENT_LIST, NOARGS, each_client, &x));
-}
-
-/* 0 whether or not first_token_at was still 0; STORE_NOTFOUND if there is
- * no such client. */
-static int
-client_mark_used(struct store *s, const char *client_id, int64_t now)
-{
-	struct conn *c;
-	int64_t cnt = 0;
-	int rc, n = 0;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	rc = c_exec(c, Q_CLIENT_MARK, ARGS(A_INT(now), A_ID(client_id)), &n);
-	if (rc == 0 && n == 0) {
-		rc = c_one(c, Q_CLIENT_EXISTS, ARGS(A_ID(client_id)), row_int, &cnt);
-		if (rc == 0 && cnt == 0)
-			rc = STORE_NOTFOUND;
-	}
-	release(s, c);
-	return (rc);
-}
-
-static int
-client_reap(struct store *s, int64_t before, int *n)
-{
-	*n = 0;
-	return (exec1(s, Q_CLIENT_REAP, ARGS(A_INT(before)), n));
-}
-
-/* Codes. */
-
-static int
-row_code(sqlite3_stmt *st, void *out)
-{
-	struct store_code *c = out;
-
-	if (col_str(st, 0, &c->digest) || col_str(st, 1, &c->client_id) ||
-	    col_str(st, 2, &c->sub) || col_str(st, 3, &c->redirect_uri) ||
-	    col_str(st, 4, &c->code_challenge) || col_str(st, 5, &c->resource) ||
-	    col_str(st, 6, &c->scope))
-		return (-1);
-	c->auth_time = sqlite3_column_int64(st, 7);
-	c->expires_at = sqlite3_column_int64(st, 8);
-	return (0);
-}
-
-static int
-code_add(struct store *s, const struct store_code *c)
-{
-	return (exec1(s, Q_CODE_ADD,
-	    ARGS(A_ID(c->digest), A_ID(c->client_id), A_ID(c->sub), A_TXT(c->redirect_uri),
-		A_TXT(c->code_challenge), A_TXT(c->resource), A_TXT(c->scope),
-		A_INT(c->auth_time), A_INT(c->expires_at)),
-	    NULL));
-}
-
-static int
-code_consume(struct store *s, const char *digest, int64_t now, const char *client_id,
-    const char *challenge, const char *redirect_uri, struct store_code *out, int *replayed)
-{
-	struct conn *c;
-	int64_t used = 0;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	*replayed = 0;
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	/* The compare-and-swap: only one caller sees the row come back. */
-	rc = c_one(c, Q_CODE_CONSUME,
-	    ARGS(A_ID(digest), A_INT(now), A_ID(client_id), A_ID(challenge), A_TXT(redirect_uri)), row_code,
-	    out);
-	if (rc == STORE_NOTFOUND) {
-		/* Lost, expired, or replayed?  A used code stays used, so this
-		 * second read cannot turn a replay into something else. */
-		if (c_one(c, Q_CODE_USED,
-			ARGS(A_ID(digest), A_ID(client_id), A_ID(challenge), A_TXT(redirect_uri)), row_int,
-			&used) == 0 &&
-		    used)
-			*replayed = 1;
-	}
-	release(s, c);
-	if (rc != 0)
-		store_code_clear(out);
-	return (rc);
-}
-
-/* Refresh tokens and families. */
-
-static int
-row_refresh(sqlite3_stmt *st, void *out)
-{
-	struct store_refresh *r = out;
-
-	if (col_str(st, 0, &r->digest) || col_str(st, 1, &r->family_id) ||
-	    col_str(st, 2, &r->client_id) || col_str(st, 3, &r->sub) ||
-	    col_str(st, 4, &r->scope) || col_str(st, 5, &r->resource) ||
-	    col_str(st, 6, &r->code_digest))
-		return (-1);
-	r->created_at = sqlite3_column_int64(st, 7);
-	r->expires_at = sqlite3_column_int64(st, 8);
-	r->idle_expires_at = sqlite3_column_int64(st, 9);
-	r->rotated = sqlite3_column_int(st, 10);
-	r->revoked = sqlite3_column_int(st, 11);
-	return (0);
-}
-
-/* Create the family row of ${family_id} if absent, and fill in what it
- * does not know yet. */
-static int
-family_put(struct conn *c, const char *family_id, const char *code_digest, const char *client_id,
-    const char *sub, int64_t created_at)
-{
-	return (c_exec(c, Q_FAMILY_PUT,
-	    ARGS(A_ID(family_id), A_ID(code_digest), A_ID(client_id), A_ID(sub),
-		A_INT(created_at)),
-	    NULL));
-}
-
-/* Insert ${r} and its family inside the caller's transaction on ${c}.  A
- * token added to a revoked family is born revoked. */
-static int
-refresh_insert(struct conn *c, const struct store_refresh *r)
-{
-	int rc, n = 0;
-
-	if ((rc = family_put(c, r->family_id, r->code_digest, r->client_id, r->sub,
-		 r->created_at)) != 0)
-		return (rc);
-	rc = c_exec(c, Q_REFRESH_ADD,
-	    ARGS(A_ID(r->digest), A_ID(r->family_id), A_ID(r->client_id), A_ID(r->sub),
-		A_TXT(r->scope), A_TXT(r->resource), A_ID(r->code_digest), A_INT(r->created_at),
-		A_INT(r->expires_at), A_INT(r->idle_expires_at), A_INT(r->rotated ? 1 : 0),
-		A_INT(r->revoked ? 1 : 0)),
-	    &n);
-	if (rc == 0 && n != 1) {
-		log_err("store: refresh token not inserted");
-		rc = -1;
-	}
-	return (rc);
-}
-
-static int
-refresh_add(struct store *s, const struct store_refresh *r)
-{
-	struct conn *c;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	if ((rc = refresh_insert(c, r)) != 0) {
-		rollback(c);
-		goto out;
-	}
-	rc = commit(c);
-out:
-	release(s, c);
-	return (rc);
-}
-
-static int
-refresh_get(struct store *s, const char *digest, struct store_refresh *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = one(s, Q_REFRESH_GET, ARGS(A_ID(digest)), row_refresh, out)) != 0)
-		store_refresh_clear(out);
-	return (rc);
-}
-
-static int
-refresh_rotate(struct store *s, const char *old_digest, int64_t now,
-    const struct store_refresh *next)
-{
-	struct conn *c;
-	int rc, n = 0;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	/* BEGIN IMMEDIATE: the write lock is ours before the UPDATE reads, so
-	 * a concurrent rotation waits and then finds rotated = 1. */
-	if ((rc = begin(c)) != 0)
-		goto out;
-	rc = c_exec(c, Q_REFRESH_ROTATE,
-	    ARGS(A_ID(old_digest), A_INT(now)), &n);
-	if (rc != 0)
-		goto fail;
-	if (n != 1) {
-		rc = STORE_NOTFOUND;
-		goto fail;
-	}
-	if ((rc = refresh_insert(c, next)) != 0)
-		goto fail;
-	rc = commit(c);
-	goto out;
-
-fail:
-	rollback(c);
-out:
-	release(s, c);
-	return (rc);
-}
-
-/*
- * Revoke the families named by ${sel} with ${a}, ${na} inside the caller's
- * transaction on ${c}: mark them revoked, revoke their refresh tokens, and
- * deny their unexpired recorded access tokens.  Stores in ${nfam} how many
- * families match (revoked before or now).  0 or -1.
- */
-static int
-revoke_families(struct conn *c, enum famsel sel, int64_t now, const struct arg *a, size_t na,
-    int64_t *nfam)
-{
-	static const enum query qrev[] = {
-	    Q_FAM_REVOKE_ID, Q_FAM_REVOKE_CODE, Q_FAM_REVOKE_GRANT, Q_FAM_REVOKE_SUB};
-	static const enum query qcnt[] = {
-	    Q_FAM_COUNT_ID, Q_FAM_COUNT_CODE, Q_FAM_COUNT_GRANT, Q_FAM_COUNT_SUB};
-	static const enum query qref[] = {
-	    Q_FAM_REFRESH_ID, Q_FAM_REFRESH_CODE, Q_FAM_REFRESH_GRANT, Q_FAM_REFRESH_SUB};
-	static const enum query qdeny[] = {
-	    Q_FAM_DENY_ID, Q_FAM_DENY_CODE, Q_FAM_DENY_GRANT, Q_FAM_DENY_SUB};
-	struct arg all[3];
-	size_t i;
-
-	/* Every statement takes ${now} first (if at all), then the selector. */
-	if (na > 2)
-		return (-1);
-	all[0] = (struct arg)A_INT(now);
-	for (i = 0; i < na; i++)
-		all[i + 1] = a[i];
-
-	*nfam = 0;
-	if (c_one(c, qcnt[sel], a, na, row_int, nfam) != 0)
-		return (-1);
-	if (c_exec(c, qrev[sel], all, na + 1, NULL) != 0 ||
-	    c_exec(c, qref[sel], a, na, NULL) != 0 ||
-	    c_exec(c, qdeny[sel], all, na + 1, NULL) != 0)
-		return (-1);
-	return (0);
-}
-
-/* family_revoke and family_revoke_by_code: STORE_NOTFOUND if no family
- * matches. */
-static int
-revoke_tx(struct store *s, enum famsel sel, int64_t now, const struct arg *a, size_t na)
-{
-	struct conn *c;
-	int64_t nfam = 0;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	/*
-	 * A code replayed while its first exchange is still between
-	 * code_consume and recording its tokens finds no family yet.  Leave a
-	 * revoked family for the code: the first exchange's family inherits
-	 * the revocation when it is created (FAMILY_PUT), so its tokens are
-	 * born revoked instead of escaping.
-	 */
-	if (revoke_families(c, sel, now, a, na, &nfam) ||
-	    (sel == SEL_BY_CODE && nfam == 0 &&
-		c_exec(c, Q_FAM_TOMBSTONE, ARGS(a[0], A_INT(now)), NULL) != 0)) {
-		rollback(c);
-		rc = -1;
-		goto out;
-	}
-	if ((rc = commit(c)) == 0 && nfam == 0)
-		rc = STORE_NOTFOUND;
-out:
-	release(s, c);
-	return (rc);
-}
-
-static int
-family_revoke(struct store *s, const char *family_id, int64_t now)
-{
-	return (revoke_tx(s, SEL_BY_ID, now, ARGS(A_ID(family_id))));
-}
-
-static int
-family_revoke_by_code(struct store *s, const char *code_digest, int64_t now)
-{
-	return (revoke_tx(s, SEL_BY_CODE, now, ARGS(A_ID(code_digest))));
-}
-
-struct refresh_cb {
-	void (*cb)(void *arg, const struct store_refresh *r);
-	void *arg;
-};
-
-static int
-each_refresh(sqlite3_stmt *st, void *ctx)
-{
-	struct refresh_cb *x = ctx;
-	struct store_refresh r = {0};
-
-	if (row_refresh(st, &r)) {
-		store_refresh_clear(&r);
-		return (-1);
-	}
-	x->cb(x->arg, &r);
-	store_refresh_clear(&r);
-	return (0);
-}
-
-static int
-refresh_list_active(struct store *s, const char *sub, int64_t now,
-    void (*cb)(void *arg, const struct store_refresh *r), void *arg)
-{
-	struct refresh_cb x = {cb, arg};
-
-	return (each(s, Q_REFRESH_ACTIVE, ARGS(A_ID(sub), A_INT(now)), each_refresh, &x));
-}
-
-/* Access tokens and the denylist. */
-
-/* Record ${a} under its family (created if absent).  If the family was
- * revoked meanwhile, the token is denied at once, with the family's
- * revocation time as its denial time. */
-static int
-access_add(struct store *s, const struct store_access *a)
-{
-	struct conn *c;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	if ((rc = family_put(c, a->family_id, a->code_digest, a->client_id, a->sub, 0)) != 0 ||
-	    (rc = c_exec(c, Q_ACCESS_ADD,
-		 ARGS(A_ID(a->jti), A_ID(a->family_id), A_INT(a->expires_at)), NULL)) != 0 ||
-	    (rc = c_exec(c, Q_ACCESS_LATE_DENY,
-		 ARGS(A_ID(a->jti), A_INT(a->expires_at), A_ID(a->family_id)), NULL)) != 0) {
-		rollback(c);
-		goto out;
-	}
-	rc = commit(c);
-out:
-	release(s, c);
-	return (rc);
-}
-
-static int
-jti_deny(struct store *s, const char *jti, int64_t expires_at, int64_t now)
-{
-	return (exec1(s, Q_JTI_DENY, ARGS(A_ID(jti), A_INT(expires_at), A_INT(now)), NULL));
-}
-
-static int
-jti_denied(struct store *s, const char *jti)
-{
-	int64_t n = 0;
-
-	if (one(s, Q_JTI_DENIED, ARGS(A_ID(jti)), row_int, &n) != 0)
-		return (-1);
-	return (n > 0);
-}
-
-struct jti_cb {
-	void (*cb)(void *arg, const char *jti, int64_t expires_at);
-	void *arg;
-};
-
-static int
-each_jti(sqlite3_stmt *st, void *ctx)
-{
-	struct jti_cb *x = ctx;
-	const unsigned char *jti;
-
-	if ((jti = sqlite3_column_text(st, 0)) == NULL)
-		return (-1);
-	x->cb(x->arg, (const char *)jti, sqlite3_column_int64(st, 1));
-	return (0);
-}
-
-static int
-jti_denied_since(struct store *s, int64_t since,
-    void (*cb)(void *arg, const char *jti, int64_t expires_at), void *arg)
-{
-	struct jti_cb x = {cb, arg};
-
-	return (each(s, Q_JTI_SINCE, ARGS(A_INT(since)), each_jti, &x));
-}
-
-/* Consents.  A NULL resource is stored as '' and read back as NULL. */
-
-static int
-row_consent(sqlite3_stmt *st, void *out)
-{
-	struct store_consent *c = out;
-
-	if (col_str(st, 0, &c->sub) || col_str(st, 1, &c->client_id) ||
-	    col_str(st, 2, &c->resource) || col_str(st, 3, &c->scope))
-		return (-1);
-	if (c->resource != NULL && c->resource[0] == '\0') {
-		free(c->resource);
-		c->resource = NULL;
-	}
-	c->granted_at = sqlite3_column_int64(st, 4);
-	return (0);
-}
-
-static int
-consent_put(struct store *s, const struct store_consent *c)
-{
-	return (exec1(s, Q_CONSENT_PUT,
-	    ARGS(A_ID(c->sub), A_ID(c->client_id), A_TXT(c->resource ? c->resource : ""),
-		A_TXT(c->scope), A_INT(c->granted_at)),
-	    NULL));
-}
-
-static int
-consent_get(struct store *s, const char *sub, const char *client_id, const char *resource,
-    struct store_consent *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = one(s, Q_CONSENT_GET,
-	    ARGS(A_ID(sub), A_ID(client_id), A_TXT(resource ? resource : "")), row_consent, out);
-	if (rc != 0)
-		store_consent_clear(out);
-	return (rc);
-}
-
-struct consent_cb {
-	void (*cb)(void *arg, const struct store_consent *c);
-	void *arg;
-};
-
-static int
-each_consent(sqlite3_stmt *st, void *ctx)
-{
-	struct consent_cb *x = ctx;
-	struct store_consent c = {0};
-
-	if (row_consent(st, &c)) {
-		store_consent_clear(&c);
-		return (-1);
-	}
-	x->cb(x->arg, &c);
-	store_consent_clear(&c);
-	return (0);
-}
-
-static int
-consent_list(struct store *s, const char *sub, void (*cb)(void *arg, const struct store_consent *c),
-    void *arg)
-{
-	struct consent_cb x = {cb, arg};
-
-	return (each(s, Q_CONSENT_LIST, ARGS(A_ID(sub)), each_consent, &x));
-}
-
-/* STORE_NOTFOUND if there was neither a consent nor a family of the
- * grant. */
-static int
-consent_revoke(struct store *s, const char *sub, const char *client_id, int64_t now)
-{
-	struct conn *c;
-	int64_t nfam = 0;
-	int rc, n = 0;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	if ((rc = c_exec(c, Q_CONSENT_DEL, ARGS(A_ID(sub), A_ID(client_id)), &n)) != 0 ||
-	    (rc = revoke_families(c, SEL_BY_GRANT, now, ARGS(A_ID(sub), A_ID(client_id)),
-		 &nfam)) != 0) {
-		rollback(c);
-		rc = -1;
-		goto out;
-	}
-	if ((rc = commit(c)) == 0 && n == 0 && nfam == 0)
-		rc = STORE_NOTFOUND;
-out:
-	release(s, c);
-	return (rc);
-}
-
-/* Sessions. */
-
-static int
-row_session(sqlite3_stmt *st, void *out)
-{
-	struct store_session *se = out;
-
-	if (col_str(st, 0, &se->digest) || col_str(st, 1, &se->sub))
-		return (-1);
-	se->auth_time = sqlite3_column_int64(st, 2);
-	se->expires_at = sqlite3_column_int64(st, 3);
-	return (0);
-}
-
-static int
-session_add(struct store *s, const struct store_session *se)
-{
-	return (exec1(s, Q_SESSION_ADD,
-	    ARGS(A_ID(se->digest), A_ID(se->sub), A_INT(se->auth_time), A_INT(se->expires_at)),
-	    NULL));
-}
-
-static int
-session_get(struct store *s, const char *digest, int64_t now, struct store_session *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = one(s, Q_SESSION_GET, ARGS(A_ID(digest), A_INT(now)), row_session, out)) != 0)
-		store_session_clear(out);
-	return (rc);
-}
-
-static int
-session_del(struct store *s, const char *digest)
-{
-	return (change_one(s, Q_SESSION_DEL, digest));
-}
-
-/* Pending authorization requests. */
-
-static int
-row_authreq(sqlite3_stmt *st, void *out)
-{
-	struct store_authreq *a = out;
-
-	if (col_str(st, 0, &a->digest) || col_str(st, 1, &a->browser_digest) ||
-	    col_str(st, 2, &a->csrf_digest) || col_str(st, 3, &a->client_id) ||
-	    col_str(st, 4, &a->redirect_uri) || col_str(st, 5, &a->state) ||
-	    col_str(st, 6, &a->code_challenge) || col_str(st, 7, &a->resource) ||
-	    col_str(st, 8, &a->scope))
-		return (-1);
-	a->expires_at = sqlite3_column_int64(st, 9);
-	return (0);
-}
-
-static int
-authreq_add(struct store *s, const struct store_authreq *a)
-{
-	return (exec1(s, Q_AUTHREQ_ADD,
-	    ARGS(A_ID(a->digest), A_ID(a->browser_digest), A_ID(a->csrf_digest),
-		A_ID(a->client_id), A_TXT(a->redirect_uri), A_TXT(a->state),
-		A_TXT(a->code_challenge), A_TXT(a->resource), A_TXT(a->scope),
-		A_INT(a->expires_at)),
-	    NULL));
-}
-
-/* Fetch an authreq with ${q} (a SELECT, or the single-use DELETE). */
-static int
-authreq_fetch(struct store *s, enum query q, const char *digest, int64_t now,
-    struct store_authreq *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = one(s, q, ARGS(A_ID(digest), A_INT(now)), row_authreq, out)) != 0)
-		store_authreq_clear(out);
-	return (rc);
-}
-
-static int
-authreq_get(struct store *s, const char *digest, int64_t now, struct store_authreq *out)
-{
-	return (authreq_fetch(s, Q_AUTHREQ_GET, digest, now, out));
-}
-
-static int
-authreq_take(struct store *s, const char *digest, int64_t now, struct store_authreq *out)
-{
-	return (authreq_fetch(s, Q_AUTHREQ_TAKE, digest, now, out));
-}
-
-/* Signing keys. */
-
-static int
-row_key(sqlite3_stmt *st, void *out)
-{
-	struct store_key *k = out;
-
-	if (col_str(st, 0, &k->kid) || col_str(st, 1, &k->alg) ||
-	    col_str(st, 2, &k->public_jwk) || col_str(st, 3, &k->private_enc))
-		return (-1);
-	k->created_at = sqlite3_column_int64(st, 4);
-	k->retired_at = sqlite3_column_int64(st, 5);
-	k->publish_until = sqlite3_column_int64(st, 6);
-	return (0);
-}
-
-static int
-key_add(struct store *s, const struct store_key *k)
-{
-	return (exec1(s, Q_KEY_ADD,
-	    ARGS(A_ID(k->kid), A_ID(k->alg), A_TXT(k->public_jwk), A_TXT(k->private_enc),
-		A_INT(k->created_at), A_INT(k->retired_at), A_INT(k->publish_until)),
-	    NULL));
-}
-
-struct key_cb {
-	void (*cb)(void *arg, const struct store_key *k);
-	void *arg;
-};
-
-static int
-each_key(sqlite3_stmt *st, void *ctx)
-{
-	struct key_cb *x = ctx;
-	struct store_key k = {0};
-
-	if (row_key(st, &k)) {
-		store_key_clear(&k);
-		return (-1);
-	}
-	x->cb(x->arg, &k);
-	store_key_clear(&k);
-	return (0);
-}
-
-static int
-key_list(struct store *s, void (*cb)(void *arg, const struct store_key *k), void *arg)
-{
-	struct key_cb x = {cb, arg};
-
-	return (each(s, Q_KEY_LIST, NOARGS, each_key, &x));
-}
-
-static int
-key_retire(struct store *s, const char *kid, int64_t retired_at, int64_t publish_until)
-{
-	int rc, n = 0;
-
-	rc = exec1(s, Q_KEY_RETIRE, ARGS(A_INT(retired_at), A_INT(publish_until), A_ID(kid)), &n);
-	if (rc == 0 && n == 0)
-		rc = STORE_NOTFOUND;
-	return (rc);
-}
-
-/* Purge, in one transaction; families go last, once they have no token. */
-static int
-purge(struct store *s, int64_t now)
-{
-	static const enum query qs[] = {Q_PURGE_CODES, Q_PURGE_SESSIONS, Q_PURGE_AUTHREQS,
-	    Q_PURGE_DENIED, Q_PURGE_REFRESH, Q_PURGE_ACCESS, Q_PURGE_KEYS};
-	struct conn *c;
-	size_t i;
-	int rc;
-
-	if ((c = acquire(s)) == NULL)
-		return (-1);
-	if ((rc = begin(c)) != 0)
-		goto out;
-	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-		if (c_exec(c, qs[i], ARGS(A_INT(now)), NULL) != 0)
-			goto fail;
-	}
-	if (c_exec(c, Q_PURGE_FAMILIES, NOARGS, NULL) != 0)
-		goto fail;
-	rc = commit(c);
-	goto out;
-
-fail:
-	rollback(c);
-	rc = -1;
-out:
-	release(s, c);
-	return (rc);
-}
 
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
-	.user_add = user_add,
-	.user_get = user_get,
-	.user_get_by_sub = user_get_by_sub,
-	.user_del = user_del,
-	.user_set_password = user_set_password,
-	.user_list = user_list,
-	.client_add = client_add,
-	.client_get = client_get,
-	.client_del = client_del,
-	.client_list = client_list,
-	.client_mark_used = client_mark_used,
-	.client_reap = client_reap,
-	.code_add = code_add,
-	.code_consume = code_consume,
-	.refresh_add = refresh_add,
-	.refresh_get = refresh_get,
-	.refresh_rotate = refresh_rotate,
-	.family_revoke = family_revoke,
-	.family_revoke_by_code = family_revoke_by_code,
-	.access_add = access_add,
-	.jti_deny = jti_deny,
-	.jti_denied = jti_denied,
-	.jti_denied_since = jti_denied_since,
-	.consent_put = consent_put,
-	.consent_get = consent_get,
-	.consent_list = consent_list,
-	.consent_revoke = consent_revoke,
-	.refresh_list_active = refresh_list_active,
-	.session_add = session_add,
-	.session_get = session_get,
-	.session_del = session_del,
-	.authreq_add = authreq_add,
-	.authreq_get = authreq_get,
-	.authreq_take = authreq_take,
-	.key_add = key_add,
-	.key_list = key_list,
-	.key_retire = key_retire,
-	.purge = purge,
+	STORE_OPS_SHARED,
 	.state_size = sizeof(struct state),
 };
